@@ -1,0 +1,1 @@
+"""A local Salesforce: an HTTPS emulator of the Salesforce APIs the pipeline uses."""

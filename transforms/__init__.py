@@ -1,0 +1,1 @@
+"""Beam composites and DoFns, with the pure helpers they use."""

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# beamforce on this machine.
+#   ./run_local.sh [pipeline options...]  the pipeline over the bundled sample events into a local Salesforce
+#   ./run_local.sh test [pytest args...]  the test suite
+# Both create .venv and install what they need when it is missing or out of date.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.11 python3.12 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "run_local.sh: Python 3.11 or 3.12 is needed (set PYTHON=/path/to/python3.11)" >&2
+  return 1
+}
+
+# Installs the project (with the given extra) into .venv when pyproject.toml changed since the last install.
+ensure_venv() {
+  local extra="$1" stamp want
+  if [ ! -x .venv/bin/python ]; then
+    "$(find_python)" -m venv .venv
+  fi
+  stamp=".venv/.beamforce-installed-${extra:-base}"
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "run_local.sh: installing dependencies into .venv (first run takes a few minutes)..." >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip >&2
+    .venv/bin/python -m pip install --quiet -e ".${extra:+[$extra]}" >&2
+    echo "$want" > "$stamp"
+  fi
+}
+
+if [ "${1:-}" = "test" ]; then
+  shift
+  ensure_venv test
+  exec .venv/bin/python -m pytest "$@"
+fi
+
+ensure_venv ""
+exec .venv/bin/python examples/run_local.py "$@"

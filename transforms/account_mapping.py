@@ -1,0 +1,74 @@
+"""group → Account: the seed's mapping, matched by AccountNumber = groupId."""
+
+from typing import Any
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import SegmentEvent
+from schemas.records import RecordOp
+from transforms.lead_mapping import address_parts, address_traits, custom_fields
+
+STAGE = "map"
+SOBJECT = "Account"
+MATCH_FIELD = "AccountNumber"
+
+# Where the address goes: the seed's Segment setting (billing by default, shipping, or both).
+ADDRESS_MAPPINGS = ("billing", "shipping", "both")
+ADDRESS_PREFIXES: dict[str, tuple[str, ...]] = {
+    "billing": ("Billing",),
+    "shipping": ("Shipping",),
+    "both": ("Billing", "Shipping"),
+}
+
+# Exactly the traits the seed's example maps; every other trait (industry too) is a custom field.
+ACCOUNT_FIELDS: dict[str, str] = {
+    "name": "Name",
+    "phone": "Phone",
+    "website": "Website",
+    "description": "Description",
+    "employees": "NumberOfEmployees",
+}
+
+
+def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> RecordOp | DeadLetter:
+    """The Account a group asks for; DeadLetter (stage "map") without a groupId or traits.name.
+
+    Raises ValueError for an `address_mapping` that is not one of ADDRESS_MAPPINGS.
+    """
+    if address_mapping not in ADDRESS_PREFIXES:
+        raise ValueError(
+            f"address_mapping must be one of {', '.join(ADDRESS_MAPPINGS)}, not {address_mapping!r}"
+        )
+    # str(): the parser gives text, but a hand-built event may carry the JSON number.
+    group_id = "" if event.group_id is None else str(event.group_id).strip()
+    if not group_id:
+        return _dead_letter(
+            event,
+            "missing_group_id",
+            "group has no groupId: an Account is matched by AccountNumber = groupId",
+        )
+    traits = event.traits
+    name = traits.get("name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        return _dead_letter(
+            event,
+            "missing_name",
+            "group has no traits.name: Salesforce requires an Account Name; add traits.name",
+        )
+    fields: dict[str, Any] = {"Name": name, MATCH_FIELD: group_id}
+    fields.update({field: traits[trait] for trait, field in ACCOUNT_FIELDS.items() if trait in traits})
+    for prefix in ADDRESS_PREFIXES[address_mapping]:
+        fields.update(address_parts(traits, prefix))
+    fields.update(custom_fields(traits, ACCOUNT_FIELDS.keys() | address_traits(traits)))
+    return RecordOp(
+        sobject=SOBJECT,
+        match_field=MATCH_FIELD,
+        match_value=group_id,
+        fields=fields,
+        timestamp=event.timestamp,
+        message_id=event.message_id,
+        event=event.raw,
+    )
+
+
+def _dead_letter(event: SegmentEvent, reason: str, message: str) -> DeadLetter:
+    return DeadLetter.of(STAGE, reason, message, event.raw, source=event.source)

@@ -1,0 +1,243 @@
+"""Fit mapped fields to an org's describe: its casing, its lengths and types, its writable fields."""
+
+import datetime
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from schemas.fields import FieldMeta, ObjectMeta
+
+# Text-valued describe types: a value longer than `length` is cut to it (Salesforce would
+# reject the whole record with STRING_TOO_LONG).
+STRING_TYPES = frozenset(
+    {
+        "string",
+        "textarea",
+        "email",
+        "phone",
+        "url",
+        "picklist",
+        "combobox",
+        "multipicklist",
+        "encryptedstring",
+    }
+)
+# Record ids: a cut id would name another record, or none, so they are never trimmed.
+ID_TYPES = frozenset({"id", "reference"})
+INT_TYPES = frozenset({"int", "long"})
+NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+DATE_TYPES = frozenset({"date"})
+DATETIME_TYPES = frozenset({"datetime"})
+BOOLEAN_TYPES = frozenset({"boolean"})
+
+BOOLEAN_TEXT = {"true": True, "false": False}
+NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+MULTIPICKLIST_SEPARATOR = ";"
+MAX_INTEGER_DIGITS = 40
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What may be sent, and what fitting changed or left out (field names as described below)."""
+
+    fields: dict  # what may be sent, with the org's field casing
+    trimmed: tuple[str, ...]  # fields cut to the field's length
+    converted: tuple[str, ...]  # values converted without loss ("4" -> 4)
+    dropped_type: tuple[str, ...]  # fields dropped: value of the wrong type, not convertible
+    dropped_unknown: tuple[str, ...]  # fields the org does not have (as named by the mapping)
+    dropped_readonly: tuple[str, ...]  # fields that cannot be written (createable/updateable false)
+
+
+class _Unfit(Exception):
+    """The value cannot become this field's type without losing information."""
+
+
+def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool) -> FitResult:
+    """`fields` as `meta`'s org will take them, for a create or an update.
+
+    Names resolve case-insensitively to the org's casing (the reports other than
+    `dropped_unknown` use that casing). A None value clears the field when it is nillable; on a
+    field that cannot be empty it is dropped as of the wrong type.
+    """
+    out: dict[str, Any] = {}
+    trimmed: list[str] = []
+    converted: list[str] = []
+    dropped_type: list[str] = []
+    dropped_unknown: list[str] = []
+    dropped_readonly: list[str] = []
+    for name, value in fields.items():
+        field = meta.get(name)
+        if field is None:
+            dropped_unknown.append(name)
+            continue
+        if not (field.createable if for_create else field.updateable):
+            dropped_readonly.append(field.name)
+            continue
+        if value is None:
+            if field.nillable:
+                out[field.name] = None
+            else:
+                dropped_type.append(field.name)
+            continue
+        try:
+            fitted, was_converted = _convert(value, field)
+        except _Unfit:
+            dropped_type.append(field.name)
+            continue
+        if was_converted:
+            converted.append(field.name)
+        if field.type in STRING_TYPES and field.length and len(fitted) > field.length:
+            fitted = fitted[: field.length]
+            trimmed.append(field.name)
+        out[field.name] = fitted
+    return FitResult(
+        fields=out,
+        trimmed=tuple(trimmed),
+        converted=tuple(converted),
+        dropped_type=tuple(dropped_type),
+        dropped_unknown=tuple(dropped_unknown),
+        dropped_readonly=tuple(dropped_readonly),
+    )
+
+
+def _convert(value: Any, field: FieldMeta) -> tuple[Any, bool]:
+    """(value of the field's type, whether it changed); raises _Unfit when that would lose information."""
+    for types, converter in _CONVERTERS:
+        if field.type in types:
+            fitted = converter(value, field)
+            return fitted, not _same(fitted, value)
+    # Types we do not know how to check (time, base64, anyType, ...): Salesforce decides.
+    return value, False
+
+
+def _same(a: Any, b: Any) -> bool:
+    # 4 == 4.0 == True in Python; a changed type is a conversion even when the values compare equal.
+    return type(a) is type(b) and a == b
+
+
+def _to_text(value: Any, field: FieldMeta) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if not isinstance(value, str):
+        raise _Unfit
+    if field.restricted_picklist and field.picklist_values:
+        return _picklist_value(value, field)
+    return value
+
+
+def _picklist_value(value: str, field: FieldMeta) -> str:
+    """A restricted picklist takes only its values (Salesforce would reject the record)."""
+    by_lower = {v.lower(): v for v in field.picklist_values}
+    parts = value.split(MULTIPICKLIST_SEPARATOR) if field.type == "multipicklist" else [value]
+    try:
+        # Same letters, other case: the org's spelling of the same choice.
+        return MULTIPICKLIST_SEPARATOR.join(by_lower[p.strip().lower()] for p in parts)
+    except KeyError:
+        raise _Unfit from None
+
+
+def _to_id(value: Any, field: FieldMeta) -> str:
+    if not isinstance(value, str) or (field.length and len(value) > field.length):
+        raise _Unfit
+    return value
+
+
+def _decimal(value: Any) -> Decimal:
+    """The exact number a JSON number or numeric text stands for."""
+    if isinstance(value, bool):
+        raise _Unfit
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Unfit
+        return Decimal(repr(value))
+    if isinstance(value, str) and NUMBER_TEXT.fullmatch(value.strip()):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise _Unfit from None
+        # "1e999999999" would take forever to become an int; no Salesforce number has 40 digits.
+        if number.adjusted() >= MAX_INTEGER_DIGITS:
+            raise _Unfit
+        return number
+    raise _Unfit
+
+
+def _to_int(value: Any, field: FieldMeta) -> int:
+    number = _decimal(value)
+    if number != number.to_integral_value():
+        raise _Unfit
+    result = int(number)
+    # Salesforce answers NUMBER_OUTSIDE_VALID_RANGE beyond `digits` (NumberOfEmployees: 8).
+    if field.digits and len(str(abs(result))) > field.digits:
+        raise _Unfit
+    return result
+
+
+def _to_number(value: Any, field: FieldMeta) -> int | float:
+    number = _decimal(value)
+    if field.precision and abs(number) >= Decimal(10) ** (field.precision - field.scale):
+        raise _Unfit
+    if isinstance(value, int | float):
+        return value
+    if number == number.to_integral_value() and "." not in value and "e" not in value.lower():
+        return int(number)
+    as_float = float(number)
+    # A float that does not give the same decimal back has lost digits.
+    if not math.isfinite(as_float) or Decimal(repr(as_float)) != number:
+        raise _Unfit
+    return as_float
+
+
+def _to_bool(value: Any, field: FieldMeta) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in BOOLEAN_TEXT:
+        return BOOLEAN_TEXT[value.strip().lower()]
+    raise _Unfit
+
+
+def _to_date(value: Any, field: FieldMeta) -> str:
+    # A datetime's date part would drop its time (and move with the time zone): not lossless.
+    if not isinstance(value, str) or not DATE_TEXT.fullmatch(value.strip()):
+        raise _Unfit
+    try:
+        return datetime.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise _Unfit from None
+
+
+def _to_datetime(value: Any, field: FieldMeta) -> str:
+    """ISO 8601 text (a date is its midnight, no offset is UTC) in Salesforce's own form."""
+    if not isinstance(value, str):
+        # Epoch numbers are ambiguous (seconds or milliseconds): not guessed at.
+        raise _Unfit
+    try:
+        parsed = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise _Unfit from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    utc = parsed.astimezone(datetime.UTC)
+    # Salesforce keeps milliseconds; that is all it could store of a finer time anyway.
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+_CONVERTERS: tuple[tuple[frozenset[str], Callable[[Any, FieldMeta], Any]], ...] = (
+    (STRING_TYPES, _to_text),
+    (ID_TYPES, _to_id),
+    (INT_TYPES, _to_int),
+    (NUMBER_TYPES, _to_number),
+    (BOOLEAN_TYPES, _to_bool),
+    (DATE_TYPES, _to_date),
+    (DATETIME_TYPES, _to_datetime),
+)

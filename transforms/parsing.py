@@ -1,0 +1,209 @@
+"""Parse one JSON line into a SegmentEvent, or a dead letter saying what is wrong with it."""
+
+import datetime
+import hashlib
+import json
+from typing import Any
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import EVENT_TYPES, SegmentEvent
+
+STAGE = "parse"
+DERIVED_ID_PREFIX = "derived-"
+
+# Segment's spec: every call names a user (https://segment.com/docs/connections/spec/common/).
+# Per type, the fields the call cannot do without, with the reason used when one is missing.
+REQUIRED_BY_TYPE: dict[str, tuple[tuple[str, str], ...]] = {
+    "identify": (),
+    "group": (("groupId", "missing_group_id"),),
+    "track": (("event", "missing_event"),),
+    "page": (),
+    "screen": (),
+    "alias": (("previousId", "missing_previous_id"),),
+}
+
+# Where a timestamp may be, best first: when it happened, then when Segment saw or got it.
+TIMESTAMP_KEYS = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
+
+# Object-valued members; a non-object value is a malformed event, not something to guess at.
+OBJECT_MEMBERS = (
+    ("traits", "invalid_traits"),
+    ("properties", "invalid_properties"),
+    ("integrations", "invalid_integrations"),
+    ("context", "invalid_context"),
+)
+
+
+class _Invalid(Exception):
+    """A rule the event breaks: becomes one dead letter."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | DeadLetter | None:
+    """The event on `line`; a DeadLetter (stage "parse") if it is not a valid Segment call.
+
+    Blank or whitespace-only lines are not events: they give None, and the caller counts them
+    (`blank_lines`) so that nothing read goes unaccounted for.
+    """
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            # Keep the bytes readable and replayable: backslash escapes lose nothing.
+            text = line.decode("utf-8", errors="backslashreplace")
+            return DeadLetter.of(
+                STAGE,
+                "invalid_encoding",
+                f"line is not valid UTF-8: {e.reason} at byte {e.start}",
+                text,
+                source=source,
+            )
+    # A byte-order mark opens files saved by some Windows editors; JSON does not allow it.
+    text = line.lstrip("\ufeff")
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as e:
+        return DeadLetter.of(STAGE, "invalid_json", f"line is not JSON: {e}", line, source=source)
+    if not isinstance(obj, dict):
+        # The raw line, not the parsed value: `null` or `"x"` would not give the line back.
+        message = f"line is a JSON {_json_kind(obj)}, not an object (a Segment call)"
+        return DeadLetter.of(STAGE, "not_an_object", message, line, source=source)
+    try:
+        return _to_event(obj, source)
+    except _Invalid as e:
+        return DeadLetter.of(STAGE, e.reason, e.message, obj, source=source)
+
+
+def derived_message_id(obj: dict[str, Any]) -> str:
+    """A stable messageId from the event's content, so that duplicated lines still dedupe."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return DERIVED_ID_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def normalize_timestamp(value: str) -> str:
+    """An ISO 8601 time as UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`, so that times sort as strings.
+
+    A time without an offset is taken as UTC; text that is not ISO 8601 is kept as it is.
+    """
+    try:
+        parsed = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    utc = parsed.astimezone(datetime.UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN/Infinity; JSON (and Salesforce) do not.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_kind(value: Any) -> str:
+    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
+        (dict, "object"),
+        (list, "array"),
+        (str, "string"),
+        (bool, "boolean"),
+        ((int, float), "number"),
+    )
+    for kind, name in kinds:
+        if isinstance(value, kind):
+            return name
+    return "null"
+
+
+def _to_event(obj: dict[str, Any], source: str | None) -> SegmentEvent:
+    event_type = _event_type(obj)
+    members = {member: _object_member(obj, member, reason) for member, reason in OBJECT_MEMBERS}
+    context = members["context"]
+    _object_member(context, "traits", "invalid_traits", where="context.traits")
+    user_id = _identifier(obj, "userId")
+    anonymous_id = _identifier(obj, "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise _Invalid(
+            "missing_user_id",
+            f"{event_type} has neither userId nor anonymousId: Segment's spec requires one of them",
+        )
+    for member, reason in REQUIRED_BY_TYPE[event_type]:
+        if _identifier(obj, member) is None:
+            raise _Invalid(reason, f"{event_type} has no {member}, which every {event_type} call requires")
+    return SegmentEvent(
+        type=event_type,
+        message_id=_identifier(obj, "messageId") or derived_message_id(obj),
+        timestamp=_timestamp(obj),
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        traits=_traits(event_type, obj, context),
+        group_id=_identifier(obj, "groupId"),
+        event=_identifier(obj, "event"),
+        properties=dict(members["properties"]),
+        integrations=dict(members["integrations"]),
+        context=dict(context),
+        raw=obj,
+        source=source,
+    )
+
+
+def _event_type(obj: dict[str, Any]) -> str:
+    value = obj.get("type")
+    if value is None or value == "":
+        raise _Invalid("missing_type", f"event has no type: expected one of {', '.join(EVENT_TYPES)}")
+    # Segment's types are lower-case; "Identify" is not one of them, so it is not guessed at.
+    if value not in EVENT_TYPES:
+        raise _Invalid("unknown_type", f"type {value!r} is not one of {', '.join(EVENT_TYPES)}")
+    return value
+
+
+def _object_member(obj: dict[str, Any], member: str, reason: str, where: str | None = None) -> dict[str, Any]:
+    """`obj[member]` when it is an object; absent or null is empty; anything else is invalid."""
+    value = obj.get(member)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid(reason, f"{where or member} is a JSON {_json_kind(value)}, not an object")
+    return value
+
+
+def _identifier(obj: dict[str, Any], member: str) -> str | None:
+    """An id-like member as a string: numbers become their JSON text; blank counts as missing."""
+    value = obj.get(member)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    # bool is an int in Python, but `true` is no id.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
+    raise _Invalid(_invalid_reason(member), f"{member} is a JSON {_json_kind(value)}, not a string or number")
+
+
+def _invalid_reason(member: str) -> str:
+    return "invalid_" + "".join("_" + c.lower() if c.isupper() else c for c in member)
+
+
+def _timestamp(obj: dict[str, Any]) -> str:
+    for key in TIMESTAMP_KEYS:
+        value = obj.get(key)
+        if isinstance(value, str) and value.strip():
+            return normalize_timestamp(value)
+    return ""
+
+
+def _traits(event_type: str, obj: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    own: dict[str, Any] = obj.get("traits") or {}
+    # A group's `traits` describe the company; context.traits describe the user who sent the
+    # call, so mixing them would put a person's name or email on the Account.
+    if event_type == "group":
+        return dict(own)
+    # Elsewhere both describe the same user (analytics.js copies the cached user traits into
+    # context.traits): the call's own traits win, context.traits fill in what they lack.
+    inherited: dict[str, Any] = context.get("traits") or {}
+    return {**inherited, **own}

@@ -1,0 +1,467 @@
+"""The emulated org's data: records in SQLite, cached in memory, with Salesforce's DML rules."""
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from emulator import ids, soql
+from emulator.config import OrgConfig
+from emulator.errors import ApiError, MultipleChoicesError, RecordError
+from emulator.objects import KEY_PREFIXES, OPPORTUNITY_STAGES, SObject, build_objects
+from emulator.validation import PARSE_ERRORS, error, format_datetime, validate
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_NOT_FOUND = "The requested resource does not exist"
+_WSDL_HINT = "Please reference your WSDL or the describe call for the appropriate names."
+_ADDRESSES = {  # compound field -> prefix of its component fields
+    "Lead": {"Address": ""},
+    "Account": {"BillingAddress": "Billing", "ShippingAddress": "Shipping"},
+    "Contact": {"MailingAddress": "Mailing", "OtherAddress": "Other"},
+}
+_ADDRESS_PARTS = {
+    "street": "Street",
+    "city": "City",
+    "state": "State",
+    "postalCode": "PostalCode",
+    "country": "Country",
+    "latitude": "Latitude",
+    "longitude": "Longitude",
+    "geocodeAccuracy": "GeocodeAccuracy",
+}
+_AUDIT = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
+
+Record = dict[str, Any]
+
+
+class Org:
+    """One org's records; thread-safe; a write outside transaction() is committed when it returns."""
+
+    def __init__(self, db_path: str | Path, config: OrgConfig, clock: Callable[[], datetime] | None = None):
+        self.config = config
+        self._objects = build_objects(config)
+        self._by_lower = {name.lower(): name for name in self._objects}
+        self._by_prefix = {obj.key_prefix: name for name, obj in self._objects.items()}
+        self._user_ids = {ids.to18(u.user_id) for u in config.users}
+        self._user_id = ids.to18(config.users[0].user_id)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._last_stamp = ""
+        # Indexed for upsert matching and DUPLICATE_VALUE: external ids and unique fields, live records only.
+        self._indexed = {
+            name: tuple(f.name for f in obj.fields if f.external_id or f.unique)
+            for name, obj in self._objects.items()
+        }
+        self._lock = threading.RLock()
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every write outside transaction() commits alone; SAVEPOINTs nest inside.
+        self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash, costs no fsync
+        self._db.executescript(_SCHEMA)
+        self._depth = 0
+        self._undo: list[tuple[str, str, Record | None]] = []
+        self._load()
+
+    # --- metadata --------------------------------------------------------------------------------
+
+    def sobject_names(self) -> list[str]:
+        return list(self._objects)
+
+    def object(self, sobject: str) -> SObject:
+        """The metadata of `sobject` (any casing); ApiError 404 NOT_FOUND if the org has no such object."""
+        return self._objects[self.canonical_sobject(sobject)]
+
+    def canonical_sobject(self, name: str) -> str:
+        canonical = self._by_lower.get(name.lower())
+        if canonical is None:
+            raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
+        return canonical
+
+    def describe_global(self, version: str) -> dict:
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [obj.describe_global(version) for obj in self._objects.values()],
+        }
+
+    def describe(self, sobject: str, version: str) -> dict:
+        return self.object(sobject).describe(version)
+
+    def metadata(self, sobject: str, version: str) -> dict:
+        return {"objectDescribe": self.object(sobject).describe_global(version), "recentItems": []}
+
+    def sobject_of_id(self, record_id: str) -> str:
+        try:
+            canonical = ids.to18(record_id)
+        except ValueError:
+            raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}") from None
+        name = self._by_prefix.get(canonical[:3])
+        if name is None:
+            raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}")
+        return name
+
+    # --- DML -------------------------------------------------------------------------------------
+
+    def create(self, sobject: str, body: dict) -> str:
+        obj = self.object(sobject)
+        values, errors = validate(obj, body, for_create=True)
+        if errors:
+            _refuse(errors)
+        with self._lock:
+            return self._insert(obj, values)
+
+    def seed(self, sobject: str, fields: dict) -> str:
+        """Creates a record as an admin data load would: read-only fields (IsConverted, dates) allowed."""
+        obj = self.object(sobject)
+        values, errors = validate(obj, fields, for_create=True, admin=True)
+        if errors:
+            _refuse(errors)
+        with self._lock:
+            return self._insert(obj, values, admin=True)
+
+    def get(self, sobject: str, record_id: str, fields: list[str] | None, version: str) -> dict:
+        obj = self.object(sobject)
+        if fields is None:
+            names = [f.name for f in obj.fields]
+        else:
+            names = []
+            for name in fields:
+                f = obj.field(name.strip())
+                if f is None:
+                    raise ApiError(
+                        400,
+                        "INVALID_FIELD",
+                        f"No such column '{name}' on entity '{obj.name}'. If you "
+                        "are attempting to use a custom field, be sure to append the '__c' after the "
+                        f"custom field name. {_WSDL_HINT}",
+                    )
+                names.append(f.name)
+            if "Id" not in names:
+                names.append("Id")
+        with self._lock:
+            if not ids.is_valid(record_id):
+                raise ApiError(
+                    404,
+                    "NOT_FOUND",
+                    f"Provided external ID field does not exist or is not accessible: {record_id}",
+                )
+            record = self._find(obj, record_id)
+            return {
+                "attributes": _attributes(obj.name, record["Id"], version),
+                **{n: record.get(n) for n in names},
+            }
+
+    def update(self, sobject: str, record_id: str, body: dict) -> None:
+        obj = self.object(sobject)
+        values, errors = validate(obj, body, for_create=False)
+        with self._lock:
+            record = self._find(obj, record_id)
+            if errors:
+                _refuse(errors)
+            self._update(obj, record, values)
+
+    def delete(self, sobject: str, record_id: str) -> None:
+        obj = self.object(sobject)
+        with self._lock:
+            record = self._find(obj, record_id)
+            stamp = self._now()
+            self._put(
+                obj.name,
+                {
+                    **record,
+                    "IsDeleted": True,
+                    "LastModifiedDate": stamp,
+                    "LastModifiedById": self._user_id,
+                    "SystemModstamp": stamp,
+                },
+            )
+
+    def upsert(
+        self, sobject: str, ext_field: str, value: str, body: dict, version: str = "59.0"
+    ) -> tuple[str, bool]:
+        obj = self.object(sobject)
+        f = obj.field(ext_field)
+        if f is None or not (f.external_id or f.type == "id"):
+            raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
+        # The URL names the match; a copy of the external id in the body is redundant, not an error.
+        body = {k: v for k, v in body.items() if k.lower() != f.name.lower()}
+        with self._lock:
+            if f.type == "id":
+                if not value:
+                    return self.create(obj.name, body), True
+                self.update(obj.name, value, body)
+                return ids.to18(value), False
+            matches = sorted(self._matches(obj.name, f.name, value))
+            if len(matches) > 1:
+                raise MultipleChoicesError([_url(obj.name, m, version) for m in matches])
+            if matches:
+                self.update(obj.name, matches[0], body)
+                return matches[0], False
+            return self.create(obj.name, {**body, f.name: value}), True
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside commit together or roll back together, in SQLite and in the cache; nests."""
+        with self._lock:
+            savepoint = f"sp{self._depth}"
+            self._db.execute(f"SAVEPOINT {savepoint}")
+            mark = len(self._undo)
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute(f"ROLLBACK TO {savepoint}")
+                self._db.execute(f"RELEASE {savepoint}")
+                self._rollback_cache(mark)
+                raise
+            else:
+                self._db.execute(f"RELEASE {savepoint}")
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._undo.clear()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM records")
+            for name in self._objects:
+                self._records[name].clear()
+                self._index[name].clear()
+            self._undo.clear()
+
+    def close(self) -> None:
+        """Closes the database; the Org must not be used afterwards."""
+        with self._lock:
+            self._db.close()
+
+    def records(self, sobject: str) -> list[dict]:
+        name = self.canonical_sobject(sobject)
+        with self._lock:
+            return [dict(r) for r in self._records[name].values() if not r["IsDeleted"]]
+
+    # --- query -----------------------------------------------------------------------------------
+
+    def query(self, soql_text: str, include_deleted: bool, version: str) -> list[dict] | int:
+        try:
+            query = soql.parse(soql_text)
+            name = self._by_lower.get(query.sobject.lower())
+            if name is None:
+                raise soql.invalid_type(query)
+            obj = self._objects[name]
+            with_id = query.is_count or any(r.name.lower() == "id" for r in query.field_refs)
+            if not with_id:
+                # Every record's attributes carry its URL, so Id is fetched even when not selected.
+                query = dataclasses.replace(query, field_refs=(*query.field_refs, soql.FieldRef("Id", 0)))
+            with self._lock:
+                rows = self._records[name].values()
+                live = list(rows) if include_deleted else [r for r in rows if not r["IsDeleted"]]
+                result = soql.execute(query, live, obj.field_types)
+        except soql.SoqlError as exc:
+            raise ApiError(400, exc.error_code, exc.message) from None
+        if isinstance(result, int):
+            return result
+        out = []
+        for row in result:
+            record_id = row["Id"] if with_id else row.pop("Id")
+            out.append({"attributes": _attributes(name, record_id, version), **row})
+        return out
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        self._records: dict[str, dict[str, Record]] = {name: {} for name in self._objects}
+        self._index: dict[str, dict[tuple[str, str], set[str]]] = {name: {} for name in self._objects}
+        for record_id, sobject, data in self._db.execute("SELECT id, sobject, data FROM records"):
+            if sobject in self._records:
+                record = json.loads(data)
+                self._records[sobject][record_id] = record
+                self._reindex(sobject, None, record)
+        counters = dict(self._db.execute("SELECT name, value FROM counters"))
+        self._seq = counters.get("id", 0)
+        self._case_number = counters.get("CaseNumber", 1000)
+
+    def _now(self) -> str:
+        # Never step backwards, so that LastModifiedDate orders writes even if the wall clock does.
+        stamp = max(format_datetime(self._clock()), self._last_stamp)
+        self._last_stamp = stamp
+        return stamp
+
+    def _next(self, counter: str) -> int:
+        value = (self._seq if counter == "id" else self._case_number) + 1
+        if counter == "id":
+            self._seq = value
+        else:
+            self._case_number = value
+        self._db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (counter, value))
+        return value
+
+    def _find(self, obj: SObject, record_id: str) -> Record:
+        try:
+            canonical = ids.to18(record_id)
+        except ValueError:
+            raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}") from None
+        record = self._records[obj.name].get(canonical)
+        if record is None:
+            raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
+        if record["IsDeleted"]:
+            raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return record
+
+    def _insert(self, obj: SObject, values: Record, admin: bool = False) -> str:
+        stamp = self._now()
+        record: Record = {f.name: False for f in obj.fields if f.type == "boolean"}
+        record.update({f.name: f.picklist_default for f in obj.fields if f.defaulted and f.picklist_default})
+        record.update(
+            {
+                "OwnerId": self._user_id,
+                "CreatedDate": stamp,
+                "CreatedById": self._user_id,
+                "LastModifiedDate": stamp,
+                "LastModifiedById": self._user_id,
+                "SystemModstamp": stamp,
+            }
+        )
+        record.update({k: v for k, v in values.items() if v is not None or k not in record})
+        self._check_references(obj, record)
+        record_id = ids.make_id(obj.key_prefix, self._next("id"))
+        record["Id"] = record_id
+        record["IsDeleted"] = False
+        if obj.name == "Case":
+            record["CaseNumber"] = f"{self._next('CaseNumber'):08d}"
+        _derive(obj.name, record, values)
+        self._check_unique(obj, record)
+        self._put(obj.name, {k: v for k, v in record.items() if v is not None})
+        return record_id
+
+    def _update(self, obj: SObject, record: Record, values: Record) -> None:
+        if obj.name == "Lead" and record.get("IsConverted"):
+            raise RecordError([error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")])
+        stamp = self._now()
+        new = {
+            **record,
+            **values,
+            "LastModifiedDate": stamp,
+            "LastModifiedById": self._user_id,
+            "SystemModstamp": stamp,
+        }
+        self._check_references(obj, new, values)
+        _derive(obj.name, new, values)
+        self._check_unique(obj, new)
+        self._put(obj.name, {k: v for k, v in new.items() if v is not None})
+
+    def _check_references(self, obj: SObject, record: Record, changed: Record | None = None) -> None:
+        for name, value in (changed if changed is not None else record).items():
+            f = obj.by_lower[name.lower()]
+            if f.type != "reference" or value is None or name in _AUDIT:
+                continue
+            target = self._by_prefix.get(value[:3])
+            exists = (
+                value in self._user_ids
+                if value[:3] == KEY_PREFIXES["User"]
+                else target is None or not self._records[target].get(value, {"IsDeleted": True})["IsDeleted"]
+            )
+            if not exists:
+                raise RecordError(
+                    [error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [name])]
+                )
+
+    def _matches(self, sobject: str, field: str, value: Any) -> set[str]:
+        return self._index[sobject].get((field, _key(value)), set())
+
+    def _check_unique(self, obj: SObject, record: Record) -> None:
+        for name in self._indexed[obj.name]:
+            if not obj.by_lower[name.lower()].unique or record.get(name) is None:
+                continue
+            others = self._matches(obj.name, name, record[name]) - {record["Id"]}
+            if others:
+                raise RecordError(
+                    [
+                        error(
+                            "DUPLICATE_VALUE",
+                            f"duplicate value found: {name} duplicates value on record with id: "
+                            f"{min(others)}",
+                        )
+                    ]
+                )
+
+    def _put(self, sobject: str, record: Record) -> None:
+        records = self._records[sobject]
+        previous = records.get(record["Id"])
+        self._db.execute(
+            "INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (record["Id"], sobject, json.dumps(record))
+        )
+        if self._depth:
+            self._undo.append((sobject, record["Id"], previous))
+        records[record["Id"]] = record
+        self._reindex(sobject, previous, record)
+
+    def _reindex(self, sobject: str, old: Record | None, new: Record | None) -> None:
+        index = self._index[sobject]
+        for name in self._indexed[sobject]:
+            if old is not None and not old["IsDeleted"] and old.get(name) is not None:
+                index.get((name, _key(old[name])), set()).discard(old["Id"])
+            if new is not None and not new["IsDeleted"] and new.get(name) is not None:
+                index.setdefault((name, _key(new[name])), set()).add(new["Id"])
+
+    def _rollback_cache(self, mark: int) -> None:
+        while len(self._undo) > mark:
+            sobject, record_id, previous = self._undo.pop()
+            current = self._records[sobject].pop(record_id, None)
+            if previous is not None:
+                self._records[sobject][record_id] = previous
+            self._reindex(sobject, current, previous)
+
+
+def _refuse(errors: list[dict[str, Any]]) -> NoReturn:
+    first = errors[0]
+    if first["statusCode"] in PARSE_ERRORS:
+        # Refused while the body was read, before any DML: Salesforce's error then carries no "fields".
+        raise ApiError(400, first["statusCode"], first["message"])
+    raise RecordError(errors)
+
+
+def _key(value: Any) -> str:
+    # External ids and unique text match case-insensitively, as Salesforce's default indexes do.
+    return str(value).lower()
+
+
+def _url(sobject: str, record_id: str, version: str) -> str:
+    return f"/services/data/v{version}/sobjects/{sobject}/{record_id}"
+
+
+def _attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
+    return {"type": sobject, "url": _url(sobject, record_id, version)}
+
+
+def _derive(sobject: str, record: Record, changed: Record) -> None:
+    """Fields Salesforce computes from others: names, compound addresses, case and opportunity state."""
+    if sobject in ("Lead", "Contact"):
+        parts = (record.get(n) for n in ("FirstName", "MiddleName", "LastName", "Suffix"))
+        record["Name"] = " ".join(p for p in parts if p) or None
+    for compound, prefix in _ADDRESSES.get(sobject, {}).items():
+        address = {k: record.get(prefix + v) for k, v in _ADDRESS_PARTS.items()}
+        record[compound] = address if any(v is not None for v in address.values()) else None
+    if sobject == "Case":
+        closed = record.get("Status") == "Closed"
+        if closed and not record.get("IsClosed"):
+            record["ClosedDate"] = record["LastModifiedDate"]
+        record["IsClosed"] = closed
+    if sobject == "Opportunity" and record.get("StageName") in OPPORTUNITY_STAGES:
+        probability, category, closed, won = OPPORTUNITY_STAGES[record["StageName"]]
+        if "StageName" in changed:
+            if "Probability" not in changed:
+                record["Probability"] = float(probability)
+            if "ForecastCategoryName" not in changed:
+                record["ForecastCategoryName"] = "Commit" if category == "Forecast" else category
+            record["ForecastCategory"] = category
+        record["IsClosed"], record["IsWon"] = closed, won
+        amount, prob = record.get("Amount"), record.get("Probability")
+        record["ExpectedRevenue"] = amount * prob / 100 if amount is not None and prob is not None else None

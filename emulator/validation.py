@@ -1,0 +1,290 @@
+"""Salesforce's checks of a create/update body against an object's metadata; pure, no storage."""
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from emulator import ids
+from emulator.objects import KEY_PREFIXES, Field, SObject
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?"
+)
+_NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_STRINGS = frozenset({"string", "textarea", "email", "phone", "url", "picklist"})
+_DECIMALS = frozenset({"double", "currency", "percent"})
+# Errors raised while the body is deserialized, before any DML; the body is refused whole.
+PARSE_ERRORS = frozenset({"INVALID_FIELD", "JSON_PARSER_ERROR"})
+_UNWRITABLE_MSG = (
+    "Unable to create/update fields: {}. Please check the security settings of this field and verify that "
+    "it is read/write for your profile or permission set."
+)
+
+
+class _ParseError(Exception):
+    """The value cannot be deserialized into the field's type (Salesforce's JSON_PARSER_ERROR)."""
+
+
+def error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
+    """One error in sObject Collections shape."""
+    return {"statusCode": code, "message": message, "fields": list(fields or [])}
+
+
+def sf_length(value: str) -> int:
+    """Length as Salesforce counts it: UTF-16 code units, so an emoji counts twice."""
+    return len(value.encode("utf-16-le")) // 2
+
+
+def validate(
+    obj: SObject, body: Mapping[str, Any], *, for_create: bool, admin: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Checks `body` (the JSON a client sent) as Salesforce would on create or update.
+
+    Returns the values keyed by canonical field name, converted to their stored form, and the errors
+    (empty when the record may be saved). `admin` skips the writability and required checks, for seeding.
+    """
+    values: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "attributes":
+            continue
+        f = obj.field(key)
+        if f is not None and f.type == "id":
+            if for_create and not admin:
+                return {}, [
+                    error("INVALID_FIELD", "The Id field should not be specified in the sobject data.")
+                ]
+            continue  # on update the id comes from the URL; Salesforce ignores it in the body
+        if f is None:
+            # Salesforce rejects the whole body while deserializing it, at the first unknown name.
+            return {}, [error("INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}")]
+        try:
+            values[f.name] = _convert(f, value)
+        except _ParseError as exc:
+            return {}, [error("JSON_PARSER_ERROR", _parser_message(f, value, str(exc), body, key))]
+    if not admin:
+        locked = [
+            n
+            for n in values
+            if not (obj.by_lower[n.lower()].createable if for_create else obj.by_lower[n.lower()].updateable)
+        ]
+        if locked:
+            return {}, [
+                error("INVALID_FIELD_FOR_INSERT_UPDATE", _UNWRITABLE_MSG.format(", ".join(locked)), locked)
+            ]
+    errors: list[dict[str, Any]] = []
+    missing = [] if admin else _missing(obj, values, for_create)
+    if missing:
+        errors.append(
+            error("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        )
+    for name, value in values.items():
+        if value is not None:
+            problem = _check(obj.by_lower[name.lower()], value)
+            if problem:
+                errors.append(problem)
+    return values, errors
+
+
+def _missing(obj: SObject, values: dict[str, Any], for_create: bool) -> list[str]:
+    if for_create:
+        return [f.name for f in obj.fields if f.required and values.get(f.name) is None]
+    # An update may leave a required field alone but not blank it; defaulted ones (Status) included.
+    return [n for n, v in values.items() if v is None and _not_blankable(obj.by_lower[n.lower()])]
+
+
+def _not_blankable(f: Field) -> bool:
+    return not f.nillable and f.type != "boolean"
+
+
+def _convert(f: Field, value: Any) -> Any:
+    """The stored form of a JSON value for field `f`; _ParseError names the JSON token it could not take."""
+    t = f.type
+    if value is None:
+        return False if t == "boolean" else None
+    token = _token(value)
+    if token in ("START_OBJECT", "START_ARRAY"):
+        raise _ParseError(token)
+    if t == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _ParseError(token)
+    if isinstance(value, str) and value == "":
+        return None  # Salesforce stores an empty string as null, for every type
+    if t == "reference":
+        # Salesforce stores and answers the 18-character form whichever form was sent.
+        return ids.to18(value) if ids.is_valid(value) else str(value)
+    if t in _STRINGS:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+    if t == "int":
+        if isinstance(value, bool):
+            raise _ParseError(token)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
+            return int(value)
+        raise _ParseError(token)
+    if t in _DECIMALS:
+        if isinstance(value, bool):
+            raise _ParseError(token)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return _round(Decimal(str(value)), f.scale)
+        if isinstance(value, str) and _NUMERIC.fullmatch(value):
+            return _round(Decimal(value), f.scale)
+        raise _ParseError(token)
+    if t == "date":
+        m = _DATETIME.fullmatch(value) if isinstance(value, str) else None
+        if not m or not _real_date(*m.groups()[:3]):
+            raise _ParseError(token)
+        return value[:10]
+    if t == "datetime":
+        return _datetime(value, token)
+    raise _ParseError(token)  # address, id and other types cannot be written
+
+
+def _round(value: Decimal, scale: int) -> float:
+    return float(value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP))
+
+
+def _real_date(y: str, m: str, d: str) -> bool:
+    try:
+        datetime(int(y), int(m), int(d))
+    except ValueError:
+        return False
+    return True
+
+
+def _datetime(value: Any, token: str) -> str:
+    m = _DATETIME.fullmatch(value) if isinstance(value, str) else None
+    if not m:
+        raise _ParseError(token)
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    try:
+        dt = datetime(
+            int(y),
+            int(mo),
+            int(d),
+            int(h or 0),
+            int(mi or 0),
+            int(s or 0),
+            int((frac or "0")[:6].ljust(6, "0")),
+        )
+        if tz and tz != "Z":
+            dt = datetime.fromisoformat(dt.isoformat() + tz[:3] + ":" + tz[-2:])
+        else:
+            dt = dt.replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise _ParseError(token) from exc
+    return format_datetime(dt)
+
+
+def format_datetime(dt: datetime) -> str:
+    """Salesforce's datetime form: `2026-11-28T18:00:00.000+0000`, always UTC."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
+
+
+def _token(value: Any) -> str:
+    if isinstance(value, bool):
+        return "VALUE_TRUE" if value else "VALUE_FALSE"
+    if isinstance(value, int):
+        return "VALUE_NUMBER_INT"
+    if isinstance(value, float):
+        return "VALUE_NUMBER_FLOAT"
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    return "VALUE_STRING"
+
+
+_TYPE_NAMES = {
+    "currency": "double",
+    "percent": "double",
+    "textarea": "string",
+    "email": "string",
+    "phone": "string",
+    "url": "string",
+    "picklist": "string",
+    "reference": "id",
+}
+
+
+def _parser_message(f: Field, value: Any, token: str, body: Mapping[str, Any], key: str) -> str:
+    shown = {"START_OBJECT": "{", "START_ARRAY": "["}.get(token)
+    if shown is None:
+        shown = json.dumps(value) if not isinstance(value, str) else value
+    type_name = _TYPE_NAMES.get(f.type, f.type)
+    return (
+        f"Cannot deserialize instance of {type_name} from {token} value {shown} or request may be missing "
+        f"a required field at [line:1, column:{_column(body, key)}]"
+    )
+
+
+def _column(body: Mapping[str, Any], key: str) -> int:
+    """Where the value of `key` ends in the body serialized compactly (the client's exact text is gone)."""
+    text = ""
+    for k, v in body.items():
+        text += ("," if text else "{") + json.dumps(k) + ":"
+        if k == key:
+            if not isinstance(v, dict | list):
+                text += json.dumps(v)
+            return len(text) + 1
+        text += json.dumps(v, separators=(",", ":"))
+    return len(text) + 1
+
+
+def _check(f: Field, value: Any) -> dict[str, Any] | None:
+    t = f.type
+    # UTF-16 length lies between len() and twice it, so most values skip the encoding.
+    if t in _STRINGS and f.length and len(value) * 2 > f.length and sf_length(value) > f.length:
+        return error(
+            "STRING_TOO_LONG", f"{f.label}: data value too large: {value} (max length={f.length})", [f.name]
+        )
+    if t == "email" and not _EMAIL.fullmatch(value):
+        return error("INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name])
+    if t == "picklist" and f.restricted and value not in f.picklist:
+        return error(
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"{f.label}: bad value for restricted picklist field: {value}",
+            [f.name],
+        )
+    if t == "int" and abs(value) >= 10**f.digits:
+        return _out_of_range(f, value)
+    if t in _DECIMALS and abs(value) >= 10 ** (f.precision - f.scale):
+        return _out_of_range(f, value)
+    if t == "reference":
+        return _check_reference(f, value)
+    return None
+
+
+def _out_of_range(f: Field, value: int | float) -> dict[str, Any]:
+    shown = int(value) if isinstance(value, float) and value.is_integer() else value
+    return error(
+        "NUMBER_OUTSIDE_VALID_RANGE",
+        f"{f.label}: value outside of valid range on numeric field: {shown}",
+        [f.name],
+    )
+
+
+def _check_reference(f: Field, value: str) -> dict[str, Any] | None:
+    message = f"{f.label}: id value of incorrect type: {value}"
+    if not ids.is_valid(value):
+        return error("MALFORMED_ID", message, [f.name])
+    if value[:3] not in {KEY_PREFIXES.get(t) for t in f.reference_to}:
+        return error("FIELD_INTEGRITY_EXCEPTION", message, [f.name])
+    return None

@@ -90,8 +90,8 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool) -> FitResult:
             continue
         if was_converted:
             converted.append(field.name)
-        if field.type in STRING_TYPES and field.length and len(fitted) > field.length:
-            fitted = fitted[: field.length]
+        if field.type in STRING_TYPES and field.length and utf16_length(fitted) > field.length:
+            fitted = trim_utf16(fitted, field.length)
             trimmed.append(field.name)
         out[field.name] = fitted
     return FitResult(
@@ -241,3 +241,18 @@ _CONVERTERS: tuple[tuple[frozenset[str], Callable[[Any, FieldMeta], Any]], ...] 
     (DATE_TYPES, _to_date),
     (DATETIME_TYPES, _to_datetime),
 )
+
+
+def utf16_length(text: str) -> int:
+    """Length as Salesforce counts it: UTF-16 code units (Java strings), so an emoji counts twice."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def trim_utf16(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 code units, never splitting a character."""
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return text[:i]
+    return text

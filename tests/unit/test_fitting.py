@@ -123,6 +123,10 @@ DROPPED = object()
         ("FirstName", "P" * 40, "P" * 40, False, False),
         ("FirstName", "P" * 41, "P" * 40, True, False),
         ("FirstName", "é" * 50, "é" * 40, True, False),
+        # Salesforce counts UTF-16 code units: an emoji takes two, and is never split.
+        ("FirstName", "😀" * 20, "😀" * 20, False, False),
+        ("FirstName", "😀" * 21, "😀" * 20, True, False),
+        ("FirstName", "a" + "😀" * 20, "a" + "😀" * 19, True, False),
         ("Email", "a" * 75 + "@b.com", "a" * 75 + "@b.co", True, False),
         ("Street", "s" * 300, "s" * 255, True, False),
         ("Secret__c", 1234567, "12345", True, True),

@@ -1,0 +1,320 @@
+"""The Salesforce client the pipeline uses: login, cached describe, SOQL paging, batched writes."""
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+from salesforce.connection import ConnectionSettings
+from salesforce.credentials import Credentials
+from salesforce.errors import (
+    ApiLimitExceeded,
+    SalesforceApiError,
+    SalesforceLoginError,
+    TransientError,
+    is_retryable,
+)
+from salesforce.login import UNTRUSTED_CERTIFICATE, LoginTransientError, rest_client, soap_session_login
+from schemas.fields import ObjectMeta
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+COLLECTION_SIZE = 200  # sObject Collections take at most 200 records a request
+MAX_BACKOFF_SECONDS = 60.0
+# A session that is rejected right after a fresh login will not get better by logging in again.
+MAX_SESSION_RENEWALS = 2
+_SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """One record's result from sObject Collections, in request order."""
+
+    id: str | None
+    success: bool
+    errors: tuple[dict, ...] = ()  # {"statusCode", "message", "fields"}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "SaveResult":
+        errors = tuple(
+            {
+                "statusCode": e.get("statusCode") or e.get("errorCode") or "UNKNOWN_EXCEPTION",
+                "message": e.get("message") or "",
+                "fields": list(e.get("fields") or []),
+            }
+            for e in d.get("errors") or ()
+        )
+        return cls(id=d.get("id"), success=bool(d.get("success")), errors=errors)
+
+    @property
+    def error_code(self) -> str | None:
+        return self.errors[0]["statusCode"] if self.errors else None
+
+    @property
+    def message(self) -> str | None:
+        return "; ".join(e["message"] for e in self.errors) if self.errors else None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    code: str
+    message: str
+    maybe_applied: bool  # the request may have been carried out before it failed
+
+
+def _error_details(exc: SalesforceError) -> tuple[int, str, str]:
+    """(status, errorCode, message) of a REST error; never the URL, which may carry a query's values."""
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        code = str(first.get("errorCode") or first.get("statusCode") or f"HTTP_{exc.status}")
+        return exc.status, code, str(first.get("message") or "")
+    if isinstance(content, dict):
+        code = str(content.get("errorCode") or content.get("error") or f"HTTP_{exc.status}")
+        return exc.status, code, str(content.get("message") or content.get("error_description") or "")
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content or "")
+    return exc.status, f"HTTP_{exc.status}", text[:200]
+
+
+class SalesforceClient:
+    """Calls Salesforce through simple-salesforce on one requests.Session, renewing the session on 401,
+    retrying transient failures with exponential backoff, and counting every HTTP call it makes.
+
+    Create it where it is used (a DoFn's setup()): it holds a live HTTP session.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        settings: ConnectionSettings,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.credentials = credentials
+        self.settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random.Random()
+        self._lock = threading.Lock()
+        # Separate from the call-counting lock, which the login's own response hook takes.
+        self._login_lock = threading.Lock()
+        self._api_calls = 0
+        self.retries = 0  # calls repeated after a transient failure
+        self.throttled_seconds = 0.0  # time spent backing off
+        self.session_renewals = 0
+        self._session = settings.make_session()
+        self._session.hooks["response"].append(self._count_call)
+        self._sf: Salesforce | None = None
+        self._describes: dict[str, tuple[float, ObjectMeta]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"SalesforceClient(username={self.credentials.username!r}, login_url={self.settings.login_url!r})"
+        )
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP calls this client made, login and failed attempts included."""
+        return self._api_calls
+
+    def _count_call(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self._api_calls += 1
+
+    # -- session ---------------------------------------------------------------------------------
+
+    def login(self) -> None:
+        """SOAP login (retrying transient failures); raises SalesforceLoginError when refused."""
+        attempt = 0
+        while True:
+            try:
+                result = soap_session_login(self.credentials, self.settings, self._session)
+            except LoginTransientError as exc:
+                if not exc.retry or attempt >= self.settings.max_retries:
+                    raise TransientError(exc.code, exc.message, attempt + 1) from None
+                log.warning("Salesforce login failed transiently (%s), retrying", exc.code)
+                self.back_off(attempt)
+                attempt += 1
+                continue
+            self._sf = rest_client(result, self.settings, self._session)
+            return
+
+    def _current(self) -> Salesforce:
+        if self._sf is None:
+            with self._login_lock:
+                if self._sf is None:
+                    self.login()
+        assert self._sf is not None
+        return self._sf
+
+    def _renew(self, expired: Salesforce) -> None:
+        with self._login_lock:
+            # Another thread may have renewed it while this one waited.
+            if self._sf is expired:
+                self.session_renewals += 1
+                log.info("Salesforce session expired; logging in again")
+                self.login()
+
+    # -- retries ---------------------------------------------------------------------------------
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt + 1`: exponential, capped, with jitter so that
+        many workers hit by the same outage do not come back in lockstep."""
+        delay = min(self.settings.backoff_base_seconds * (2**attempt), MAX_BACKOFF_SECONDS)
+        return delay * (0.5 + self._random.random() / 2)
+
+    def back_off(self, attempt: int) -> None:
+        """Waits before retry number `attempt + 1`, here or in a caller (a create resent after a lookup)."""
+        delay = self.backoff_delay(attempt)
+        self.retries += 1
+        self.throttled_seconds += delay
+        self._sleep(delay)
+
+    def _call(self, op: Callable[[Salesforce], T], idempotent: bool = True) -> T:
+        """Runs `op` with session renewal and retries.
+
+        A non-idempotent call (create) is repeated here only when Salesforce refused it before doing
+        anything (expired session, concurrency limit, no connection); other transient failures raise
+        TransientError(maybe_applied=True) at once, so that the caller can look the records up first.
+        """
+        attempt = 0
+        renewals = 0
+        while True:
+            sf = self._current()
+            try:
+                return op(sf)
+            except SalesforceExpiredSession:
+                if renewals >= MAX_SESSION_RENEWALS:
+                    raise SalesforceLoginError(
+                        "INVALID_SESSION_ID", "the session was rejected again right after a fresh login"
+                    ) from None
+                renewals += 1
+                self._renew(sf)
+                continue
+            except SalesforceError as exc:
+                failure = self._classify(exc)
+            except requests.exceptions.SSLError:
+                raise TransientError("SSLError", UNTRUSTED_CERTIFICATE, attempt + 1) from None
+            except requests.ConnectTimeout:
+                failure = _Failure("ConnectTimeout", "could not connect to Salesforce", maybe_applied=False)
+            except requests.RequestException as exc:
+                # The exception's text carries the URL (and so a query's values): keep the class only.
+                failure = _Failure(type(exc).__name__, "request to Salesforce failed", maybe_applied=True)
+            if failure.maybe_applied and not idempotent:
+                raise TransientError(failure.code, failure.message, attempt + 1, maybe_applied=True)
+            if attempt >= self.settings.max_retries:
+                raise TransientError(failure.code, failure.message, attempt + 1, failure.maybe_applied)
+            log.warning("Salesforce call failed transiently (%s), retry %d", failure.code, attempt + 1)
+            self.back_off(attempt)
+            attempt += 1
+
+    @staticmethod
+    def _classify(exc: SalesforceError) -> _Failure:
+        """The retryable failure behind `exc`, or raises the error the caller should see."""
+        status, code, message = _error_details(exc)
+        if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+            if "TotalRequests" in message:
+                raise ApiLimitExceeded(message) from None
+            # The concurrent-request cap refuses a call before running it.
+            return _Failure(code, message, maybe_applied=False)
+        if status >= 500 or is_retryable(code):
+            return _Failure(code, message, maybe_applied=True)
+        raise SalesforceApiError(status, code, message) from None
+
+    # -- API ---------------------------------------------------------------------------------------
+
+    def describe(self, sobject: str) -> ObjectMeta:
+        """The object's field metadata, read again once it is older than describe_ttl_seconds."""
+        if not _SOBJECT_NAME.match(sobject):
+            raise ValueError(f"not an sObject name: {sobject!r}")
+        key = sobject.lower()
+        cached = self._describes.get(key)
+        now = self._clock()
+        if cached and now - cached[0] < self.settings.describe_ttl_seconds:
+            return cached[1]
+        timeout = self.settings.timeout_seconds
+        try:
+            body = self._call(lambda sf: sf.restful(f"sobjects/{sobject}/describe", timeout=timeout))
+        except TransientError:
+            if cached is None:
+                raise
+            # Field metadata changes rarely; stale metadata beats stopping the pipeline.
+            log.warning("describe of %s failed transiently; keeping the metadata read earlier", sobject)
+            return cached[1]
+        meta = ObjectMeta.from_describe(body)
+        self._describes[key] = (now, meta)
+        return meta
+
+    def query_all(self, soql: str) -> list[dict]:
+        """Every record the query matches, following nextRecordsUrl; each page is retried on its own.
+
+        Records are plain dicts of the selected fields, without the "attributes" entry.
+        """
+        timeout = self.settings.timeout_seconds
+        page = self._call(lambda sf: sf.query(soql, timeout=timeout))
+        records = [_strip(r) for r in page.get("records", ())]
+        while not page.get("done", True):
+            next_url = page["nextRecordsUrl"]
+            page = self._call(
+                lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True, timeout=timeout)
+            )
+            records.extend(_strip(r) for r in page.get("records", ()))
+        return records
+
+    def create_many(self, sobject: str, records: list[dict]) -> list[SaveResult]:
+        """Creates records through sObject Collections, 200 a call; one SaveResult per record, in order.
+
+        Raises TransientError(maybe_applied=True) without resending when a call failed in a way that
+        may have created records (look them up before trying again); earlier chunks stay written.
+        """
+        for record in records:
+            if any(k.lower() == "id" for k in record):
+                raise ValueError("records to create must not have an Id")
+        return self._collections("POST", sobject, records, idempotent=False)
+
+    def update_many(self, sobject: str, records: list[dict]) -> list[SaveResult]:
+        """Updates records (each with "Id") through sObject Collections, 200 a call; retried safely."""
+        for record in records:
+            if not any(k.lower() == "id" and v for k, v in record.items()):
+                raise ValueError("every record to update needs its Id")
+        return self._collections("PATCH", sobject, records, idempotent=True)
+
+    def _collections(
+        self, method: str, sobject: str, records: list[dict], idempotent: bool
+    ) -> list[SaveResult]:
+        if not _SOBJECT_NAME.match(sobject):
+            raise ValueError(f"not an sObject name: {sobject!r}")
+        timeout = self.settings.timeout_seconds
+        results: list[SaveResult] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = [
+                {"attributes": {"type": sobject}, **{k: v for k, v in r.items() if k != "attributes"}}
+                for r in records[start : start + COLLECTION_SIZE]
+            ]
+            body = {"allOrNone": False, "records": chunk}
+            answer = self._call(
+                lambda sf, body=body: sf.restful(
+                    "composite/sobjects", method=method, json=body, timeout=timeout
+                ),
+                idempotent=idempotent,
+            )
+            if not isinstance(answer, list) or len(answer) != len(chunk):
+                raise SalesforceApiError(
+                    200, "UNEXPECTED_RESPONSE", f"expected {len(chunk)} results from composite/sobjects"
+                )
+            results.extend(SaveResult.from_json(r) for r in answer)
+        return results
+
+
+def _strip(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "attributes"}

@@ -1,0 +1,90 @@
+"""Where and how to reach Salesforce: login URL, sandbox, CA bundle, API version, retry and cache settings."""
+
+import os
+import re
+from dataclasses import dataclass
+
+import requests
+
+from salesforce.errors import ConfigurationError
+
+PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
+SANDBOX_LOGIN_URL = "https://test.salesforce.com"
+# SOAP login() is not served from API v65.0 on (salesforce-api.md §1.3), and our login is SOAP.
+MAX_SOAP_LOGIN_VERSION = 64.0
+_VERSION = re.compile(r"^\d{2}\.0$")
+_SANDBOX_NAME = re.compile(r"^[A-Za-z0-9]+$")
+
+
+class TimeoutSession(requests.Session):
+    """A Session whose requests time out by default: simple-salesforce's login passes no timeout."""
+
+    def __init__(self, timeout_seconds: float):
+        super().__init__()
+        self.timeout_seconds = timeout_seconds
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout_seconds)
+        return super().request(method, url, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to log in and call the API; checked at construction so a bad setting stops the run early."""
+
+    login_url: str = PRODUCTION_LOGIN_URL
+    sandbox: str | None = None  # sandbox name: appended to the username, login at test.salesforce.com
+    ca_bundle: str | None = None  # trust this CA (sets session.verify, trust_env=False)
+    api_version: str = "59.0"
+    describe_ttl_seconds: float = 1800.0
+    max_retries: int = 5
+    backoff_base_seconds: float = 0.5
+    timeout_seconds: float = 120.0  # per HTTP request; a hung connection must not stall a bundle forever
+
+    def __post_init__(self) -> None:
+        if not self.login_url.startswith("https://"):
+            raise ConfigurationError(f"login_url must start with https:// (got {self.login_url!r})")
+        if not _VERSION.match(self.api_version):
+            raise ConfigurationError(
+                f"api_version must look like '59.0', without a 'v' (got {self.api_version!r})"
+            )
+        if float(self.api_version) > MAX_SOAP_LOGIN_VERSION:
+            raise ConfigurationError(
+                f"api_version {self.api_version}: Salesforce's SOAP login() is not available from v65.0 on; "
+                f"use {MAX_SOAP_LOGIN_VERSION} or lower"
+            )
+        if self.sandbox is not None and not _SANDBOX_NAME.match(self.sandbox):
+            raise ConfigurationError(
+                f"sandbox must be the sandbox's name, letters and digits only (got {self.sandbox!r})"
+            )
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            raise ConfigurationError(f"ca_bundle {self.ca_bundle!r} is not a readable file")
+        if self.describe_ttl_seconds <= 0:
+            raise ConfigurationError("describe_ttl_seconds must be positive")
+        if self.max_retries < 0:
+            raise ConfigurationError("max_retries must be 0 or more")
+        if self.backoff_base_seconds < 0:
+            raise ConfigurationError("backoff_base_seconds must be 0 or more")
+        if self.timeout_seconds <= 0:
+            raise ConfigurationError("timeout_seconds must be positive")
+
+    @property
+    def effective_login_url(self) -> str:
+        """The login host: test.salesforce.com for a sandbox unless a login URL was chosen explicitly."""
+        url = self.login_url.rstrip("/")
+        if self.sandbox and url == PRODUCTION_LOGIN_URL:
+            return SANDBOX_LOGIN_URL
+        return url
+
+    def login_username(self, username: str) -> str:
+        """The username to log in with: a sandbox user's name ends in '.<sandbox name>'."""
+        return f"{username}.{self.sandbox}" if self.sandbox else username
+
+    def make_session(self) -> requests.Session:
+        """A requests.Session for login, REST and Bulk alike, trusting `ca_bundle` when given."""
+        session = TimeoutSession(self.timeout_seconds)
+        if self.ca_bundle:
+            session.verify = self.ca_bundle
+            # REQUESTS_CA_BUNDLE (exported on these machines) would otherwise replace `verify`.
+            session.trust_env = False
+        return session

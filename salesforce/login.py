@@ -1,0 +1,117 @@
+"""SOAP partner login() against a configurable login URL, giving a simple-salesforce client on a session."""
+
+import logging
+from dataclasses import dataclass
+from html import escape
+from xml.parsers.expat import ExpatError
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+from simple_salesforce.login import DEFAULT_CLIENT_ID_PREFIX, soap_login
+
+from salesforce.connection import ConnectionSettings
+from salesforce.credentials import Credentials
+from salesforce.errors import SalesforceLoginError, is_retryable
+
+log = logging.getLogger(__name__)
+
+UNTRUSTED_CERTIFICATE = "the server's TLS certificate is not trusted (give the CA bundle that signed it)"
+_SOAP_HEADERS = {"content-type": "text/xml", "charset": "UTF-8", "SOAPAction": "login"}
+
+# The body simple_salesforce.login.SalesforceLogin builds for a username/password/token login; it
+# only lets us choose the login host through `scratch_url`, which Salesforce() does not expose.
+_SOAP_BODY = """<?xml version="1.0" encoding="utf-8" ?>
+<env:Envelope
+        xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+        xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+        xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"
+        xmlns:urn="urn:partner.soap.sforce.com">
+    <env:Header>
+        <urn:CallOptions>
+            <urn:client>{client_id}</urn:client>
+            <urn:defaultNamespace>sf</urn:defaultNamespace>
+        </urn:CallOptions>
+    </env:Header>
+    <env:Body>
+        <n1:login xmlns:n1="urn:partner.soap.sforce.com">
+            <n1:username>{username}</n1:username>
+            <n1:password>{password}</n1:password>
+        </n1:login>
+    </env:Body>
+</env:Envelope>"""
+
+
+class LoginTransientError(Exception):
+    """The login service failed in a way a retry may fix (5xx, SERVER_UNAVAILABLE, connection)."""
+
+    def __init__(self, code: str, message: str, retry: bool = True):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retry = retry  # False: failed the same way every time (an untrusted certificate)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    session_id: str
+    instance_url: str  # https://host[:port] that REST and Bulk calls go to
+
+
+def soap_url(settings: ConnectionSettings) -> str:
+    return f"{settings.effective_login_url}/services/Soap/u/{settings.api_version}"
+
+
+def soap_body(credentials: Credentials, settings: ConnectionSettings) -> str:
+    """The login envelope: XML-escaped username (with the sandbox suffix) and password + token."""
+    return _SOAP_BODY.format(
+        client_id=DEFAULT_CLIENT_ID_PREFIX,
+        username=escape(settings.login_username(credentials.username)),
+        password=escape(credentials.password + credentials.security_token),
+    )
+
+
+def _scrub(text: str, credentials: Credentials) -> str:
+    # A login service may echo the request; the password never leaves this module.
+    for secret in (credentials.password + credentials.security_token, credentials.password):
+        if secret:
+            text = text.replace(secret, "***").replace(escape(secret), "***")
+    if credentials.security_token:
+        text = text.replace(credentials.security_token, "***")
+    return text[:500]
+
+
+def soap_session_login(
+    credentials: Credentials, settings: ConnectionSettings, session: requests.Session
+) -> LoginResult:
+    """One SOAP login() call. Raises SalesforceLoginError, or LoginTransientError when worth a retry."""
+    try:
+        session_id, sf_instance = soap_login(
+            soap_url(settings), soap_body(credentials, settings), dict(_SOAP_HEADERS), None, session
+        )
+    except SalesforceAuthenticationFailed as exc:
+        code = str(exc.code)
+        message = _scrub(str(exc.message), credentials)
+        if (isinstance(exc.code, int) and exc.code >= 500) or is_retryable(code):
+            raise LoginTransientError(code, message) from None
+        raise SalesforceLoginError(code, message) from None
+    except requests.exceptions.SSLError:
+        # An untrusted certificate stays untrusted: retrying only delays the message.
+        raise LoginTransientError("SSLError", UNTRUSTED_CERTIFICATE, retry=False) from None
+    except requests.RequestException as exc:
+        # The exception text carries the URL; its class name is enough to tell what happened.
+        raise LoginTransientError(type(exc).__name__, "login request failed") from None
+    except ExpatError as exc:  # a 200 that is not SOAP: an HTML page from a proxy, a truncated body
+        raise LoginTransientError("BAD_LOGIN_RESPONSE", type(exc).__name__) from None
+    return LoginResult(session_id=session_id, instance_url=f"https://{sf_instance}")
+
+
+def rest_client(result: LoginResult, settings: ConnectionSettings, session: requests.Session) -> Salesforce:
+    """A direct-session simple-salesforce client on `session` (no login of its own, no HTTP call)."""
+    return Salesforce(
+        session_id=result.session_id,
+        instance_url=result.instance_url,
+        session=session,
+        version=settings.api_version,
+        object_pairs_hook=dict,
+    )

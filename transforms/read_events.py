@@ -18,16 +18,17 @@ class _DropBlankLines(beam.DoFn):
 
     def process(self, element: tuple[str, bytes]):
         source, raw = element
-        if not raw.strip():
-            self.blank_lines.inc()
-            return
-        self.events_read.inc()
         # Lines are read as bytes so that invalid UTF-8 reaches the parser (and becomes a dead
         # letter) instead of failing the read.
         try:
             line: str | bytes = raw.decode("utf-8")
         except UnicodeDecodeError:
             line = raw
+        # A lone byte-order mark (Windows editors) is as blank as an empty line for the parser.
+        if isinstance(line, str) and not line.lstrip("\ufeff").strip():
+            self.blank_lines.inc()
+            return
+        self.events_read.inc()
         yield source, line
 
 

@@ -1,0 +1,170 @@
+"""The pipeline's entry point: check the options, log in once, build and run the graph, report the counts."""
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult
+
+from pipeline.options import BeamforceOptions, unknown_flags, validate
+from pipeline.summary import Summary
+from salesforce.client import SalesforceClient
+from salesforce.connection import ConnectionSettings
+from salesforce.credentials import Credentials
+from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
+from transforms.batch_by_shard import BatchByShard
+from transforms.dead_letters import WriteDeadLetters
+from transforms.merge_by_record import MergeByRecord
+from transforms.parse_events import ParseEvents
+from transforms.read_events import ReadEvents
+from transforms.select_enabled import SelectEnabled
+from transforms.to_record_ops import ToRecordOps
+from transforms.write_to_salesforce import ClientFactory, WriteToSalesforce
+
+NAMESPACE = "beamforce"
+# Beam's default DirectRunner first tries to download the Prism runner, which fails without
+# internet; the in-process FnApiRunner runs batch pipelines (state, timers, metrics) everywhere.
+DEFAULT_RUNNER = "FnApiRunner"
+
+_log = logging.getLogger(__name__)
+
+
+class RunFailed(RuntimeError):
+    """The run cannot go on for a reason outside the configuration; the message says what happened."""
+
+
+def build(
+    p: beam.Pipeline,
+    options: BeamforceOptions,
+    credentials: Credentials,
+    settings: ConnectionSettings,
+    client_factory: ClientFactory = SalesforceClient,
+) -> None:
+    """Wires the graph: events -> Salesforce, with every stage's dead letters into one sink."""
+    parsed = p | "ReadEvents" >> ReadEvents(options.input) | "ParseEvents" >> ParseEvents()
+    ops = (
+        parsed.output
+        | "SelectEnabled" >> SelectEnabled(options.always_enabled)
+        | "ToRecordOps" >> ToRecordOps(options.address_mapping)
+    )
+    written = (
+        ops.output
+        | "MergeByRecord" >> MergeByRecord()
+        | "BatchByShard" >> BatchByShard(options.shards, options.batch_size)
+        | "WriteToSalesforce" >> WriteToSalesforce(credentials, settings, client_factory)
+    )
+    _ = (
+        (parsed.dead_letter, ops.dead_letter, written.dead_letter)
+        | "FlattenDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> WriteDeadLetters(options.dead_letter_output)
+    )
+
+
+def counters(result: PipelineResult) -> dict[str, int]:
+    """The run's counters in our namespace, summed over steps (several steps share a name)."""
+    totals: dict[str, int] = {}
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    for c in query["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        totals[c.key.metric.name] = totals.get(c.key.metric.name, 0) + (value or 0)
+    return totals
+
+
+def login_once(
+    credentials: Credentials, settings: ConnectionSettings, client_factory: ClientFactory = SalesforceClient
+) -> SalesforceClient:
+    """Fails fast on bad credentials, before anything is read; returns the client (for its call count)."""
+    client = client_factory(credentials, settings)
+    try:
+        client.login()
+    except SalesforceLoginError as e:
+        user = credentials.username + (f".{settings.sandbox}" if settings.sandbox else "")
+        raise ConfigurationError(
+            f"Salesforce login at {settings.login_url} as {user} failed: {e}. Check SALESFORCE_USERNAME, "
+            "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN (and --sandbox / --salesforce_login_url)"
+        ) from None
+    except TransientError as e:
+        if e.error_code == "SSLError":
+            raise ConfigurationError(
+                f"the certificate of {settings.login_url} is not trusted ({e}): give the CA that signed it "
+                "with --salesforce_ca_bundle FILE"
+            ) from None
+        raise RunFailed(
+            f"cannot log in at {settings.login_url}: {e}. Check --salesforce_login_url and that Salesforce "
+            "is reachable"
+        ) from None
+    return client
+
+
+def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Summary:
+    """Runs the pipeline to completion and returns its summary (also printed, and written if asked)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    unknown = unknown_flags(argv)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option {unknown[0]}: see python -m pipeline --help for the options"
+        )
+    options = PipelineOptions(argv)
+    if options.view_as(StandardOptions).runner is None:
+        options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+    credentials, settings = validate(options, environ)
+    bf = options.view_as(BeamforceOptions)
+    client = login_once(credentials, settings)
+
+    p = beam.Pipeline(options=options)
+    build(p, bf, credentials, settings)
+    result = p.run()
+    result.wait_until_finish()
+
+    summary = Summary.from_counters(counters(result), extra_api_calls=client.api_calls)
+    print(summary.format_text())
+    if bf.summary_output:
+        with open(bf.summary_output, "w", encoding="utf-8") as f:
+            f.write(summary.to_json() + "\n")
+    if not summary.balanced:
+        _log.error("The counts do not add up: some events are unaccounted for (see the summary)")
+    return summary
+
+
+def help_parser() -> argparse.ArgumentParser:
+    """Only our options: Beam's parser would list hundreds of runner options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Send Segment identify and group events from files to Salesforce as Leads and Accounts.",
+        epilog="Credentials come from the environment only: SALESFORCE_USERNAME, SALESFORCE_PASSWORD, "
+        f"SALESFORCE_SECURITY_TOKEN. Apache Beam pipeline options (--runner, ...) are accepted too; "
+        f"the default runner is {DEFAULT_RUNNER} (in-process). Exit status: 0 done, 2 configuration "
+        "error, 1 other failure.",
+    )
+    BeamforceOptions._add_argparse_args(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        help_parser().print_help()
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = run(argv)
+    except ConfigurationError as e:
+        print(f"beamforce: configuration error: {e}", file=sys.stderr)
+        return 2
+    except RunFailed as e:
+        print(f"beamforce: {e}", file=sys.stderr)
+        return 1
+    except SystemExit as e:  # argparse rejected a value; it has printed why
+        return 2 if e.code not in (0, None) else 0
+    except Exception:
+        _log.exception("beamforce failed")
+        return 1
+    # An unbalanced run means a bug that may have lost events: fail so that it gets looked at.
+    return 0 if summary.balanced else 1

@@ -1,0 +1,197 @@
+"""The pipeline's command-line options and the one place that checks them before anything runs."""
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from salesforce.connection import ConnectionSettings
+from salesforce.credentials import Credentials
+from salesforce.errors import ConfigurationError
+from transforms.account_mapping import ADDRESS_MAPPINGS
+
+PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
+SANDBOX_LOGIN_URL = "https://test.salesforce.com"
+DEFAULT_API_VERSION = "59.0"
+# SOAP login() exists from API 31.0 and is gone from 65.0 on (Salesforce, Winter '26).
+MIN_API_VERSION, MAX_API_VERSION = 31, 64
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+class BeamforceOptions(PipelineOptions):
+    """Where events come from, which org they go to, and where failures and counts are written."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--input",
+            metavar="GLOB",
+            default=None,
+            help="Required. Event files to read: JSON lines, one Segment event a line; .jsonl or .json, "
+            "gzip-compressed when the name ends in .gz (quote the glob, e.g. 'events/*.jsonl*').",
+        )
+        parser.add_argument(
+            "--salesforce_login_url",
+            metavar="URL",
+            default=None,
+            help=f"Where to log in (SOAP login). Default {PRODUCTION_LOGIN_URL}, or {SANDBOX_LOGIN_URL} "
+            "with --sandbox. Use your My Domain URL, or a local emulator's.",
+        )
+        parser.add_argument(
+            "--sandbox",
+            metavar="NAME",
+            default=None,
+            help="Write to the sandbox NAME: '.NAME' is appended to SALESFORCE_USERNAME (as Salesforce "
+            f"names sandbox users) and the login goes to {SANDBOX_LOGIN_URL} unless "
+            "--salesforce_login_url is given.",
+        )
+        parser.add_argument(
+            "--salesforce_ca_bundle",
+            metavar="FILE",
+            default=None,
+            help="PEM file of the certificate authorities to trust for Salesforce (e.g. a local "
+            "emulator's CA); default: the system's trust store.",
+        )
+        parser.add_argument(
+            "--salesforce_api_version",
+            metavar="VERSION",
+            default=DEFAULT_API_VERSION,
+            help=f"Salesforce API version, {MIN_API_VERSION}.0 to {MAX_API_VERSION}.0 (SOAP login is not "
+            f"available from 65.0). Default {DEFAULT_API_VERSION}.",
+        )
+        parser.add_argument(
+            "--dead_letter_output",
+            metavar="PREFIX",
+            default=None,
+            help="Write events that could not be delivered as JSON lines to PREFIX-SSSSS-of-NNNNN.jsonl "
+            "(stage, reason, message, retryable, the original event). Without it they are only counted.",
+        )
+        parser.add_argument(
+            "--summary_output",
+            metavar="FILE",
+            default=None,
+            help="Also write the run's summary (the counters) as JSON to FILE.",
+        )
+        parser.add_argument(
+            "--address_mapping",
+            choices=ADDRESS_MAPPINGS,
+            default="billing",
+            help="Which Account address a group call's address fills: billing (default), shipping or both.",
+        )
+        parser.add_argument(
+            "--always_enabled",
+            action="store_true",
+            default=False,
+            help='Send every event, not only those with integrations {"Salesforce": true} (the Segment '
+            "destination's gate, which protects the org's API limits).",
+        )
+        parser.add_argument(
+            "--batch_size",
+            type=_positive_int,
+            default=1000,
+            help="Records looked up with one SOQL query and written together (in calls of 200). "
+            "Default 1000.",
+        )
+        parser.add_argument(
+            "--shards",
+            type=_positive_int,
+            default=8,
+            help="Number of parallel write shards; records are spread by a stable hash of their key. "
+            "Default 8.",
+        )
+
+
+def unknown_flags(argv: Sequence[str]) -> list[str]:
+    """Flags no PipelineOptions class knows: Beam only warns about them, we refuse them (typos)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(argv))
+    return [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
+
+
+_SANDBOX_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_API_VERSION = re.compile(r"^(\d+)\.0$")
+
+
+def validate(
+    options: PipelineOptions, environ: Mapping[str, str] = os.environ
+) -> tuple[Credentials, ConnectionSettings]:
+    """Checks the options together and reads the credentials; ConfigurationError says what to fix."""
+    o = options.view_as(BeamforceOptions)
+    if not o.input:
+        raise ConfigurationError(
+            "--input is required: give the event files to read, e.g. --input 'events/*.jsonl'"
+        )
+    try:
+        matched = FileSystems.match([o.input])[0].metadata_list
+    except Exception as e:  # Beam wraps every filesystem's failure differently
+        raise ConfigurationError(f"--input {o.input!r} cannot be listed: {e}") from None
+    if not matched:
+        raise ConfigurationError(
+            f"--input {o.input!r} matches no file: check the path, and quote the glob so that the shell "
+            "does not expand it"
+        )
+
+    version = _API_VERSION.match(o.salesforce_api_version or "")
+    if not version or not MIN_API_VERSION <= int(version.group(1)) <= MAX_API_VERSION:
+        raise ConfigurationError(
+            f"--salesforce_api_version {o.salesforce_api_version!r} is not supported: give a version from "
+            f"{MIN_API_VERSION}.0 to {MAX_API_VERSION}.0 without a leading 'v', e.g. {DEFAULT_API_VERSION}"
+        )
+
+    sandbox = o.sandbox
+    if sandbox is not None and not _SANDBOX_NAME.match(sandbox):
+        raise ConfigurationError(
+            f"--sandbox {sandbox!r} is not a sandbox name: give the name only (letters and digits, "
+            "starting with a letter), e.g. --sandbox uat"
+        )
+    login_url = o.salesforce_login_url or (SANDBOX_LOGIN_URL if sandbox else PRODUCTION_LOGIN_URL)
+    if not re.match(r"^https://[^/\s]+(/\S*)?$", login_url):
+        raise ConfigurationError(
+            f"--salesforce_login_url {login_url!r} is not an https:// URL: Salesforce (and "
+            f"simple-salesforce) only speak HTTPS, e.g. {PRODUCTION_LOGIN_URL}"
+        )
+
+    ca_bundle = o.salesforce_ca_bundle
+    if ca_bundle is not None and not os.path.isfile(ca_bundle):
+        raise ConfigurationError(
+            f"--salesforce_ca_bundle {ca_bundle!r} is not a file: give the path of a PEM file of "
+            "CA certificates"
+        )
+
+    if o.summary_output is not None:
+        parent = os.path.dirname(os.path.abspath(o.summary_output))
+        if os.path.isdir(o.summary_output) or not os.path.isdir(parent):
+            raise ConfigurationError(
+                f"--summary_output {o.summary_output!r} cannot be written: give a file in an existing "
+                "directory"
+            )
+
+    credentials = Credentials.from_env(environ)
+    if sandbox and credentials.username.lower().endswith("." + sandbox.lower()):
+        raise ConfigurationError(
+            f"SALESFORCE_USERNAME already ends with '.{sandbox}': set it to the production username, "
+            "--sandbox appends the sandbox name"
+        )
+    settings = ConnectionSettings(
+        login_url=login_url.rstrip("/"),
+        sandbox=sandbox,
+        ca_bundle=ca_bundle,
+        api_version=o.salesforce_api_version,
+    )
+    return credentials, settings

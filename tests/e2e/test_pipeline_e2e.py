@@ -1,0 +1,402 @@
+"""The whole pipeline over event files against the local Salesforce, checked record by record."""
+
+import json
+
+import pytest
+
+from pipeline.main import main, run
+from tests.e2e.conftest import (
+    SANDBOX_USER,
+    calls,
+    client,
+    connection_flags,
+    environ,
+    records,
+    run_pipeline,
+    write_lines,
+)
+
+pytestmark = pytest.mark.e2e
+
+ON = {"Salesforce": True}
+
+# The seed's two identify calls (the first one's duplicate `state` key keeps its last value, as
+# JavaScript does) and its group call.
+SEED_IDENTIFY_FLAT = {
+    "type": "identify",
+    "messageId": "seed-identify-1",
+    "userId": "YOUR_USERS_ID",
+    "timestamp": "2026-11-28T10:00:00.000Z",
+    "traits": {
+        "name": "Peter Gibbons",
+        "title": "VP of Derp",
+        "email": "peter.gibbons@example.com",
+        "company": "Initech",
+        "phone": "570-690-4150",
+        "rating": "Hot",
+        "city": "east greenwich",
+        "postalCode": "94115",
+        "country": "USA",
+        "street": "19123 forest lane",
+        "state": "RI",
+    },
+    "integrations": ON,
+}
+SEED_IDENTIFY_OBJECTS = {
+    "type": "identify",
+    "messageId": "seed-identify-2",
+    "userId": "YOUR_USERS_ID",
+    "timestamp": "2026-11-28T10:01:00.000Z",
+    "traits": {
+        "name": "Peter Gibbons",
+        "title": "VP of Derp",
+        "email": "peter.gibbons@example.com",
+        "company": {"id": 666, "name": "Initech"},
+        "phone": "570-690-4150",
+        "state": "California",
+        "rating": "Hot",
+        "address": {
+            "city": "east greenwich",
+            "postalCode": "94115",
+            "country": "USA",
+            "street": "19123 forest lane",
+            "state": "RI",
+        },
+    },
+    "integrations": ON,
+}
+SEED_GROUP = {
+    "type": "group",
+    "messageId": "seed-group-1",
+    "userId": "YOUR_USERS_ID",
+    "groupId": "813",
+    "timestamp": "2026-11-28T10:02:00.000Z",
+    "traits": {
+        "name": "Teemo Industries",
+        "address": {
+            "city": "East Greenwich",
+            "state": "RI",
+            "country": "US",
+            "postalCode": "02818",
+            "street": "9000 Forest Lane",
+        },
+        "phone": "222-555-4444",
+        "description": "Makes great husky products",
+        "employees": 4,
+        "website": "https://example.com",
+    },
+    "integrations": ON,
+}
+PETER = {
+    "FirstName": "Peter",
+    "LastName": "Gibbons",
+    "Title": "VP of Derp",
+    "Email": "peter.gibbons@example.com",
+    "Company": "Initech",
+    "Phone": "570-690-4150",
+    "Rating": "Hot",
+    "Street": "19123 forest lane",
+    "City": "east greenwich",
+    "State": "RI",
+    "PostalCode": "94115",
+    "Country": "USA",
+}
+# Exactly the record the seed documents for its group call.
+TEEMO = {
+    "Name": "Teemo Industries",
+    "AccountNumber": "813",
+    "BillingCity": "East Greenwich",
+    "BillingCountry": "US",
+    "BillingPostalCode": "02818",
+    "BillingState": "RI",
+    "BillingStreet": "9000 Forest Lane",
+    "NumberOfEmployees": 4,
+    "Phone": "222-555-4444",
+    "Website": "https://example.com",
+    "Description": "Makes great husky products",
+}
+
+
+def identify(message_id, traits, **extra):
+    return {
+        "type": "identify",
+        "messageId": message_id,
+        "userId": f"user-{message_id}",
+        "timestamp": "2026-11-28T12:00:00.000Z",
+        "traits": traits,
+        "integrations": ON,
+        **extra,
+    }
+
+
+def _canonical(d) -> str:
+    return json.dumps(d, sort_keys=True)
+
+
+def _without_time(dead_letters):
+    return [{k: v for k, v in d.items() if k != "time"} for d in dead_letters]
+
+
+def test_seed_calls_make_exactly_the_documented_lead_and_account(org, tmp_path):
+    summary, dead = run_pipeline(org, tmp_path, [SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS, SEED_GROUP])
+
+    assert records(org, "Lead") == [PETER]
+    # The seed's record, plus the Account's Name-derived fields the org fills itself (none here).
+    assert records(org, "Account") == [TEEMO]
+    assert dead == []
+    assert summary.written == {"Lead": {"create": 2}, "Account": {"create": 1}}
+    assert summary.records_written == {"Lead": {"create": 1}, "Account": {"create": 1}}
+    assert (summary.events_read, summary.balanced) == (3, True)
+    assert summary.api_calls == calls(org)["total"]
+
+
+def test_shipping_address_mapping(org, tmp_path):
+    run_pipeline(org, tmp_path, [SEED_GROUP], "--address_mapping", "shipping")
+    shipping = {k.replace("Billing", "Shipping"): v for k, v in TEEMO.items()}
+    assert records(org, "Account") == [shipping]
+
+
+def test_existing_lead_is_updated_and_keeps_its_last_name_and_company(org, tmp_path):
+    existing = {
+        "Email": "Bill.Lumbergh@Initech.example",
+        "LastName": "Lumbergh",
+        "Company": "Initech",
+        "Title": "Boss",
+    }
+    [created] = client(org).create_many("Lead", [existing])
+    assert created.success
+
+    summary, dead = run_pipeline(
+        org, tmp_path, [identify("m1", {"email": "bill.lumbergh@initech.example", "title": "Division VP"})]
+    )
+
+    assert records(org, "Lead") == [
+        {
+            "Email": "bill.lumbergh@initech.example",
+            "LastName": "Lumbergh",
+            "Company": "Initech",
+            "Title": "Division VP",
+        }
+    ]
+    assert dead == []
+    assert summary.written == {"Lead": {"update": 1}}
+
+
+VALID_EMAILS = ["o'brien@example.com", "o'reilly+news@example.com"]
+# Salesforce refuses these as email addresses; they still go through the lookup's IN list, which
+# fails as a whole (MALFORMED_QUERY) unless every literal is escaped.
+INVALID_EMAILS = ['quote"d@example.com', "back\\slash@example.com"]
+
+
+def test_quotes_and_backslashes_in_emails_are_escaped_and_matched_again(org, tmp_path):
+    emails = VALID_EMAILS + INVALID_EMAILS
+    first_events = [identify(f"m{i}", {"email": e, "lastName": f"L{i}"}) for i, e in enumerate(emails)]
+    first, dead_first = run_pipeline(org, tmp_path, first_events, name="first")
+    again_events = [identify(f"n{i}", {"email": e.upper(), "title": "again"}) for i, e in enumerate(emails)]
+    second, dead_second = run_pipeline(org, tmp_path, again_events, name="second")
+
+    assert sorted(records(org, "Lead"), key=lambda r: r["LastName"]) == [
+        {"Email": e.upper(), "LastName": f"L{i}", "Company": "n/a", "Title": "again"}
+        for i, e in enumerate(VALID_EMAILS)
+    ]
+    for events, dead in ((first_events, dead_first), (again_events, dead_second)):
+        rejected = events[len(VALID_EMAILS) :]
+        assert sorted(_without_time(dead), key=_canonical) == sorted(
+            [
+                {
+                    "stage": "write",
+                    "reason": "INVALID_EMAIL_ADDRESS",
+                    "message": f"Email: invalid email address: {e['traits']['email']}",
+                    "retryable": False,
+                    "event": e,
+                    "source": None,
+                }
+                for e in rejected
+            ],
+            key=_canonical,
+        )
+    assert first.written == {"Lead": {"create": 2}}
+    assert second.written == {"Lead": {"update": 2}}
+
+
+def test_custom_fields_present_are_written_and_missing_ones_named(org, tmp_path):
+    summary, dead = run_pipeline(
+        org,
+        tmp_path,
+        [
+            identify(
+                "m1", {"email": "c@example.com", "lastName": "C", "testProp": "yes", "favoriteColor": "red"}
+            )
+        ],
+    )
+
+    assert records(org, "Lead") == [
+        {"Email": "c@example.com", "LastName": "C", "Company": "n/a", "testProp__c": "yes"}
+    ]
+    assert dead == []
+    assert summary.dropped_unknown == {"Lead.favoriteColor__c": 1}
+    assert summary.missing_fields == ["Lead.favoriteColor__c"]
+    assert "Lead.favoriteColor__c: 1 records" in summary.format_text()
+
+
+def test_long_values_are_trimmed(org, tmp_path):
+    summary, dead = run_pipeline(
+        org, tmp_path, [identify("m1", {"email": "t@example.com", "title": "x" * 200})]
+    )
+
+    assert records(org, "Lead") == [
+        {"Email": "t@example.com", "LastName": "n/a", "Company": "n/a", "Title": "x" * 128}
+    ]
+    assert dead == []
+    assert summary.trimmed == {"Lead.Title": 1}
+
+
+def test_bad_lines_become_dead_letters_and_the_counts_add_up(org, tmp_path):
+    no_email = identify("m2", {"name": "No Email"})
+    no_name = {
+        "type": "group",
+        "messageId": "m3",
+        "userId": "u",
+        "groupId": "9",
+        "traits": {},
+        "integrations": ON,
+    }
+    disabled = identify("m4", {"email": "off@example.com"}, integrations={"Salesforce": False})
+    track = {"type": "track", "messageId": "m5", "userId": "u", "event": "Signed Up", "integrations": ON}
+    good = identify("m1", {"email": "good@example.com", "lastName": "Good"})
+    events = ["{not json", "[1]", "", good, good, no_email, no_name, disabled, track, '{"type": "purchase"}']
+    summary_path = tmp_path / "summary.json"
+
+    summary, dead = run_pipeline(org, tmp_path, events, "--summary_output", str(summary_path))
+
+    source = str(tmp_path / "events.jsonl")
+    assert sorted(_without_time(dead), key=_canonical) == sorted(
+        [
+            {
+                "stage": "parse",
+                "reason": "invalid_json",
+                "message": "line is not JSON: Expecting property name enclosed in double quotes: "
+                "line 1 column 2 (char 1)",
+                "retryable": False,
+                "event": "{not json",
+                "source": source,
+            },
+            {
+                "stage": "parse",
+                "reason": "not_an_object",
+                "message": "line is a JSON array, not an object (a Segment call)",
+                "retryable": False,
+                "event": "[1]",
+                "source": source,
+            },
+            {
+                "stage": "parse",
+                "reason": "unknown_type",
+                "message": "type 'purchase' is not one of identify, group, track, page, screen, alias",
+                "retryable": False,
+                "event": {"type": "purchase"},
+                "source": source,
+            },
+            {
+                "stage": "map",
+                "reason": "missing_email",
+                "message": "identify has no traits.email: a Lead cannot be matched without it; "
+                "add traits.email",
+                "retryable": False,
+                "event": no_email,
+                "source": source,
+            },
+            {
+                "stage": "map",
+                "reason": "missing_name",
+                "message": "group has no traits.name: Salesforce requires an Account Name; add traits.name",
+                "retryable": False,
+                "event": no_name,
+                "source": source,
+            },
+        ],
+        key=_canonical,
+    )
+    assert records(org, "Lead") == [{"Email": "good@example.com", "LastName": "Good", "Company": "n/a"}]
+    assert records(org, "Account") == []
+    assert (summary.events_read, summary.blank_lines) == (9, 1)
+    assert summary.written == {"Lead": {"create": 1}}
+    assert summary.filtered == {"integration_disabled": 1, "no_action_for_track": 1}
+    assert summary.deduplicated == 1
+    assert summary.dead_lettered == {
+        "invalid_json": 1,
+        "not_an_object": 1,
+        "unknown_type": 1,
+        "missing_email": 1,
+        "missing_name": 1,
+    }
+    assert summary.balanced
+    assert json.loads(summary_path.read_text()) == json.loads(summary.to_json())
+
+
+def test_bad_credentials_stop_the_run_before_reading(org, tmp_path, capsys, monkeypatch):
+    events = write_lines(tmp_path / "events.jsonl", [identify("m1", {"email": "x@example.com"})])
+    for name, value in {**environ(org), "SALESFORCE_PASSWORD": "wrong"}.items():
+        monkeypatch.setenv(name, value)
+
+    status = main(["--input", str(events), *connection_flags(org)])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith(f"beamforce: configuration error: Salesforce login at {org.info['login_url']} as ")
+    assert "INVALID_LOGIN" in err and "wrong" not in err and "Traceback" not in err
+    assert records(org, "Lead") == []
+    assert calls(org)["by_kind"] == {"login": 1}
+
+
+def test_an_untrusted_certificate_names_the_ca_bundle_option(org, tmp_path, capsys, monkeypatch):
+    import certifi  # a real CA bundle, but not the one that signed the emulator's certificate
+
+    events = write_lines(tmp_path / "events.jsonl", [identify("m1", {"email": "x@example.com"})])
+    for name, value in environ(org).items():
+        monkeypatch.setenv(name, value)
+    url = org.info["login_url"]
+
+    status = main(
+        ["--input", str(events), "--salesforce_login_url", url, "--salesforce_ca_bundle", certifi.where()]
+    )
+
+    assert status == 2
+    assert capsys.readouterr().err.startswith(
+        f"beamforce: configuration error: the certificate of {url} is not trusted ("
+    )
+
+
+def test_sandbox_user_logs_in_with_the_sandbox_name_appended(org, tmp_path, monkeypatch):
+    events = write_lines(
+        tmp_path / "events.jsonl", [identify("m1", {"email": "s@example.com", "lastName": "S"})]
+    )
+    env = {
+        "SALESFORCE_USERNAME": SANDBOX_USER["username"],  # as in production: --sandbox appends ".uat"
+        "SALESFORCE_PASSWORD": SANDBOX_USER["password"],
+        "SALESFORCE_SECURITY_TOKEN": SANDBOX_USER["security_token"],
+    }
+    # The emulator stands in for test.salesforce.com, so its URL is given explicitly.
+    summary = run(["--input", str(events), "--sandbox", "uat", *connection_flags(org)], env)
+
+    assert summary.written == {"Lead": {"create": 1}}
+    assert records(org, "Lead") == [{"Email": "s@example.com", "LastName": "S", "Company": "n/a"}]
+
+
+def test_several_leads_with_one_email_the_latest_is_updated_and_counted(org, tmp_path):
+    sf = client(org)
+    [older] = sf.create_many("Lead", [{"Email": "dup@example.com", "LastName": "Older", "Company": "A"}])
+    [newer] = sf.create_many("Lead", [{"Email": "DUP@example.com", "LastName": "Newer", "Company": "B"}])
+    assert older.success and newer.success
+
+    summary, dead = run_pipeline(
+        org, tmp_path, [identify("m1", {"email": "dup@example.com", "title": "Updated"})]
+    )
+
+    assert sorted(records(org, "Lead"), key=lambda r: r["LastName"]) == [
+        {"Email": "dup@example.com", "LastName": "Newer", "Company": "B", "Title": "Updated"},
+        {"Email": "dup@example.com", "LastName": "Older", "Company": "A"},
+    ]
+    assert dead == []
+    assert summary.ambiguous_matches == {"Lead": 1}
+    assert summary.written == {"Lead": {"update": 1}}

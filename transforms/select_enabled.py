@@ -1,0 +1,32 @@
+"""SelectEnabled: only events whose integrations enable Salesforce go on (the seed's gate)."""
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.events import SegmentEvent
+from transforms import gating
+
+NAMESPACE = "beamforce"
+
+
+class _KeepEnabled(beam.DoFn):
+    def __init__(self, always_enabled: bool) -> None:
+        self._always_enabled = always_enabled
+        self.disabled = Metrics.counter(NAMESPACE, "filtered:integration_disabled")
+
+    def process(self, event: SegmentEvent):
+        if self._always_enabled or gating.salesforce_enabled(event):
+            yield event
+        else:
+            self.disabled.inc()
+
+
+class SelectEnabled(beam.PTransform):
+    """Passes events with `integrations.Salesforce` enabled (all of them with `always_enabled`)."""
+
+    def __init__(self, always_enabled: bool = False) -> None:
+        super().__init__()
+        self._always_enabled = bool(always_enabled)
+
+    def expand(self, events: beam.PCollection) -> beam.PCollection:
+        return events | "KeepEnabled" >> beam.ParDo(_KeepEnabled(self._always_enabled))

@@ -4,19 +4,69 @@ import argparse
 import gzip
 import json
 import random
+import unicodedata
 from pathlib import Path
 
-FIRST = ["Peter", "Samir", "Michael", "Joanna", "Bill", "Milton", "Tom", "Anne", "Dom", "Lawrence",
-         "Nina", "Drew", "Bob", "Rob", "Stan", "Brian", "Ada", "Grace", "Linus", "Margaret"]
-LAST = ["Gibbons", "Nagheenanajar", "Bolton", "Smykowski", "Lumbergh", "Waddams", "Portwood",
-        "O'Brien", "Lovelace", "Hopper", "Torvalds", "Hamilton", "Nguyen", "Garcia", "Müller"]
-CITIES = [("Austin", "TX", "78701", "USA"), ("Boston", "MA", "02110", "USA"),
-          ("East Greenwich", "RI", "02818", "US"), ("Berlin", "BE", "10115", "Germany"),
-          ("Lyon", "ARA", "69001", "France")]
+FIRST = [
+    "Peter",
+    "Samir",
+    "Michael",
+    "Joanna",
+    "Bill",
+    "Milton",
+    "Tom",
+    "Anne",
+    "Dom",
+    "Lawrence",
+    "Nina",
+    "Drew",
+    "Bob",
+    "Rob",
+    "Stan",
+    "Brian",
+    "Ada",
+    "Grace",
+    "Linus",
+    "Margaret",
+]
+LAST = [
+    "Gibbons",
+    "Nagheenanajar",
+    "Bolton",
+    "Smykowski",
+    "Lumbergh",
+    "Waddams",
+    "Portwood",
+    "O'Brien",
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Nguyen",
+    "Garcia",
+    "Müller",
+]
+CITIES = [
+    ("Austin", "TX", "78701", "USA"),
+    ("Boston", "MA", "02110", "USA"),
+    ("East Greenwich", "RI", "02818", "US"),
+    ("Berlin", "BE", "10115", "Germany"),
+    ("Lyon", "ARA", "69001", "France"),
+]
 TITLES = ["VP of Derp", "Engineer", "Team Lead", "Product Manager", "CTO", "Analyst"]
 PLANS = ["free", "team", "business", "enterprise"]
-COMPANY_WORDS = ["Initech", "Initrode", "Chotchkie's", "Teemo Industries", "Penetrode", "Hooli",
-                 "Globex", "Acme", "Umbrella", "Stark"]
+COMPANY_WORDS = [
+    "Initech",
+    "Initrode",
+    "Chotchkie's",
+    "Teemo Industries",
+    "Penetrode",
+    "Hooli",
+    "Globex",
+    "Acme",
+    "Umbrella",
+    "Stark",
+]
 
 
 def _ts(i: int) -> str:
@@ -27,22 +77,39 @@ def _enabled(rng: random.Random) -> dict:
     return {"Salesforce": True} if rng.random() < 0.9 else {"All": True, "Salesforce": False}
 
 
+def ascii_fold(text: str) -> str:
+    """`Müller` -> `Muller`: Salesforce's email fields take ASCII addresses only."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
 def people(n: int, rng: random.Random) -> list[dict]:
     out = []
     for i in range(n):
         first, last = rng.choice(FIRST), rng.choice(LAST)
-        email = f"{first}.{last}{i}@example.com".lower().replace("'", "")
+        email = ascii_fold(f"{first}.{last}{i}@example.com".lower().replace("'", ""))
         if i % 37 == 0:
-            email = f"{first}.o'{last}{i}@example.com".lower()  # quotes in emails are legal
-        out.append({"userId": f"user-{i}", "first": first, "last": last, "email": email,
-                    "company": rng.choice(COMPANY_WORDS), "city": rng.choice(CITIES)})
+            email = ascii_fold(f"{first}.o'{last}{i}@example.com".lower())  # quotes in emails are legal
+        out.append(
+            {
+                "userId": f"user-{i}",
+                "first": first,
+                "last": last,
+                "email": email,
+                "company": rng.choice(COMPANY_WORDS),
+                "city": rng.choice(CITIES),
+            }
+        )
     return out
 
 
 def identify(i: int, person: dict, rng: random.Random) -> dict:
     city, state, zip_code, country = person["city"]
-    traits = {"email": person["email"], "title": rng.choice(TITLES), "phone": f"555-01{i % 100:02d}",
-              "plan": rng.choice(PLANS)}
+    traits = {
+        "email": person["email"],
+        "title": rng.choice(TITLES),
+        "phone": f"555-01{i % 100:02d}",
+        "plan": rng.choice(PLANS),
+    }
     if rng.random() < 0.5:
         traits["name"] = f"{person['first']} {person['last']}"
     else:
@@ -52,33 +119,66 @@ def identify(i: int, person: dict, rng: random.Random) -> dict:
     else:
         traits["company"] = {"id": i, "name": person["company"]}
     if rng.random() < 0.5:
-        traits["address"] = {"street": f"{i} Forest Lane", "city": city, "state": state,
-                             "postalCode": zip_code, "country": country}
+        traits["address"] = {
+            "street": f"{i} Forest Lane",
+            "city": city,
+            "state": state,
+            "postalCode": zip_code,
+            "country": country,
+        }
     else:
         traits.update(street=f"{i} Forest Lane", city=city, state=state, postalCode=zip_code, country=country)
     if rng.random() < 0.1:
         traits["favoriteColor"] = rng.choice(["red", "green", "blue"])  # no such field in the sample org
     if rng.random() < 0.02:
         traits["title"] = "Chief " * 40  # longer than Lead.Title (128): trimmed
-    return {"type": "identify", "messageId": f"msg-{i}", "timestamp": _ts(i), "userId": person["userId"],
-            "traits": traits, "integrations": _enabled(rng)}
+    return {
+        "type": "identify",
+        "messageId": f"msg-{i}",
+        "timestamp": _ts(i),
+        "userId": person["userId"],
+        "traits": traits,
+        "integrations": _enabled(rng),
+    }
 
 
 def group(i: int, company_no: int, rng: random.Random) -> dict:
     city, state, zip_code, country = rng.choice(CITIES)
-    traits = {"name": f"{COMPANY_WORDS[company_no % len(COMPANY_WORDS)]} {company_no}",
-              "address": {"street": f"{9000 + company_no} Forest Lane", "city": city, "state": state,
-                          "postalCode": zip_code, "country": country},
-              "phone": f"222-555-{company_no:04d}", "employees": rng.randint(1, 5000),
-              "website": f"https://company{company_no}.example.com", "description": "Makes great products"}
-    return {"type": "group", "messageId": f"msg-{i}", "timestamp": _ts(i), "userId": f"user-{i % 150}",
-            "groupId": str(800 + company_no), "traits": traits, "integrations": _enabled(rng)}
+    traits = {
+        "name": f"{COMPANY_WORDS[company_no % len(COMPANY_WORDS)]} {company_no}",
+        "address": {
+            "street": f"{9000 + company_no} Forest Lane",
+            "city": city,
+            "state": state,
+            "postalCode": zip_code,
+            "country": country,
+        },
+        "phone": f"222-555-{company_no:04d}",
+        "employees": rng.randint(1, 5000),
+        "website": f"https://company{company_no}.example.com",
+        "description": "Makes great products",
+    }
+    return {
+        "type": "group",
+        "messageId": f"msg-{i}",
+        "timestamp": _ts(i),
+        "userId": f"user-{i % 150}",
+        "groupId": str(1000 + company_no),
+        "traits": traits,
+        "integrations": _enabled(rng),
+    }
 
 
 def track(i: int, rng: random.Random) -> dict:
     kind = rng.choice(["track", "page", "screen"])
-    event = {"type": kind, "messageId": f"msg-{i}", "timestamp": _ts(i), "userId": f"user-{i % 150}",
-             "properties": {"path": "/pricing"}, "integrations": {"Salesforce": True}}
+    event = {
+        "type": kind,
+        "messageId": f"msg-{i}",
+        "timestamp": _ts(i),
+        "userId": f"user-{i % 150}",
+        "properties": {"path": "/pricing"},
+        "integrations": {"Salesforce": True},
+    }
     if kind == "track":
         event["event"] = rng.choice(["Signed Up", "Issue Submitted", "Order Completed"])
     else:
@@ -125,8 +225,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000, help="how many lines to write (default 1000)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed, for repeatable output")
-    parser.add_argument("--output", default=str(Path(__file__).parent / "events" / "sample-mix.jsonl.gz"),
-                        help="file to write; gzip-compressed when it ends in .gz")
+    parser.add_argument(
+        "--output",
+        default=str(Path(__file__).parent / "events" / "sample-mix.jsonl.gz"),
+        help="file to write; gzip-compressed when it ends in .gz",
+    )
     args = parser.parse_args()
     data = "\n".join(generate(args.events, args.seed)) + "\n"
     out = Path(args.output)

@@ -1,0 +1,316 @@
+"""sObject Collections (/composite/sobjects) and Composite (/composite): many operations, one API call."""
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emulator.errors import ApiError, MultipleChoicesError, RecordError
+from emulator.org import Org
+from emulator.rest import in_org, org_of, read_json, version_of
+
+MAX_COLLECTION = 200
+MAX_SUBREQUESTS = 25
+LOCK_FAULT = "UNABLE_TO_LOCK_ROW"
+ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was using "
+    "AllOrNone header",
+    "fields": [],
+}
+HALTED = "The transaction was rolled back since another operation in the same transaction failed."
+_REFERENCE = re.compile(r"@\{([^}]+)\}")
+_REF_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_SUB_URL = re.compile(r"/services/data/v(\d{2,3}\.\d)(/[^?]*)")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/composite/sobjects", collections, methods=["POST", "PATCH", "DELETE"]),
+        Route("/composite", composite, methods=["POST"]),
+    ]
+
+
+# -------------------------------------------------------------------------------- sObject Collections
+
+
+@dataclass
+class _Outcome:
+    record_id: str | None
+    errors: list[dict]
+
+    def body(self) -> dict:
+        return {"id": self.record_id, "success": not self.errors, "errors": self.errors}
+
+
+class _Rollback(Exception):
+    pass
+
+
+def record_errors(exc: ApiError) -> list[dict]:
+    """An error in the collections shape (`statusCode`)."""
+    if isinstance(exc, RecordError):
+        return [dict(e) for e in exc.errors]
+    return [{"statusCode": exc.error_code, "message": exc.message, "fields": list(exc.fields or [])}]
+
+
+async def collections(request: Request) -> Response:
+    if request.method == "DELETE":
+        ids = [i for i in request.query_params.get("ids", "").split(",") if i.strip()]
+        if not ids:
+            raise ApiError(400, "MISSING_ARGUMENT", "ids parameter is required")
+        items: list[Any] = ids
+        all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
+    else:
+        body = await read_json(request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            raise ApiError(400, "JSON_PARSER_ERROR", "Expected a JSON object with a 'records' array")
+        items = records
+        all_or_none = body.get("allOrNone") is True
+    if len(items) > MAX_COLLECTION:
+        raise ApiError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+        )
+    if request.state.fault == LOCK_FAULT:
+        lock = {
+            "statusCode": LOCK_FAULT,
+            "message": "unable to obtain exclusive access to this record",
+            "fields": [],
+        }
+        return JSONResponse([_Outcome(None, [dict(lock)]).body() for _ in items])
+    outcomes = await in_org(_run_collection, org_of(request), request.method, items, all_or_none)
+    return JSONResponse([o.body() for o in outcomes])
+
+
+def _run_collection(org: Org, method: str, items: list[Any], all_or_none: bool) -> list[_Outcome]:
+    operation = {"POST": _create_one, "PATCH": _update_one, "DELETE": _delete_one}[method]
+    if not all_or_none:
+        return [operation(org, item) for item in items]
+    outcomes: list[_Outcome] = []
+    try:
+        with org.transaction():
+            outcomes = [operation(org, item) for item in items]
+            if any(o.errors for o in outcomes):
+                raise _Rollback
+    except _Rollback:
+        # Nothing was saved: every record that did not fail itself reports the rollback.
+        return [
+            o if o.errors else _Outcome(o.record_id if method == "DELETE" else None, [dict(ROLLED_BACK)])
+            for o in outcomes
+        ]
+    return outcomes
+
+
+def _split(item: Any) -> tuple[str | None, dict]:
+    if not isinstance(item, dict):
+        raise ApiError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
+    attributes = item.get("attributes")
+    sobject = attributes.get("type") if isinstance(attributes, dict) else None
+    return sobject, {k: v for k, v in item.items() if k != "attributes"}
+
+
+def _create_one(org: Org, item: Any) -> _Outcome:
+    try:
+        sobject, fields = _split(item)
+        if not sobject:
+            raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")
+        return _Outcome(org.create(sobject, fields), [])
+    except ApiError as exc:
+        return _Outcome(None, record_errors(exc))
+
+
+def _update_one(org: Org, item: Any) -> _Outcome:
+    try:
+        sobject, fields = _split(item)
+        id_key = next((k for k in fields if k.lower() == "id"), None)
+        record_id = fields.pop(id_key) if id_key else None
+        if not isinstance(record_id, str) or not record_id:
+            raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", [])
+        org.update(sobject or org.sobject_of_id(record_id), record_id, fields)
+        return _Outcome(record_id, [])
+    except ApiError as exc:
+        return _Outcome(None, record_errors(exc))
+
+
+def _delete_one(org: Org, record_id: Any) -> _Outcome:
+    try:
+        org.delete(org.sobject_of_id(record_id), record_id)
+        return _Outcome(record_id, [])
+    except ApiError as exc:
+        # A DeleteResult names the record it tried to delete, even when that failed.
+        return _Outcome(record_id, record_errors(exc))
+
+
+# --------------------------------------------------------------------------------------- Composite
+
+
+@dataclass
+class _SubResult:
+    reference_id: str | None
+    status: int
+    body: Any
+    headers: dict
+
+    def as_json(self) -> dict:
+        return {
+            "body": self.body,
+            "httpHeaders": self.headers,
+            "httpStatusCode": self.status,
+            "referenceId": self.reference_id,
+        }
+
+
+async def composite(request: Request) -> Response:
+    body = await read_json(request)
+    subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+    if not isinstance(subrequests, list) or not subrequests:
+        raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array of subrequests")
+    if len(subrequests) > MAX_SUBREQUESTS:
+        # What Salesforce answers (HTTP 200): a single subresponse carrying the error.
+        error = {
+            "errorCode": "LIMIT_EXCEEDED",
+            "message": f"The request can’t contain more than {MAX_SUBREQUESTS} operations.",
+        }
+        return JSONResponse({"compositeResponse": [_SubResult(None, 400, [error], {}).as_json()]})
+    for sub in subrequests:
+        if not isinstance(sub, dict) or not isinstance(sub.get("referenceId"), str) or not sub.get("url"):
+            raise ApiError(400, "JSON_PARSER_ERROR", "Each subrequest needs method, url and referenceId")
+    all_or_none = body.get("allOrNone") is True
+    results = await in_org(_run_composite, org_of(request), version_of(request), subrequests, all_or_none)
+    return JSONResponse({"compositeResponse": [r.as_json() for r in results]})
+
+
+def _run_composite(org: Org, version: str, subrequests: list[dict], all_or_none: bool) -> list[_SubResult]:
+    done: dict[str, Any] = {}
+    results: list[_SubResult] = []
+    if not all_or_none:
+        for sub in subrequests:
+            result = _run_sub(org, sub, done)
+            done[sub["referenceId"]] = result.body if result.status < 300 else None
+            results.append(result)
+        return results
+    try:
+        with org.transaction():
+            for sub in subrequests:
+                result = _run_sub(org, sub, done)
+                results.append(result)
+                if result.status >= 300:
+                    raise _Rollback
+                done[sub["referenceId"]] = result.body
+    except _Rollback:
+        # Everything is rolled back: the failed subrequest keeps its error, every other one is halted.
+        failed = len(results) - 1
+        halted = [{"errorCode": "PROCESSING_HALTED", "message": HALTED}]
+        return [
+            results[i] if i == failed else _SubResult(sub["referenceId"], 400, halted, {})
+            for i, sub in enumerate(subrequests)
+        ]
+    return results
+
+
+def _run_sub(org: Org, sub: dict, done: dict[str, Any]) -> _SubResult:
+    ref = sub["referenceId"]
+    try:
+        url = _resolve(sub["url"], done)
+        body = _resolve(sub.get("body"), done)
+        status, out, headers = _dispatch(org, str(sub.get("method", "GET")).upper(), url, body)
+        return _SubResult(ref, status, out, headers)
+    except MultipleChoicesError as exc:
+        return _SubResult(ref, 300, exc.to_body(), {})
+    except ApiError as exc:
+        return _SubResult(ref, exc.status, exc.to_body(), {})
+
+
+def _resolve(value: Any, done: dict[str, Any]) -> Any:
+    """Replaces @{ref.path} expressions with values from earlier subresponses."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, done) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, done) for v in value]
+    if not isinstance(value, str) or "@{" not in value:
+        return value
+    whole = _REFERENCE.fullmatch(value)
+    if whole:
+        return _lookup(whole.group(1), done)
+    return _REFERENCE.sub(lambda m: str(_lookup(m.group(1), done)), value)
+
+
+def _lookup(expression: str, done: dict[str, Any]) -> Any:
+    name, _, _rest = expression.partition(".")
+    name = name.split("[")[0]
+    missing = ApiError(
+        400,
+        "PROCESSING_HALTED",
+        f"Invalid reference specified. No value for {expression} found in {name}. "
+        f"Provided referenceId ('{name}') was not found in any previous subrequest "
+        "or that subrequest failed.",
+    )
+    value = done.get(name)
+    if value is None:
+        raise missing
+    for match in _REF_STEP.finditer(expression[len(name) :]):
+        key, index = match.groups()
+        try:
+            value = value[key] if key is not None else value[int(index)]
+        except (KeyError, IndexError, TypeError):
+            raise missing from None
+    return value
+
+
+def _dispatch(org: Org, method: str, url: str, body: Any) -> tuple[int, Any, dict]:
+    parsed = urllib.parse.urlsplit(url)
+    match = _SUB_URL.fullmatch(parsed.path.rstrip("/") or "/")
+    if match is None:
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    version, path = match.groups()
+    parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
+    params = dict(urllib.parse.parse_qsl(parsed.query))
+    head = parts[0] if parts else ""
+    if head in ("query", "queryAll") and len(parts) == 1 and method == "GET":
+        result = org.query(params.get("q", ""), head == "queryAll", version)
+        if isinstance(result, int):
+            return 200, {"totalSize": result, "done": True, "records": []}, {}
+        return 200, {"totalSize": len(result), "done": True, "records": result}, {}
+    if head != "sobjects" or not 1 <= len(parts) <= 4:
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    if len(parts) == 1 and method == "GET":
+        return 200, org.describe_global(version), {}
+    sobject = parts[1] if len(parts) > 1 else ""
+    if len(parts) == 2 and method == "POST":
+        record_id = org.create(sobject, _record_body(body))
+        location = f"/services/data/v{version}/sobjects/{org.canonical_sobject(sobject)}/{record_id}"
+        return 201, {"id": record_id, "success": True, "errors": []}, {"Location": location}
+    if len(parts) == 2 and method == "GET":
+        return 200, org.metadata(sobject, version), {}
+    if len(parts) == 3 and parts[2] == "describe" and method == "GET":
+        return 200, org.describe(sobject, version), {}
+    if len(parts) == 3 and method == "GET":
+        fields = [f for f in params.get("fields", "").split(",") if f.strip()] or None
+        return 200, org.get(sobject, parts[2], fields, version), {}
+    if len(parts) == 3 and method == "PATCH":
+        org.update(sobject, parts[2], _record_body(body))
+        return 204, None, {}
+    if len(parts) == 3 and method == "DELETE":
+        org.delete(sobject, parts[2])
+        return 204, None, {}
+    if len(parts) == 4 and method == "PATCH":
+        record_id, created = org.upsert(sobject, parts[2], parts[3], _record_body(body), version)
+        return (
+            (201 if created else 200),
+            {"id": record_id, "success": True, "errors": [], "created": created},
+            {},
+        )
+    raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed for {path}")
+
+
+def _record_body(body: Any) -> dict:
+    if not isinstance(body, dict):
+        raise ApiError(400, "JSON_PARSER_ERROR", "The subrequest body must be a JSON object")
+    return body

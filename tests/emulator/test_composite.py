@@ -1,0 +1,244 @@
+"""sObject Collections and Composite through `sf.restful`, as the pipeline calls them."""
+
+from tests.emulator.conftest import API, calls
+
+ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was using "
+    "AllOrNone header",
+    "fields": [],
+}
+MISSING_COMPANY = {
+    "statusCode": "REQUIRED_FIELD_MISSING",
+    "message": "Required fields are missing: [Company]",
+    "fields": ["Company"],
+}
+HALTED = [
+    {
+        "errorCode": "PROCESSING_HALTED",
+        "message": "The transaction was rolled back since another operation in the same transaction failed.",
+    }
+]
+
+
+def lead(name: str, company: str | None = "Co") -> dict:
+    record = {"attributes": {"type": "Lead"}, "LastName": name}
+    if company:
+        record["Company"] = company
+    return record
+
+
+def stored(emu, sobject: str = "Lead") -> list[str]:
+    return sorted(r["LastName"] for r in emu.admin("GET", f"records/{sobject}")["records"])
+
+
+def test_create_in_request_order_with_per_record_errors(emu, sf):
+    records = [lead("A"), lead("B", None), {"attributes": {"type": "Account"}, "Name": "Acme"}, lead("C")]
+    results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records})
+    assert [r["success"] for r in results] == [True, False, True, True]
+    assert [r["id"][:3] if r["id"] else None for r in results] == ["00Q", None, "001", "00Q"]
+    assert results[1] == {"id": None, "success": False, "errors": [MISSING_COMPANY]}
+    assert stored(emu) == ["A", "C"]
+    assert calls(emu) == {"login": 1, "collections": 1}
+
+
+def test_all_or_none_rolls_everything_back(emu, sf):
+    records = [lead("A"), lead("B", None), lead("C")]
+    results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
+    assert results == [
+        {"id": None, "success": False, "errors": [ROLLED_BACK]},
+        {"id": None, "success": False, "errors": [MISSING_COMPANY]},
+        {"id": None, "success": False, "errors": [ROLLED_BACK]},
+    ]
+    assert stored(emu) == []
+
+
+def test_update_and_delete(emu, sf):
+    ids = [
+        r["id"]
+        for r in sf.restful("composite/sobjects", method="POST", json={"records": [lead("A"), lead("B")]})
+    ]
+    updates = [
+        {"attributes": {"type": "Lead"}, "id": ids[0], "FirstName": "Ann"},
+        {"attributes": {"type": "Lead"}, "FirstName": "NoId"},
+        {"attributes": {"type": "Lead"}, "Id": ids[1], "LastName": "Bee"},
+    ]
+    results = sf.restful("composite/sobjects", method="PATCH", json={"records": updates})
+    assert results == [
+        {"id": ids[0], "success": True, "errors": []},
+        {
+            "id": None,
+            "success": False,
+            "errors": [
+                {
+                    "statusCode": "MISSING_ARGUMENT",
+                    "message": "Id not specified in an update call",
+                    "fields": [],
+                }
+            ],
+        },
+        {"id": ids[1], "success": True, "errors": []},
+    ]
+    assert stored(emu) == ["A", "Bee"]
+    deleted = sf.restful("composite/sobjects", method="DELETE", params={"ids": ids[0], "allOrNone": "false"})
+    assert deleted == [{"id": ids[0], "success": True, "errors": []}]
+    again = sf.restful(
+        "composite/sobjects", method="DELETE", params={"ids": f"{ids[0]},{ids[1]}", "allOrNone": "true"}
+    )
+    assert again == [
+        {
+            "id": ids[0],
+            "success": False,
+            "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}],
+        },
+        {"id": ids[1], "success": False, "errors": [ROLLED_BACK]},
+    ]
+    assert stored(emu) == ["Bee"]
+    assert calls(emu)["collections"] == 4
+
+
+def test_more_than_200_records_is_refused(emu, raw):
+    response = raw("POST", "composite/sobjects", json={"records": [lead(str(i)) for i in range(201)]})
+    assert (response.status_code, response.json()) == (
+        400,
+        [
+            {
+                "message": "record limit reached. cannot submit more than 200 records into this call",
+                "errorCode": "EXCEEDED_ID_LIMIT",
+            }
+        ],
+    )
+    ids = ",".join(["00Q8c0000000001EAA"] * 201)
+    assert (
+        raw("DELETE", "composite/sobjects", params={"ids": ids}).json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    )
+    assert stored(emu) == []
+
+
+def test_200_records_in_one_call(emu, sf):
+    results = sf.restful(
+        "composite/sobjects", method="POST", json={"records": [lead(f"{i:03d}") for i in range(200)]}
+    )
+    assert all(r["success"] for r in results) and len(results) == 200
+    assert calls(emu) == {"login": 1, "collections": 1}
+
+
+def test_composite_with_references(emu, sf):
+    body = {
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Account",
+                "referenceId": "acct",
+                "body": {"Name": "Acme"},
+            },
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Contact",
+                "referenceId": "ct",
+                "body": {"LastName": "Smith", "AccountId": "@{acct.id}"},
+            },
+            {
+                "method": "GET",
+                "url": f"/services/data/v{API}/sobjects/Contact/@{{ct.id}}?fields=AccountId",
+                "referenceId": "get",
+            },
+            {
+                "method": "GET",
+                "url": f"/services/data/v{API}/query?q=SELECT+Id+FROM+Account",
+                "referenceId": "q",
+            },
+        ]
+    }
+    out = sf.restful("composite", method="POST", json=body)["compositeResponse"]
+    assert [(r["referenceId"], r["httpStatusCode"]) for r in out] == [
+        ("acct", 201),
+        ("ct", 201),
+        ("get", 200),
+        ("q", 200),
+    ]
+    account_id = out[0]["body"]["id"]
+    assert out[0]["httpHeaders"] == {"Location": f"/services/data/v{API}/sobjects/Account/{account_id}"}
+    assert out[2]["body"]["AccountId"] == account_id
+    assert out[3]["body"]["records"][0]["Id"] == account_id
+    assert calls(emu) == {"login": 1, "composite": 1}
+
+
+def test_composite_all_or_none_halts_and_rolls_back(emu, sf):
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Lead",
+                "referenceId": "a",
+                "body": {"LastName": "A", "Company": "C"},
+            },
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Lead",
+                "referenceId": "b",
+                "body": {"LastName": "B"},
+            },
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Lead",
+                "referenceId": "c",
+                "body": {"LastName": "C", "Company": "C"},
+            },
+        ],
+    }
+    out = sf.restful("composite", method="POST", json=body)["compositeResponse"]
+    assert out[0] == {"body": HALTED, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "a"}
+    assert (out[1]["httpStatusCode"], out[1]["body"][0]["errorCode"]) == (400, "REQUIRED_FIELD_MISSING")
+    assert out[2] == {"body": HALTED, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "c"}
+    assert stored(emu) == []
+
+
+def test_composite_without_all_or_none_keeps_the_good_ones(emu, sf):
+    body = {
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Lead",
+                "referenceId": "bad",
+                "body": {"LastName": "B"},
+            },
+            {
+                "method": "PATCH",
+                "url": f"/services/data/v{API}/sobjects/Lead/@{{bad.id}}",
+                "referenceId": "dep",
+                "body": {},
+            },
+            {
+                "method": "POST",
+                "url": f"/services/data/v{API}/sobjects/Lead",
+                "referenceId": "ok",
+                "body": {"LastName": "A", "Company": "C"},
+            },
+        ]
+    }
+    out = sf.restful("composite", method="POST", json=body)["compositeResponse"]
+    assert [r["httpStatusCode"] for r in out] == [400, 400, 201]
+    assert out[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert stored(emu) == ["A"]
+
+
+def test_composite_over_25_subrequests(emu, sf):
+    sub = {"method": "GET", "url": f"/services/data/v{API}/limits", "referenceId": "x"}
+    out = sf.restful("composite", method="POST", json={"compositeRequest": [sub] * 26})
+    assert out == {
+        "compositeResponse": [
+            {
+                "body": [
+                    {
+                        "errorCode": "LIMIT_EXCEEDED",
+                        "message": "The request can’t contain more than 25 operations.",
+                    }
+                ],
+                "httpHeaders": {},
+                "httpStatusCode": 400,
+                "referenceId": None,
+            }
+        ]
+    }

@@ -153,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help_parser().print_help()
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Our own progress lines (INFO) show; Beam's INFO chatter does not.
+    for name in ("pipeline", "transforms"):
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         summary = run(argv)
     except ConfigurationError as e:

@@ -28,6 +28,9 @@ SKIP_FIELDS = {"Lead": "IsConverted"}
 
 ACTION_COUNTER = {"created": "create", "updated": "update"}
 
+# Long runs log a progress line per writer at most this often.
+PROGRESS_EVERY_SECONDS = 10.0
+
 _log = logging.getLogger(__name__)
 
 
@@ -86,6 +89,8 @@ class _WriteBatch(beam.DoFn):
         self._client = None
         self._logged_in = False
         self._calls_reported = 0
+        self._progress = {"created": 0, "updated": 0, "dead-lettered": 0}
+        self._last_progress = 0.0
         self.api_calls = Metrics.counter(NAMESPACE, "api_calls")
         self.batch_sizes = Metrics.distribution(NAMESPACE, "write_batch_size")
         self.latency_ms = Metrics.distribution(NAMESPACE, "write_batch_latency_ms")
@@ -99,6 +104,7 @@ class _WriteBatch(beam.DoFn):
         }
 
     def setup(self) -> None:
+        self._last_progress = time.monotonic()
         self._client = self._client_factory(self._credentials, self._settings)
         self._calls_reported = self._client.api_calls
         try:
@@ -123,8 +129,30 @@ class _WriteBatch(beam.DoFn):
             by_match.setdefault((op.sobject, op.match_field), []).append(op)
         for (sobject, match_field), ops in by_match.items():
             started = time.monotonic()
-            yield from self._write(sobject, match_field, ops)
+            for out in self._write(sobject, match_field, ops):
+                self._count_progress(out)
+                yield out
             self.latency_ms.update(int((time.monotonic() - started) * 1000))
+        self._log_progress()
+
+    def _count_progress(self, out: Any) -> None:
+        if isinstance(out, WrittenRecord):
+            self._progress[out.action] += 1
+        else:
+            self._progress["dead-lettered"] += 1
+
+    def _log_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_EVERY_SECONDS:
+            self._last_progress = now
+            _log.info(
+                "progress (this writer): %d records created, %d updated, %d events dead-lettered, "
+                "%d API calls",
+                self._progress["created"],
+                self._progress["updated"],
+                self._progress["dead-lettered"],
+                self._calls_reported,
+            )
 
     def _write(self, sobject: str, match_field: str, ops: list[MergedOp]):
         client = self._client

@@ -17,6 +17,7 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
+from salesforce.login import UNKNOWN_HOST
 from transforms.batch_by_shard import BatchByShard
 from transforms.dead_letters import WriteDeadLetters
 from transforms.merge_by_record import MergeByRecord
@@ -93,6 +94,11 @@ def login_once(
             raise ConfigurationError(
                 f"the certificate of {settings.login_url} is not trusted ({e}): give the CA that signed it "
                 "with --salesforce_ca_bundle FILE"
+            ) from None
+        if e.error_code == UNKNOWN_HOST:
+            raise ConfigurationError(
+                f"cannot log in at {settings.effective_login_url}: {e.message}. Check "
+                "--salesforce_login_url for a typo"
             ) from None
         raise RunFailed(
             f"cannot log in at {settings.login_url}: {e}. Check --salesforce_login_url and that Salesforce "

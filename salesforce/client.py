@@ -134,7 +134,12 @@ class SalesforceClient:
     # -- session ---------------------------------------------------------------------------------
 
     def login(self) -> None:
-        """SOAP login (retrying transient failures); raises SalesforceLoginError when refused."""
+        """SOAP login; raises SalesforceLoginError when refused.
+
+        5xx answers, refused connections and timeouts are retried with backoff; an untrusted certificate
+        or a login host that does not resolve raise TransientError at once (attempts=1), since every
+        retry would fail the same way.
+        """
         attempt = 0
         while True:
             try:

@@ -44,7 +44,9 @@ class ApiLimitExceeded(Exception):
 
 
 class TransientError(Exception):
-    """A call kept failing with a transient error (5xx, lock, connection) after every retry.
+    """A call kept failing with a transient error (5xx, lock, connection) after every retry, or could
+    not reach Salesforce in a way no retry fixes (error_code "SSLError": an untrusted certificate;
+    "NameResolutionError": a login host that does not resolve), raised after one attempt.
 
     `maybe_applied` is True when the request may have reached Salesforce and been carried out before
     the failure (a create must then be looked up, not resent).

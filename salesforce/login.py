@@ -1,8 +1,10 @@
 """SOAP partner login() against a configurable login URL, giving a simple-salesforce client on a session."""
 
 import logging
+import socket
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
 
 import requests
@@ -17,6 +19,8 @@ from salesforce.errors import SalesforceLoginError, is_retryable
 log = logging.getLogger(__name__)
 
 UNTRUSTED_CERTIFICATE = "the server's TLS certificate is not trusted (give the CA bundle that signed it)"
+UNKNOWN_HOST = "NameResolutionError"  # the code of a login whose host name does not resolve
+BAD_LOGIN_RESPONSE = "BAD_LOGIN_RESPONSE"  # an answer that is neither a session nor a login fault
 _SOAP_HEADERS = {"content-type": "text/xml", "charset": "UTF-8", "SOAPAction": "login"}
 
 # The body simple_salesforce.login.SalesforceLogin builds for a username/password/token login; it
@@ -43,13 +47,17 @@ _SOAP_BODY = """<?xml version="1.0" encoding="utf-8" ?>
 
 
 class LoginTransientError(Exception):
-    """The login service failed in a way a retry may fix (5xx, SERVER_UNAVAILABLE, connection)."""
+    """The login could not reach the login service: `retry` says whether trying again may help.
+
+    Retryable: 5xx, SERVER_UNAVAILABLE, connection refused or reset, timeouts. Not retryable: an
+    untrusted certificate or a host name that does not exist, which fail the same way every time.
+    """
 
     def __init__(self, code: str, message: str, retry: bool = True):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-        self.retry = retry  # False: failed the same way every time (an untrusted certificate)
+        self.retry = retry
 
 
 @dataclass(frozen=True)
@@ -84,12 +92,19 @@ def _scrub(text: str, credentials: Credentials) -> str:
 def soap_session_login(
     credentials: Credentials, settings: ConnectionSettings, session: requests.Session
 ) -> LoginResult:
-    """One SOAP login() call. Raises SalesforceLoginError, or LoginTransientError when worth a retry."""
+    """One SOAP login() call. Raises SalesforceLoginError when refused, LoginTransientError when the
+    login service could not be reached or did not answer (its `retry` says whether to try again)."""
     try:
         session_id, sf_instance = soap_login(
             soap_url(settings), soap_body(credentials, settings), dict(_SOAP_HEADERS), None, session
         )
     except SalesforceAuthenticationFailed as exc:
+        if exc.code is None:
+            # Well-formed markup without sf:exceptionCode (a proxy's or load balancer's error page):
+            # Salesforce names the cause of every refusal, so this is no verdict on the credentials.
+            raise LoginTransientError(
+                BAD_LOGIN_RESPONSE, "the answer is not a Salesforce login fault"
+            ) from None
         code = str(exc.code)
         message = _scrub(str(exc.message), credentials)
         if (isinstance(exc.code, int) and exc.code >= 500) or is_retryable(code):
@@ -98,12 +113,39 @@ def soap_session_login(
     except requests.exceptions.SSLError:
         # An untrusted certificate stays untrusted: retrying only delays the message.
         raise LoginTransientError("SSLError", UNTRUSTED_CERTIFICATE, retry=False) from None
+    except requests.ConnectionError as exc:
+        failure = name_resolution_failure(exc)
+        if failure is not None and failure.errno != socket.EAI_AGAIN:
+            host = urlsplit(settings.effective_login_url).hostname
+            raise LoginTransientError(
+                UNKNOWN_HOST, f"the host {host} does not resolve", retry=False
+            ) from None
+        # EAI_AGAIN is the resolver failing to answer, which a retry may fix; so may a refused connection.
+        raise LoginTransientError(type(exc).__name__, "login request failed") from None
     except requests.RequestException as exc:
         # The exception text carries the URL; its class name is enough to tell what happened.
         raise LoginTransientError(type(exc).__name__, "login request failed") from None
     except ExpatError as exc:  # a 200 that is not SOAP: an HTML page from a proxy, a truncated body
-        raise LoginTransientError("BAD_LOGIN_RESPONSE", type(exc).__name__) from None
+        raise LoginTransientError(BAD_LOGIN_RESPONSE, type(exc).__name__) from None
     return LoginResult(session_id=session_id, instance_url=f"https://{sf_instance}")
+
+
+def name_resolution_failure(exc: BaseException) -> socket.gaierror | None:
+    """The resolver's error behind a requests/urllib3 connection error, if a name lookup failed."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return current
+        # requests wraps urllib3's MaxRetryError in args; its `reason` is the NameResolutionError,
+        # raised from the gaierror.
+        linked = (getattr(current, "reason", None), current.__cause__, current.__context__, *current.args)
+        todo.extend(e for e in linked if isinstance(e, BaseException))
+    return None
 
 
 def rest_client(result: LoginResult, settings: ConnectionSettings, session: requests.Session) -> Salesforce:

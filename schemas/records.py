@@ -21,6 +21,7 @@ class RecordOp:
     timestamp: str = ""
     message_id: str = ""
     event: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # the file the event was read from, for its dead letters
 
     @property
     def key(self) -> str:
@@ -37,7 +38,8 @@ class MergedOp:
     """All operations on one record, merged in timestamp order (later values win).
 
     `events` holds the original event of every contributing operation, in merge order,
-    so that a failed write dead-letters each of them.
+    so that a failed write dead-letters each of them; `message_ids` and `sources` (the file
+    each was read from) run parallel to it.
     """
 
     sobject: str
@@ -47,6 +49,14 @@ class MergedOp:
     create_defaults: dict[str, Any]
     events: tuple[dict[str, Any], ...]
     message_ids: tuple[str, ...]
+    sources: tuple[str | None, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.events) == len(self.message_ids) == len(self.sources):
+            raise ValueError(
+                f"MergedOp needs one message_id and one source per event: {len(self.events)} events, "
+                f"{len(self.message_ids)} message_ids, {len(self.sources)} sources"
+            )
 
     @property
     def key(self) -> str:

@@ -5,9 +5,15 @@ from typing import Any
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
 from schemas.records import RecordOp
-from transforms.lead_mapping import address_parts, address_traits, custom_fields
+from transforms.trait_mapping import (
+    address_parts,
+    address_traits,
+    custom_fields,
+    is_blank,
+    map_dead_letter,
+    mapped_fields,
+)
 
-STAGE = "map"
 SOBJECT = "Account"
 MATCH_FIELD = "AccountNumber"
 
@@ -41,21 +47,21 @@ def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> R
     # str(): the parser gives text, but a hand-built event may carry the JSON number.
     group_id = "" if event.group_id is None else str(event.group_id).strip()
     if not group_id:
-        return _dead_letter(
+        return map_dead_letter(
             event,
             "missing_group_id",
             "group has no groupId: an Account is matched by AccountNumber = groupId",
         )
     traits = event.traits
     name = traits.get("name")
-    if name is None or (isinstance(name, str) and not name.strip()):
-        return _dead_letter(
+    if is_blank(name):
+        return map_dead_letter(
             event,
             "missing_name",
             "group has no traits.name: Salesforce requires an Account Name; add traits.name",
         )
-    fields: dict[str, Any] = {"Name": name, MATCH_FIELD: group_id}
-    fields.update({field: traits[trait] for trait, field in ACCOUNT_FIELDS.items() if trait in traits})
+    fields: dict[str, Any] = {MATCH_FIELD: group_id}
+    fields.update(mapped_fields(traits, ACCOUNT_FIELDS, keep=fields))
     for prefix in ADDRESS_PREFIXES[address_mapping]:
         fields.update(address_parts(traits, prefix))
     fields.update(custom_fields(traits, ACCOUNT_FIELDS.keys() | address_traits(traits)))
@@ -67,8 +73,5 @@ def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> R
         timestamp=event.timestamp,
         message_id=event.message_id,
         event=event.raw,
+        source=event.source,
     )
-
-
-def _dead_letter(event: SegmentEvent, reason: str, message: str) -> DeadLetter:
-    return DeadLetter.of(STAGE, reason, message, event.raw, source=event.source)

@@ -42,6 +42,7 @@ def merge_ops(ops: Iterable[RecordOp]) -> tuple[MergedOp, int]:
             create_defaults=create_defaults,
             events=tuple(op.event for op in kept),
             message_ids=tuple(op.message_id for op in kept),
+            sources=tuple(op.source for op in kept),
         ),
         len(ordered) - len(kept),
     )

@@ -72,8 +72,8 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
 
 
 def _dead_letters(op: MergedOp, reason: str, message: str, retryable: bool) -> Iterable[DeadLetter]:
-    for event in op.events:
-        yield DeadLetter.of(STAGE, reason, message, event, retryable=retryable)
+    for event, source in zip(op.events, op.sources, strict=True):
+        yield DeadLetter.of(STAGE, reason, message, event, retryable=retryable, source=source)
 
 
 ClientFactory = Callable[[Credentials, ConnectionSettings], Any]
@@ -110,7 +110,7 @@ class _WriteBatch(beam.DoFn):
         try:
             self._client.login()
             self._logged_in = True
-        except (SalesforceLoginError, TransientError, ApiLimitExceeded) as e:
+        except (SalesforceLoginError, TransientError) as e:  # what login() raises
             # The main checked the credentials before the run; if they fail now, every batch is
             # dead-lettered (retryable) rather than crashing the workers in a loop.
             _log.warning("Salesforce login failed in a writer, will retry per batch: %s", type(e).__name__)
@@ -165,19 +165,22 @@ class _WriteBatch(beam.DoFn):
             outcomes = upsert_by_key(
                 client, sobject, match_field, [f.item for f in fitted], skip_field=SKIP_FIELDS.get(sobject)
             )
-        except SalesforceLoginError as e:
+        # upsert_by_key turns the API limit, exhausted retries and refused calls into "failed"
+        # outcomes per record; it raises only SalesforceLoginError. The other handlers are for
+        # login() and describe().
+        except SalesforceLoginError as e:  # login, or a session renewal inside describe/upsert
             self._logged_in = False
             yield from self._batch_failed(ops, "login_failed", str(e))
             return
-        except ApiLimitExceeded as e:
+        except ApiLimitExceeded as e:  # describe
             yield from self._batch_failed(
                 ops, "REQUEST_LIMIT_EXCEEDED", f"The org's API request limit is exhausted: {e}"
             )
             return
-        except TransientError as e:
+        except TransientError as e:  # login, or describe with no metadata read earlier to fall back on
             yield from self._batch_failed(ops, "transient_error", f"Salesforce did not answer in time: {e}")
             return
-        except SalesforceApiError as e:
+        except SalesforceApiError as e:  # describe
             # E.g. the user may not read this object: no retry helps until the org is changed.
             yield from self._batch_failed(ops, e.error_code, str(e), retryable=False)
             return

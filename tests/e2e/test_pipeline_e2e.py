@@ -1,6 +1,7 @@
 """The whole pipeline over event files against the local Salesforce, checked record by record."""
 
 import json
+import socket
 
 import pytest
 
@@ -199,7 +200,8 @@ def test_quotes_and_backslashes_in_emails_are_escaped_and_matched_again(org, tmp
         {"Email": e.upper(), "LastName": f"L{i}", "Company": "n/a", "Title": "again"}
         for i, e in enumerate(VALID_EMAILS)
     ]
-    for events, dead in ((first_events, dead_first), (again_events, dead_second)):
+    runs = (("first", first_events, dead_first), ("second", again_events, dead_second))
+    for name, events, dead in runs:
         rejected = events[len(VALID_EMAILS) :]
         assert sorted(_without_time(dead), key=_canonical) == sorted(
             [
@@ -209,7 +211,7 @@ def test_quotes_and_backslashes_in_emails_are_escaped_and_matched_again(org, tmp
                     "message": f"Email: invalid email address: {e['traits']['email']}",
                     "retryable": False,
                     "event": e,
-                    "source": None,
+                    "source": str(tmp_path / f"{name}.jsonl"),
                 }
                 for e in rejected
             ],
@@ -365,6 +367,39 @@ def test_an_untrusted_certificate_names_the_ca_bundle_option(org, tmp_path, caps
     assert capsys.readouterr().err.startswith(
         f"beamforce: configuration error: the certificate of {url} is not trusted ("
     )
+    assert calls(org)["total"] == 0  # refused in the TLS handshake, once: nothing reached the API
+
+
+def test_a_login_host_that_does_not_resolve_names_the_login_url_option(org, tmp_path, capsys, monkeypatch):
+    host = "login.beamforce.invalid"
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(name, *args, **kwargs):  # answers for `host` without asking a DNS server
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    events = write_lines(tmp_path / "events.jsonl", [identify("m1", {"email": "x@example.com"})])
+    for name, value in environ(org).items():
+        monkeypatch.setenv(name, value)
+
+    status = main(
+        [
+            "--input",
+            str(events),
+            "--salesforce_login_url",
+            f"https://{host}",
+            "--salesforce_ca_bundle",
+            org.info["ca_bundle"],
+        ]
+    )
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"beamforce: configuration error: cannot log in at https://{host}: the host {host} does not "
+        "resolve. Check --salesforce_login_url for a typo\n"
+    )
 
 
 def test_sandbox_user_logs_in_with_the_sandbox_name_appended(org, tmp_path, monkeypatch):
@@ -383,20 +418,90 @@ def test_sandbox_user_logs_in_with_the_sandbox_name_appended(org, tmp_path, monk
     assert records(org, "Lead") == [{"Email": "s@example.com", "LastName": "S", "Company": "n/a"}]
 
 
+def seed(emu, sobject, fields):
+    """Puts a record in the org as a data load would (read-only fields such as IsConverted allowed)."""
+    return emu.admin("POST", f"/_emulator/records/{sobject}", json=fields)["id"]
+
+
+def raw_records(emu, sobject):
+    """Every stored field of the org's records, by Id."""
+    return {r["Id"]: r for r in emu.admin("GET", f"/_emulator/records/{sobject}")["records"]}
+
+
+def test_a_converted_lead_is_not_updated_and_its_event_is_dead_lettered(org, tmp_path):
+    converted = {"LastName": "X", "Company": "Y", "Email": "conv@example.com", "IsConverted": True}
+    converted_id = seed(org, "Lead", converted)
+    before = raw_records(org, "Lead")
+    to_converted = identify("m1", {"email": "CONV@example.com", "title": "Changed"})
+    new = identify("m2", {"email": "new@example.com", "lastName": "New"})
+
+    summary, dead = run_pipeline(org, tmp_path, [to_converted, new])
+
+    after = raw_records(org, "Lead")
+    assert after[converted_id] == before[converted_id]  # not a field touched, LastModifiedDate included
+    assert sorted(records(org, "Lead"), key=lambda r: r["Email"]) == [
+        {"Email": "conv@example.com", "LastName": "X", "Company": "Y"},
+        {"Email": "new@example.com", "LastName": "New", "Company": "n/a"},
+    ]
+    assert _without_time(dead) == [
+        {
+            "stage": "write",
+            "reason": "lead_converted",
+            "message": f"The Lead {converted_id} matching Email='CONV@example.com' was converted; "
+            "Salesforce refuses updates to converted Leads",
+            "retryable": False,
+            "event": to_converted,
+            "source": str(tmp_path / "events.jsonl"),
+        }
+    ]
+    assert summary.events_read == 2
+    assert summary.written == {"Lead": {"create": 1}}
+    assert summary.dead_lettered == {"lead_converted": 1}
+    assert (summary.events_filtered, summary.deduplicated, summary.ambiguous_matches) == (0, 0, {})
+    assert summary.balanced
+
+
 def test_several_leads_with_one_email_the_latest_is_updated_and_counted(org, tmp_path):
-    sf = client(org)
-    [older] = sf.create_many("Lead", [{"Email": "dup@example.com", "LastName": "Older", "Company": "A"}])
-    [newer] = sf.create_many("Lead", [{"Email": "DUP@example.com", "LastName": "Newer", "Company": "B"}])
-    assert older.success and newer.success
+    # The newer record is seeded first: neither creation order nor Id may decide, only LastModifiedDate.
+    newer_id = seed(
+        org,
+        "Lead",
+        {
+            "Email": "DUP@example.com",
+            "LastName": "Newer",
+            "Company": "B",
+            "LastModifiedDate": "2026-03-01T00:00:00.000+0000",
+        },
+    )
+    older_id = seed(
+        org,
+        "Lead",
+        {
+            "Email": "dup@example.com",
+            "LastName": "Older",
+            "Company": "A",
+            "LastModifiedDate": "2026-02-01T00:00:00.000+0000",
+        },
+    )
+    before = raw_records(org, "Lead")
 
     summary, dead = run_pipeline(
         org, tmp_path, [identify("m1", {"email": "dup@example.com", "title": "Updated"})]
     )
 
-    assert sorted(records(org, "Lead"), key=lambda r: r["LastName"]) == [
-        {"Email": "dup@example.com", "LastName": "Newer", "Company": "B", "Title": "Updated"},
-        {"Email": "dup@example.com", "LastName": "Older", "Company": "A"},
-    ]
+    after = raw_records(org, "Lead")
+    assert after[older_id] == before[older_id]
+    assert {k: after[newer_id][k] for k in ("Email", "LastName", "Company", "Title")} == {
+        "Email": "dup@example.com",
+        "LastName": "Newer",
+        "Company": "B",
+        "Title": "Updated",
+    }
+    assert after[newer_id]["LastModifiedDate"] > "2026-03-01T00:00:00.000+0000"
     assert dead == []
     assert summary.ambiguous_matches == {"Lead": 1}
     assert summary.written == {"Lead": {"update": 1}}
+    assert (summary.events_read, summary.balanced) == (1, True)
+    assert "Several records matched (the most recently modified one was updated):\n    Lead: 1" in (
+        summary.format_text()
+    )

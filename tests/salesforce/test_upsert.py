@@ -1,78 +1,31 @@
 """upsert_by_key against the local Salesforce: match by email, defaults, converted and duplicate Leads."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from emulator.config import load_config
-from emulator.org import Org
-from emulator.process import start_emulator
 from salesforce.client import SalesforceClient
-from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials
 from salesforce.errors import TransientError
 from salesforce.upsert import UpsertItem, UpsertOutcome, upsert_by_key
 from tests.salesforce.conftest import calls, lead_records, reset_calls
 
 DEFAULTS = {"LastName": "n/a", "Company": "n/a"}
+SEEDED = {"LastName": "Seeded", "Company": "Seed Co"}
 
 
 def item(email: str, **fields: Any) -> UpsertItem:
     return UpsertItem(key=email, fields={"Email": email, **fields}, create_defaults=dict(DEFAULTS))
 
 
-@pytest.fixture
-def seeder(org: Any, credentials: Credentials, settings: ConnectionSettings) -> SalesforceClient:
-    """A second client, for putting records in place through the API before the test's own calls."""
-    return SalesforceClient(credentials, settings)
+def seed_leads(org: Any, *leads: dict) -> list[str]:
+    """Puts Leads in the org as a data load would, without API calls; read-only fields such as
+    IsConverted and LastModifiedDate may be set. Returns their ids, in order."""
+    return org.admin("POST", "/_emulator/records/Lead", json=[{**SEEDED, **f} for f in leads])["ids"]
 
 
-def seed_lead(seeder: SalesforceClient, **fields: Any) -> str:
-    [result] = seeder.create_many("Lead", [{"LastName": "Seeded", "Company": "Seed Co", **fields}])
-    assert result.success, result
-    return result.id
-
-
-# Records only an admin data load can make (converted Leads, chosen LastModifiedDate): stored in the
-# org's database before its server starts, since the admin API has no seeding route.
-PRESEEDED = {
-    "dup-old": {"Email": "dup@example.com", "LastModifiedDate": "2026-01-01T00:00:00.000+0000"},
-    "dup-newest": {"Email": "DUP@example.com", "LastModifiedDate": "2026-03-01T00:00:00.000+0000"},
-    "dup-middle": {"Email": "dup@example.com", "LastModifiedDate": "2026-02-01T00:00:00.000+0000"},
-    "conv": {"Email": "conv@example.com", "IsConverted": True, "Title": "Before"},
-    "mixed-open": {"Email": "mixed@example.com", "LastModifiedDate": "2026-01-01T00:00:00.000+0000"},
-    "mixed-converted": {
-        "Email": "mixed@example.com",
-        "IsConverted": True,
-        "LastModifiedDate": "2026-05-01T00:00:00.000+0000",
-    },
-}
-
-
-@pytest.fixture(scope="module")
-def preseeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
-    """A second emulator whose org starts with PRESEEDED; yields it and the ids by PRESEEDED name."""
-    data_dir = tmp_path_factory.mktemp("sf-preseeded")
-    org = Org(data_dir / "org.sqlite3", load_config(None))
-    ids = {
-        name: org.seed("Lead", {"LastName": "Seeded", "Company": "Seed Co", **f})
-        for name, f in PRESEEDED.items()
-    }
-    org._db.close()
-    with start_emulator(data_dir) as emu:
-        yield emu, ids
-
-
-@pytest.fixture
-def preseeded_client(preseeded: tuple[Any, dict[str, str]], clock: Any, sleeps: list) -> SalesforceClient:
-    info = preseeded[0].info
-    return SalesforceClient(
-        Credentials(info["username"], info["password"], info["security_token"]),
-        ConnectionSettings(login_url=info["login_url"], ca_bundle=info["ca_bundle"]),
-        clock=clock,
-        sleep=sleeps,
-    )
+def seed_lead(org: Any, **fields: Any) -> str:
+    [record_id] = seed_leads(org, fields)
+    return record_id
 
 
 def by_email(org: Any) -> dict[str, list[dict]]:
@@ -86,10 +39,8 @@ def upsert(client: SalesforceClient, items: list[UpsertItem]) -> list[UpsertOutc
     return upsert_by_key(client, "Lead", "Email", items, skip_field="IsConverted")
 
 
-def test_new_and_existing_leads_matched_ignoring_case(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any
-) -> None:
-    existing = seed_lead(seeder, Email="Peter.Gibbons@Example.com", Company="Initech", LastName="Gibbons")
+def test_new_and_existing_leads_matched_ignoring_case(client: SalesforceClient, org: Any) -> None:
+    existing = seed_lead(org, Email="Peter.Gibbons@Example.com", Company="Initech", LastName="Gibbons")
     reset_calls(org)
     outcomes = upsert(
         client, [item("peter.gibbons@example.com", Title="VP of Derp"), item("new@example.com")]
@@ -135,10 +86,8 @@ def test_backslashes_in_emails_are_looked_up_and_refused_by_salesforce(client: S
         "josé 日本",
     ],
 )
-def test_quotes_and_backslashes_in_match_keys(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any, key: str
-) -> None:
-    decoy = seed_lead(seeder, Title="decoy")
+def test_quotes_and_backslashes_in_match_keys(client: SalesforceClient, org: Any, key: str) -> None:
+    decoy = seed_lead(org, Title="decoy")
     fields = {"LastName": "L", "Company": "C"}
     [created] = upsert_by_key(client, "Lead", "Title", [UpsertItem(key, {"Phone": "1"}, fields)])
     assert created.action == "created", created
@@ -150,57 +99,45 @@ def test_quotes_and_backslashes_in_match_keys(
     assert "Phone" not in records[decoy] or records[decoy]["Phone"] is None
 
 
-def test_most_recently_modified_of_several_is_updated(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any
-) -> None:
-    ids = [
-        r.id
-        for r in seeder.create_many(
-            "Lead", [{"LastName": f"L{i}", "Company": "C", "Email": "dup@example.com"} for i in range(3)]
-        )
-    ]
-    # Touch the first until it is strictly the newest (writes within one millisecond share a stamp).
-    while True:
-        seeder.update_many("Lead", [{"Id": ids[0], "Phone": "touched"}])
-        stamps = {r["Id"]: r["LastModifiedDate"] for r in lead_records(org)}
-        if all(stamps[ids[0]] > stamps[other] for other in ids[1:]):
-            break
-    [outcome] = upsert(client, [item("DUP@example.com", Title="Boss")])
-    assert outcome == UpsertOutcome("DUP@example.com", "updated", ids[0], ambiguous=True)
+def test_most_recently_modified_of_several_is_updated(client: SalesforceClient, org: Any) -> None:
+    old, newest, middle = seed_leads(
+        org,
+        {"Email": "dup@example.com", "LastModifiedDate": "2026-01-01T00:00:00.000+0000"},
+        {"Email": "DUP@example.com", "LastModifiedDate": "2026-03-01T00:00:00.000+0000"},
+        {"Email": "dup@example.com", "LastModifiedDate": "2026-02-01T00:00:00.000+0000"},
+    )
+    [outcome] = upsert(client, [item("dup@example.com", Title="Boss")])
+    assert outcome == UpsertOutcome("dup@example.com", "updated", newest, ambiguous=True)
     titles = {r["Id"]: r.get("Title") for r in lead_records(org)}
-    assert [titles[i] for i in ids] == ["Boss", None, None]
+    assert [titles[i] for i in (old, newest, middle)] == [None, "Boss", None]
 
 
-def test_most_recent_of_several_seeded_is_updated(preseeded: Any, preseeded_client: SalesforceClient) -> None:
-    emu, ids = preseeded
-    [outcome] = upsert(preseeded_client, [item("dup@example.com", Title="Boss")])
-    assert outcome == UpsertOutcome("dup@example.com", "updated", ids["dup-newest"], ambiguous=True)
-    titles = {r["Id"]: r.get("Title") for r in lead_records(emu)}
-    assert [titles[ids[n]] for n in ("dup-old", "dup-newest", "dup-middle")] == [None, "Boss", None]
+def test_converted_lead_is_skipped(client: SalesforceClient, org: Any) -> None:
+    converted = seed_lead(org, Email="conv@example.com", IsConverted=True, Title="Before")
+    [outcome] = upsert(client, [item("Conv@example.com", Title="After")])
+    assert outcome == UpsertOutcome("Conv@example.com", "skipped_converted", converted)
+    [record] = lead_records(org)
+    assert record["Title"] == "Before"
 
 
-def test_converted_lead_is_skipped(preseeded: Any, preseeded_client: SalesforceClient) -> None:
-    emu, ids = preseeded
-    [outcome] = upsert(preseeded_client, [item("Conv@example.com", Title="After")])
-    assert outcome == UpsertOutcome("Conv@example.com", "skipped_converted", ids["conv"])
-    titles = {r["Id"]: r.get("Title") for r in lead_records(emu)}
-    assert titles[ids["conv"]] == "Before"
+def test_an_open_lead_wins_over_a_newer_converted_one(client: SalesforceClient, org: Any) -> None:
+    open_lead, converted = seed_leads(
+        org,
+        {"Email": "mixed@example.com", "LastModifiedDate": "2026-01-01T00:00:00.000+0000"},
+        {
+            "Email": "mixed@example.com",
+            "IsConverted": True,
+            "LastModifiedDate": "2026-05-01T00:00:00.000+0000",
+        },
+    )
+    [outcome] = upsert(client, [item("mixed@example.com", Title="Open")])
+    assert outcome == UpsertOutcome("mixed@example.com", "updated", open_lead, ambiguous=True)
+    titles = {r["Id"]: r.get("Title") for r in lead_records(org)}
+    assert (titles[open_lead], titles[converted]) == ("Open", None)
 
 
-def test_an_open_lead_wins_over_a_newer_converted_one(
-    preseeded: Any, preseeded_client: SalesforceClient
-) -> None:
-    emu, ids = preseeded
-    [outcome] = upsert(preseeded_client, [item("mixed@example.com", Title="Open")])
-    assert outcome == UpsertOutcome("mixed@example.com", "updated", ids["mixed-open"], ambiguous=True)
-    titles = {r["Id"]: r.get("Title") for r in lead_records(emu)}
-    assert (titles[ids["mixed-open"]], titles[ids["mixed-converted"]]) == ("Open", None)
-
-
-def test_updates_never_send_create_defaults(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any
-) -> None:
-    seed_lead(seeder, Email="kept@example.com", LastName="Lumbergh", Company="Initech")
+def test_updates_never_send_create_defaults(client: SalesforceClient, org: Any) -> None:
+    seed_lead(org, Email="kept@example.com", LastName="Lumbergh", Company="Initech")
     [outcome] = upsert(client, [item("kept@example.com", Phone="555")])
     assert outcome.action == "updated"
     [record] = lead_records(org)
@@ -221,10 +158,8 @@ def test_creates_take_defaults_only_where_fields_lack_them(client: SalesforceCli
     assert (leads["b@example.com"][0]["Company"], leads["b@example.com"][0]["LastName"]) == ("n/a", "Smith")
 
 
-def test_rejected_records_fail_with_salesforces_code(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any
-) -> None:
-    seed_lead(seeder, Email="old@example.com")
+def test_rejected_records_fail_with_salesforces_code(client: SalesforceClient, org: Any) -> None:
+    seed_lead(org, Email="old@example.com")
     outcomes = upsert(
         client,
         [
@@ -263,12 +198,8 @@ def test_a_missing_key_fails_without_a_call(client: SalesforceClient, org: Any) 
     assert calls(org)["total"] == 0
 
 
-def test_a_large_batch_costs_one_query_and_a_call_per_200(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any
-) -> None:
-    seeder.create_many(
-        "Lead", [{"LastName": "S", "Company": "C", "Email": f"person{i}@example.com"} for i in range(10)]
-    )
+def test_a_large_batch_costs_one_query_and_a_call_per_200(client: SalesforceClient, org: Any) -> None:
+    seed_leads(org, *({"Email": f"person{i}@example.com"} for i in range(10)))
     reset_calls(org)
     outcomes = upsert(client, [item(f"person{i}@example.com", Title="T") for i in range(460)])
     assert [o.action for o in outcomes].count("updated") == 10
@@ -295,10 +226,8 @@ def test_daily_limit_exhausted(client: SalesforceClient, org: Any) -> None:
     assert lead_records(org) == []
 
 
-def test_daily_limit_running_out_after_the_lookup(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any
-) -> None:
-    seed_lead(seeder, Email="old@example.com")
+def test_daily_limit_running_out_after_the_lookup(client: SalesforceClient, org: Any) -> None:
+    seed_lead(org, Email="old@example.com")
     client.login()
     org.admin("POST", "/_emulator/limits", json={"remaining": 2})  # the lookup and the update
     outcomes = upsert(client, [item("old@example.com", Title="T"), item("new@example.com")])
@@ -312,11 +241,9 @@ def test_daily_limit_running_out_after_the_lookup(
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_transient_faults_never_lose_or_duplicate(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any, sleeps: list, seed: int
+    client: SalesforceClient, org: Any, sleeps: list, seed: int
 ) -> None:
-    seeder.create_many(
-        "Lead", [{"LastName": "S", "Company": "C", "Email": f"p{i}@example.com"} for i in range(0, 300, 3)]
-    )
+    seed_leads(org, *({"Email": f"p{i}@example.com"} for i in range(0, 300, 3)))
     org.admin(
         "POST",
         "/_emulator/faults",
@@ -371,9 +298,9 @@ class _LostResponse:
 
 
 def test_a_create_whose_answer_was_lost_is_looked_up_not_resent(
-    seeder: SalesforceClient, client: SalesforceClient, org: Any, monkeypatch: pytest.MonkeyPatch
+    client: SalesforceClient, org: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed_lead(seeder, Email="old@example.com")
+    seed_lead(org, Email="old@example.com")
     lost = _LostResponse(client)
     monkeypatch.setattr(client, "create_many", lost)
     reset_calls(org)

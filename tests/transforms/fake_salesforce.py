@@ -40,7 +40,16 @@ DESCRIBES = {
     ),
 }
 
+# Title values the org refuses, as Salesforce reports a record it refuses: (statusCode, message).
+REFUSED_TITLES = {
+    "reject": ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Title may not be 'reject'"),
+    "too long": ("STRING_TOO_LONG", "Title: data value too large: too long (max length=128)"),
+    "locked": ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record"),
+}
+
 # The org's records and switches, shared by every FakeClient in this process; reset per test.
+# Switches: login_error, login_unreachable, limit_exceeded, unavailable, no_access (login and
+# describe fail), and raise_on = {"query_all" | "create_many" | "update_many": exception}.
 STATE: dict = {}
 _ids = itertools.count(1)
 
@@ -67,6 +76,8 @@ class FakeClient:
         self.api_calls += 1
         if STATE.get("login_error"):
             raise SalesforceLoginError("INVALID_LOGIN", "Invalid username, password, security token")
+        if STATE.get("login_unreachable"):
+            raise TransientError("ConnectionError", "login request failed", attempts=6)
 
     def describe(self, sobject: str) -> ObjectMeta:
         self.api_calls += 1
@@ -78,8 +89,21 @@ class FakeClient:
             raise SalesforceApiError(404, "NOT_FOUND", "The requested resource does not exist")
         return DESCRIBES[sobject]
 
-    def query_all(self, soql: str) -> list[dict]:
+    def _maybe_raise(self, method: str) -> None:
         self.api_calls += 1
+        failure = STATE.get("raise_on", {}).get(method)
+        if failure is not None:
+            raise failure
+
+    @staticmethod
+    def _refused(record: dict) -> SaveResult | None:
+        if record.get("Title") not in REFUSED_TITLES:
+            return None
+        code, message = REFUSED_TITLES[record["Title"]]
+        return SaveResult(None, False, ({"statusCode": code, "message": message, "fields": ["Title"]},))
+
+    def query_all(self, soql: str) -> list[dict]:
+        self._maybe_raise("query_all")
         m = re.search(r"SELECT (.*) FROM (\w+) WHERE (\w+) IN \((.*)\) ORDER BY", soql)
         fields = [f.strip() for f in m.group(1).split(",")]
         sobject, match_field = m.group(2), m.group(3)
@@ -88,37 +112,23 @@ class FakeClient:
         return [{f: r.get(f) for f in fields} for r in rows]
 
     def create_many(self, sobject: str, records: list[dict]) -> list[SaveResult]:
-        self.api_calls += 1
-        results = []
-        for r in records:
-            if r.get("Title") == "reject":
-                results.append(
-                    SaveResult(
-                        None,
-                        False,
-                        (
-                            {
-                                "statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                "message": "Title may not be 'reject'",
-                                "fields": ["Title"],
-                            },
-                        ),
-                    )
-                )
-                continue
+        def insert(record: dict) -> str:
             new_id = f"00Q{next(_ids):015d}"
-            STATE["records"].setdefault(sobject, []).append({**r, "Id": new_id, "LastModifiedDate": "2"})
-            results.append(SaveResult(new_id, True))
-        return results
+            STATE["records"].setdefault(sobject, []).append({**record, "Id": new_id, "LastModifiedDate": "2"})
+            return new_id
+
+        return self._save("create_many", records, insert)
 
     def update_many(self, sobject: str, records: list[dict]) -> list[SaveResult]:
-        self.api_calls += 1
-        results = []
-        for r in records:
-            row = next(x for x in STATE["records"][sobject] if x["Id"] == r["Id"])
-            row.update(r)
-            results.append(SaveResult(r["Id"], True))
-        return results
+        def update(record: dict) -> str:
+            next(x for x in STATE["records"][sobject] if x["Id"] == record["Id"]).update(record)
+            return record["Id"]
+
+        return self._save("update_many", records, update)
+
+    def _save(self, method: str, records: list[dict], write) -> list[SaveResult]:
+        self._maybe_raise(method)
+        return [self._refused(r) or SaveResult(write(r), True) for r in records]
 
     def back_off(self, attempt: int) -> None:
         pass

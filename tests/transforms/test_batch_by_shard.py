@@ -10,7 +10,7 @@ from transforms.batch_by_shard import BatchByShard, shard_key
 
 
 def _merged(sobject, value):
-    return MergedOp(sobject, "Email", value, {}, {}, ({"v": value},), (value,))
+    return MergedOp(sobject, "Email", value, {}, {}, ({"v": value},), (value,), (None,))
 
 
 def test_shard_key_is_stable_and_case_insensitive():

@@ -9,7 +9,8 @@ from transforms.merge_by_record import MergeByRecord
 
 
 def _op(value, fields, ts, mid):
-    return RecordOp("Lead", "Email", value, fields, {"LastName": "n/a"}, ts, mid, {"messageId": mid})
+    event = {"messageId": mid}
+    return RecordOp("Lead", "Email", value, fields, {"LastName": "n/a"}, ts, mid, event, f"{mid}.jsonl")
 
 
 OPS = [
@@ -21,7 +22,7 @@ OPS = [
 
 
 def _merged_summary(m):
-    return (m.sobject, m.match_value, m.fields, m.create_defaults, m.message_ids, m.events)
+    return (m.sobject, m.match_value, m.fields, m.create_defaults, m.message_ids, m.events, m.sources)
 
 
 def test_merges_per_record_and_counts_duplicates(p):
@@ -37,6 +38,7 @@ def test_merges_per_record_and_counts_duplicates(p):
                     {"LastName": "n/a"},
                     ("m1", "m2"),
                     ({"messageId": "m1"}, {"messageId": "m2"}),
+                    ("m1.jsonl", "m2.jsonl"),
                 ),
                 (
                     "Lead",
@@ -45,6 +47,7 @@ def test_merges_per_record_and_counts_duplicates(p):
                     {"LastName": "n/a"},
                     ("m3",),
                     ({"messageId": "m3"},),
+                    ("m3.jsonl",),
                 ),
             ]
         ),

@@ -11,11 +11,18 @@ from transforms.to_record_ops import ToRecordOps
 ADDRESS = {"city": "East Greenwich", "country": "US"}
 EVENTS = [
     SegmentEvent(
-        "identify", "i1", "t1", user_id="u", traits={"email": "a@example.com", "name": "Peter Gibbons"}
+        "identify",
+        "i1",
+        "t1",
+        user_id="u",
+        traits={"email": "a@example.com", "name": "Peter Gibbons"},
+        source="in/a.jsonl",
     ),
     SegmentEvent("identify", "i2", "t2", user_id="u", traits={"name": "No Email"}, raw={"messageId": "i2"}),
-    SegmentEvent("group", "g1", "t3", group_id="813", traits={"name": "Teemo", "address": ADDRESS}),
-    SegmentEvent("group", "g2", "t4", group_id="814", traits={}, raw={"messageId": "g2"}),
+    SegmentEvent(
+        "group", "g1", "t3", group_id="813", traits={"name": "Teemo", "address": ADDRESS}, source="in/b.gz"
+    ),
+    SegmentEvent("group", "g2", "t4", group_id="814", traits={}, raw={"messageId": "g2"}, source="in/c.json"),
     SegmentEvent("track", "t1", "t5", event="Signed Up"),
     SegmentEvent("track", "t2", "t6", event="Signed Up"),
     SegmentEvent("page", "p1", "t7"),
@@ -24,7 +31,15 @@ EVENTS = [
 
 
 def _op_summary(op):
-    return (op.sobject, op.match_field, op.match_value, op.fields, op.create_defaults, op.message_id)
+    return (
+        op.sobject,
+        op.match_field,
+        op.match_value,
+        op.fields,
+        op.create_defaults,
+        op.message_id,
+        op.source,
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,16 +58,28 @@ def test_ops_dead_letters_and_counters(p, address_mapping, account_fields):
         result.output | "SummarizeOps" >> beam.Map(_op_summary),
         equal_to(
             [
-                ("Lead", "Email", "a@example.com", lead_fields, {"LastName": "n/a", "Company": "n/a"}, "i1"),
-                ("Account", "AccountNumber", "813", account, {}, "g1"),
+                (
+                    "Lead",
+                    "Email",
+                    "a@example.com",
+                    lead_fields,
+                    {"LastName": "n/a", "Company": "n/a"},
+                    "i1",
+                    "in/a.jsonl",
+                ),
+                ("Account", "AccountNumber", "813", account, {}, "g1", "in/b.gz"),
             ]
         ),
         label="CheckOps",
     )
     assert_that(
-        result.dead_letter | "SummarizeDeadLetters" >> beam.Map(lambda d: (d.stage, d.reason, d.event)),
+        result.dead_letter
+        | "SummarizeDeadLetters" >> beam.Map(lambda d: (d.stage, d.reason, d.event, d.source)),
         equal_to(
-            [("map", "missing_email", {"messageId": "i2"}), ("map", "missing_name", {"messageId": "g2"})]
+            [
+                ("map", "missing_email", {"messageId": "i2"}, None),
+                ("map", "missing_name", {"messageId": "g2"}, "in/c.json"),
+            ]
         ),
         label="CheckDeadLetters",
     )

@@ -7,6 +7,7 @@ from apache_beam.transforms.display import DisplayData
 
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
+from salesforce.errors import ApiLimitExceeded, SalesforceApiError, TransientError
 from schemas.records import MergedOp
 from tests.transforms import fake_salesforce
 from tests.transforms.conftest import run_and_count
@@ -18,8 +19,11 @@ DEFAULTS = {"LastName": "n/a", "Company": "n/a"}
 
 
 def _lead(email, fields, *message_ids):
+    """A merged Lead op whose events came from one file each, named after their messageId."""
     events = tuple({"messageId": m} for m in message_ids)
-    return MergedOp("Lead", "Email", email, {"Email": email, **fields}, dict(DEFAULTS), events, message_ids)
+    sources = tuple(f"in/{m}.jsonl" for m in message_ids)
+    fields = {"Email": email, **fields}
+    return MergedOp("Lead", "Email", email, fields, dict(DEFAULTS), events, message_ids, sources)
 
 
 def _write(p, batches):
@@ -31,7 +35,7 @@ def _write(p, batches):
 
 
 def _dead_letter_summary(d):
-    return (d.stage, d.reason, d.retryable, d.event["messageId"], d.message)
+    return (d.stage, d.reason, d.retryable, d.event["messageId"], d.source, d.message)
 
 
 EXISTING = [
@@ -83,10 +87,18 @@ def test_creates_updates_skips_and_rejects(p):
                     "lead_converted",
                     False,
                     "m4",
+                    "in/m4.jsonl",
                     "The Lead 00Q2 matching Email='gone@example.com' was converted; Salesforce "
                     "refuses updates to converted Leads",
                 ),
-                ("write", "FIELD_CUSTOM_VALIDATION_EXCEPTION", False, "m5", "Title may not be 'reject'"),
+                (
+                    "write",
+                    "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                    False,
+                    "m5",
+                    "in/m5.jsonl",
+                    "Title may not be 'reject'",
+                ),
             ]
         ),
         label="CheckDeadLetters",
@@ -118,6 +130,7 @@ def test_creates_updates_skips_and_rejects(p):
     assert leads["gone@example.com"] == EXISTING[1]
 
 
+# Login and describe fail before any record is looked up: the whole batch is handed back.
 @pytest.mark.parametrize(
     "switch, reason, retryable, message",
     [
@@ -128,18 +141,24 @@ def test_creates_updates_skips_and_rejects(p):
             "Salesforce login failed (INVALID_LOGIN): Invalid username, password, security token",
         ),
         (
+            "login_unreachable",
+            "transient_error",
+            True,
+            "Salesforce did not answer in time: ConnectionError: login request failed (after 6 attempt(s))",
+        ),
+        (  # describe
             "limit_exceeded",
             "REQUEST_LIMIT_EXCEEDED",
             True,
             "The org's API request limit is exhausted: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.",
         ),
-        (
+        (  # describe
             "unavailable",
             "transient_error",
             True,
             "Salesforce did not answer in time: SERVER_UNAVAILABLE: try again later (after 6 attempt(s))",
         ),
-        (
+        (  # describe
             "no_access",
             "NOT_FOUND",
             False,
@@ -155,11 +174,101 @@ def test_a_failed_batch_dead_letters_every_event(p, switch, reason, retryable, m
     assert_that(result.output, equal_to([]), label="CheckNothingWritten")
     assert_that(
         result.dead_letter | "Summarize" >> beam.Map(_dead_letter_summary),
-        equal_to([("write", reason, retryable, m, message) for m in ("m1", "m2", "m3")]),
+        equal_to([("write", reason, retryable, m, f"in/{m}.jsonl", message) for m in ("m1", "m2", "m3")]),
         label="CheckDeadLetters",
     )
     run_and_count(p)
     assert fake_salesforce.STATE["records"] == {}
+
+
+LIMIT = ApiLimitExceeded("TotalRequests Limit exceeded.")
+LIMIT_DL = ("REQUEST_LIMIT_EXCEEDED", True, "TotalRequests Limit exceeded.")
+UPDATED_OLD = WrittenRecord("Lead", "old@example.com", "updated", "00Q1", 1)
+
+
+# upsert_by_key reports a call that failed as a failed outcome per record, with Salesforce's code;
+# m1 is an update of old@example.com, m2 a create of new@example.com.
+@pytest.mark.parametrize(
+    "raise_on, written, dead_letters",
+    [
+        ({"query_all": LIMIT}, [], {"m1": LIMIT_DL, "m2": LIMIT_DL}),
+        # Nothing more is sent once the limit is reached: the create is not even tried.
+        ({"update_many": LIMIT}, [], {"m1": LIMIT_DL, "m2": LIMIT_DL}),
+        ({"create_many": LIMIT}, [UPDATED_OLD], {"m2": LIMIT_DL}),
+        (
+            {"query_all": TransientError("SERVER_UNAVAILABLE", "Server Unavailable", attempts=6)},
+            [],
+            {m: ("SERVER_UNAVAILABLE", True, "Server Unavailable") for m in ("m1", "m2")},
+        ),
+        (
+            {"query_all": SalesforceApiError(400, "INVALID_FIELD", "No such column 'IsConverted'")},
+            [],
+            {m: ("INVALID_FIELD", False, "No such column 'IsConverted'") for m in ("m1", "m2")},
+        ),
+        (
+            # Looked up again after every failed create (it may have been applied), then given up.
+            {"create_many": TransientError("ReadTimeout", "no answer", attempts=1, maybe_applied=True)},
+            [UPDATED_OLD],
+            {"m2": ("ReadTimeout", True, "no answer")},
+        ),
+    ],
+    ids=[
+        "limit_on_lookup",
+        "limit_on_update",
+        "limit_on_create",
+        "lookup_unavailable",
+        "bad_lookup",
+        "create_timed_out",
+    ],
+)
+def test_failed_upsert_calls_dead_letter_with_salesforces_code(p, raise_on, written, dead_letters):
+    fake_salesforce.reset({"Lead": EXISTING}, raise_on=raise_on)
+    batch = [_lead("old@example.com", {"FirstName": "Bill"}, "m1"), _lead("new@example.com", {}, "m2")]
+    result = _write(p, [batch])
+
+    assert_that(result.output, equal_to(written), label="CheckWritten")
+    assert_that(
+        result.dead_letter | "Summarize" >> beam.Map(_dead_letter_summary),
+        equal_to(
+            [
+                ("write", reason, retryable, m, f"in/{m}.jsonl", message)
+                for m, (reason, retryable, message) in dead_letters.items()
+            ]
+        ),
+        label="CheckDeadLetters",
+    )
+    run_and_count(p)
+    leads = fake_salesforce.STATE["records"]["Lead"]
+    assert [r["Id"] for r in leads] == ["00Q1", "00Q2"]  # nothing created
+    assert leads[0].get("FirstName") == ("Bill" if written else None)
+
+
+# Records Salesforce refuses one by one: retryable only when its code says a retry may succeed.
+@pytest.mark.parametrize(
+    "title, reason, retryable, message",
+    [
+        ("too long", "STRING_TOO_LONG", False, "Title: data value too large: too long (max length=128)"),
+        ("reject", "FIELD_CUSTOM_VALIDATION_EXCEPTION", False, "Title may not be 'reject'"),
+        # Retried LOCK_RETRIES times within the batch, then handed back for a later replay.
+        ("locked", "UNABLE_TO_LOCK_ROW", True, "unable to obtain exclusive access to this record"),
+    ],
+)
+def test_refused_records_say_whether_a_retry_may_succeed(p, title, reason, retryable, message):
+    fake_salesforce.reset({"Lead": EXISTING})
+    batch = [
+        _lead("old@example.com", {"Title": title}, "m1"),
+        _lead("new@example.com", {"Title": title}, "m2"),
+    ]
+    result = _write(p, [batch])
+
+    assert_that(result.output, equal_to([]), label="CheckNothingWritten")
+    assert_that(
+        result.dead_letter | "Summarize" >> beam.Map(_dead_letter_summary),
+        equal_to([("write", reason, retryable, m, f"in/{m}.jsonl", message) for m in ("m1", "m2")]),
+        label="CheckDeadLetters",
+    )
+    run_and_count(p)
+    assert fake_salesforce.STATE["records"]["Lead"] == EXISTING
 
 
 def test_fit_item_puts_create_only_values_in_create_defaults():

@@ -41,7 +41,7 @@ def group(traits, group_id="g1"):
 
 
 def test_the_seeds_group_call():
-    event = parse_line(SEED_GROUP)
+    event = parse_line(SEED_GROUP, "seed/group.jsonl")
     assert group_to_account(event) == RecordOp(
         sobject="Account",
         match_field="AccountNumber",
@@ -51,6 +51,7 @@ def test_the_seeds_group_call():
         timestamp="2026-11-28T18:00:00.000Z",
         message_id="seed-g",
         event=event.raw,
+        source="seed/group.jsonl",
     )
 
 

@@ -6,14 +6,7 @@ import pytest
 
 from schemas.dead_letter import DeadLetter
 from schemas.records import RecordOp
-from transforms.lead_mapping import (
-    LEAD_CREATE_DEFAULTS,
-    address_parts,
-    custom_field_name,
-    custom_field_value,
-    identify_to_lead,
-    split_name,
-)
+from transforms.lead_mapping import LEAD_CREATE_DEFAULTS, identify_to_lead, split_name
 from transforms.parsing import parse_line
 
 # The seed's first call, as analytics.js sends it: a JS object literal keeps the last of two
@@ -53,7 +46,7 @@ def identify(traits, **members):
 
 @pytest.mark.parametrize("line, message_id", [(SEED_IDENTIFY_1, "seed-1"), (SEED_IDENTIFY_2, "seed-2")])
 def test_the_seeds_identify_calls(line, message_id):
-    event = parse_line(line)
+    event = parse_line(line, "seed/identify.jsonl")
     assert identify_to_lead(event) == RecordOp(
         sobject="Lead",
         match_field="Email",
@@ -63,6 +56,7 @@ def test_the_seeds_identify_calls(line, message_id):
         timestamp=event.timestamp,
         message_id=message_id,
         event=event.raw,
+        source="seed/identify.jsonl",
     )
 
 
@@ -266,37 +260,3 @@ def test_identify_without_an_email_is_a_dead_letter(traits, reason, message):
 )
 def test_split_name(name, fields):
     assert split_name(name) == fields
-
-
-@pytest.mark.parametrize(
-    "traits, prefix, fields",
-    [
-        ({"street": "1 Main"}, "Billing", {"BillingStreet": "1 Main"}),
-        ({"address": {"postalCode": "02818", "country": "US"}}, "", {"PostalCode": "02818", "Country": "US"}),
-        ({"address": ["x"]}, "", {}),
-    ],
-)
-def test_address_parts(traits, prefix, fields):
-    assert address_parts(traits, prefix) == fields
-
-
-@pytest.mark.parametrize(
-    "trait, name",
-    [
-        ("testProp", "testProp__c"),
-        ("snake_case", "snake_case__c"),
-        ("x__c", "x__c"),
-        ("X__C", "X__C"),
-        ("c", "c__c"),
-    ],
-)
-def test_custom_field_name(trait, name):
-    assert custom_field_name(trait) == name
-
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [(1, 1), (1.5, 1.5), ("s", "s"), (True, True), (None, None), ([1, "a"], '[1,"a"]'), ({}, "{}")],
-)
-def test_custom_field_value(value, expected):
-    assert custom_field_value(value) == expected

@@ -6,7 +6,7 @@ from schemas.records import MergedOp, RecordOp
 from transforms.merging import merge_ops
 
 
-def op(message_id, timestamp, fields, value="a@b.c", defaults=None, sobject="Lead"):
+def op(message_id, timestamp, fields, value="a@b.c", defaults=None, sobject="Lead", source=None):
     return RecordOp(
         sobject=sobject,
         match_field="Email",
@@ -16,6 +16,7 @@ def op(message_id, timestamp, fields, value="a@b.c", defaults=None, sobject="Lea
         timestamp=timestamp,
         message_id=message_id,
         event={"messageId": message_id},
+        source=f"{message_id}.jsonl" if source is None else source,
     )
 
 
@@ -64,12 +65,22 @@ def test_merge_ops(ops, fields, message_ids, dropped):
     merged, duplicates = merge_ops(ops)
     assert (merged.fields, merged.message_ids, duplicates) == (fields, message_ids, dropped)
     assert merged.events == tuple({"messageId": m} for m in message_ids)
+    assert merged.sources == tuple(f"{m}.jsonl" for m in message_ids)
 
 
 def test_merged_op_whole():
     ops = [
-        op("m2", T2, {"Title": "B"}, value="Peter@Example.com", defaults={"Company": "n/a"}),
-        op("m1", T1, {"Title": "A"}, value="peter@example.com", defaults={"LastName": "n/a", "Company": "x"}),
+        op(
+            "m2", T2, {"Title": "B"}, value="Peter@Example.com", defaults={"Company": "n/a"}, source="b.jsonl"
+        ),
+        op(
+            "m1",
+            T1,
+            {"Title": "A"},
+            value="peter@example.com",
+            defaults={"LastName": "n/a", "Company": "x"},
+            source="a.jsonl.gz",
+        ),
     ]
     assert merge_ops(iter(ops)) == (
         MergedOp(
@@ -80,6 +91,7 @@ def test_merged_op_whole():
             create_defaults={"LastName": "n/a", "Company": "n/a"},
             events=({"messageId": "m1"}, {"messageId": "m2"}),
             message_ids=("m1", "m2"),
+            sources=("a.jsonl.gz", "b.jsonl"),
         ),
         0,
     )
@@ -109,3 +121,11 @@ def test_merge_ops_rejects(ops, message):
     with pytest.raises(ValueError) as raised:
         merge_ops(ops)
     assert str(raised.value) == message
+
+
+def test_merged_op_needs_a_message_id_and_a_source_per_event():
+    with pytest.raises(ValueError) as raised:
+        MergedOp("Lead", "Email", "a@b.c", {}, {}, ({"messageId": "m1"},), ("m1",), ())
+    assert str(raised.value) == (
+        "MergedOp needs one message_id and one source per event: 1 events, 1 message_ids, 0 sources"
+    )

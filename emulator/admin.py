@@ -1,4 +1,24 @@
-"""The emulator's own admin API under /_emulator/ (not Salesforce): reset, records, calls, limits, faults."""
+"""The emulator's own admin API under /_emulator/ (not Salesforce): reset, records, calls, limits, faults.
+
+No authentication; never counted as API calls. Errors come in Salesforce's REST shape
+(`[{"message", "errorCode"}]`).
+
+- `GET health` -> `{"status": "ok"}`.
+- `POST reset` -> `{"reset": true}`: deletes every record and every Bulk API 2.0 job, forgets query
+  cursors, puts the API allocation and the faults back to the config. Sessions and call counts survive.
+- `GET records/{sobject}` -> `{"totalSize": N, "records": [...]}`: every stored field of the live records.
+- `POST records/{sobject}` seeds records as a data load would (`Org.seed`), for tests: fields that
+  clients cannot write (`IsConverted`, `CreatedDate`, `LastModifiedDate`, ...) may be set and required
+  fields may be left out; names, types, lengths and picklist values are still checked. A JSON object
+  seeds one record -> 201 `{"id": "<18-char id>"}`; a JSON list of objects seeds them all or none
+  -> 201 `{"ids": [...]}` in list order. Bad JSON -> 400 `JSON_PARSER_ERROR`; an unknown object ->
+  404 `NOT_FOUND`; a refused record -> 400 with its error code (`STRING_TOO_LONG`, `INVALID_FIELD`, ...).
+- `GET calls` -> `{"total": N, "by_kind": {...}}`; `POST calls/reset` zeroes them.
+- `POST sessions/expire` -> `{"expired": N}`.
+- `GET|POST limits` (`{"remaining": N}`), `GET|POST faults` (see `emulator.config.Faults`).
+- `POST bulk/wait` -> `{"idle": true}` once every Bulk API 2.0 job submitted so far has been processed
+  (`false` after 30 s), so that tests need not poll.
+"""
 
 import dataclasses
 import logging
@@ -8,24 +28,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator import bulk2
 from emulator.config import ConfigError, Faults
 from emulator.errors import ApiError
+from emulator.org import Org
 from emulator.rest import in_org, read_json
 
 log = logging.getLogger(__name__)
 PREFIX = "/_emulator"
+BULK_WAIT_SECONDS = 30.0
 
 
 def routes() -> list[Route]:
     return [
         Route(f"{PREFIX}/health", health, methods=["GET"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
-        Route(f"{PREFIX}/records/{{sobject}}", records, methods=["GET"]),
+        Route(f"{PREFIX}/records/{{sobject}}", records, methods=["GET", "POST"]),
         Route(f"{PREFIX}/calls", calls, methods=["GET"]),
         Route(f"{PREFIX}/calls/reset", reset_calls, methods=["POST"]),
         Route(f"{PREFIX}/sessions/expire", expire_sessions, methods=["POST"]),
         Route(f"{PREFIX}/limits", set_limits, methods=["GET", "POST"]),
         Route(f"{PREFIX}/faults", set_faults, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/bulk/wait", wait_for_bulk, methods=["POST"]),
     ]
 
 
@@ -34,11 +58,13 @@ async def health(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    """Deletes every record and forgets query cursors; the API allocation and faults go back to config.
+    """Deletes every record and Bulk job, forgets query cursors; the allocation and faults go back to config.
 
     Sessions survive (a test's logged-in client stays usable); calls are reset by `calls/reset`.
     """
     state = request.app.state
+    # Jobs first: a job still running would otherwise write records into the emptied org.
+    await in_org(bulk2.get_service(state).reset)
     await in_org(state.org.reset)
     state.cursors.clear()
     state.usage.reset()
@@ -48,8 +74,26 @@ async def reset(request: Request) -> Response:
 
 
 async def records(request: Request) -> Response:
-    found = await in_org(request.app.state.org.records, request.path_params["sobject"])
+    org, sobject = request.app.state.org, request.path_params["sobject"]
+    if request.method == "POST":
+        return await _seed(request, org, sobject)
+    found = await in_org(org.records, sobject)
     return JSONResponse({"totalSize": len(found), "records": found})
+
+
+async def _seed(request: Request, org: Org, sobject: str) -> Response:
+    body = await read_json(request)
+    org.canonical_sobject(sobject)  # an unknown object is 404 even for an empty list
+    if isinstance(body, dict):
+        return JSONResponse({"id": await in_org(org.seed, sobject, body)}, 201)
+    if isinstance(body, list) and all(isinstance(item, dict) for item in body):
+        return JSONResponse({"ids": await in_org(_seed_all, org, sobject, body)}, 201)
+    raise ApiError(400, "JSON_PARSER_ERROR", "Expected a JSON object or a list of JSON objects")
+
+
+def _seed_all(org: Org, sobject: str, bodies: list[dict]) -> list[str]:
+    with org.transaction():  # all or none: a refused record leaves no half-seeded list behind
+        return [org.seed(sobject, body) for body in bodies]
 
 
 async def calls(request: Request) -> Response:
@@ -93,6 +137,13 @@ async def set_faults(request: Request) -> Response:
             raise ApiError(400, "INVALID_INPUT", str(exc)) from None
         log.info("faults set to %s", injector.faults)
     return JSONResponse(dataclasses.asdict(injector.faults))
+
+
+async def wait_for_bulk(request: Request) -> Response:
+    # The lifespan creates the service at startup; without one, no job can be running.
+    service = getattr(request.app.state, "bulk2", None)
+    idle = service is None or await in_org(service.runner.wait_idle, BULK_WAIT_SECONDS)
+    return JSONResponse({"idle": idle})
 
 
 async def _object(request: Request) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulator import admin, auth, composite, rest
+from emulator import admin, auth, bulk2, composite, rest
 from emulator.config import ConfigError, Faults, OrgConfig
 from emulator.errors import ApiError
 from emulator.org import Org
@@ -297,17 +297,6 @@ async def api_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(exc.to_body(), exc.status)
 
 
-def _bulk_routes() -> list[BaseRoute]:
-    try:
-        from emulator import bulk2
-    except ModuleNotFoundError as exc:
-        if exc.name != "emulator.bulk2":
-            raise
-        log.warning("emulator.bulk2 is not available: Bulk API 2.0 is not served")
-        return []
-    return [Mount("/services/data/v{version}/jobs", routes=bulk2.routes())]
-
-
 def create_app(config: OrgConfig, data_dir: str | Path, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     """The emulator app for `config`, keeping its org and server state under `data_dir`."""
     data = Path(data_dir)
@@ -317,11 +306,14 @@ def create_app(config: OrgConfig, data_dir: str | Path, max_body_bytes: int = MA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Created now rather than at the first Bulk request: jobs that a stop cut off resume at once.
+        jobs = bulk2.get_service(app.state)
         flusher = asyncio.create_task(_flush_usage(app.state.usage))
         try:
             yield
         finally:
             flusher.cancel()
+            jobs.close()  # the workers stop after their current chunk; the rest resumes at the next start
             app.state.usage.flush()
             state_db.close()
 
@@ -330,7 +322,7 @@ def create_app(config: OrgConfig, data_dir: str | Path, max_body_bytes: int = MA
         *admin.routes(),
         Route("/services/data", rest.versions, methods=["GET"]),
         Route("/services/data/v{version}", rest.resources, methods=["GET"]),
-        *_bulk_routes(),
+        Mount("/services/data/v{version}/jobs", routes=bulk2.routes()),
         Mount("/services/data/v{version}", routes=[*rest.routes(), *composite.routes()]),
     ]
     app = Starlette(

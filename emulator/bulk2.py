@@ -87,6 +87,11 @@ class Bulk2Service:
         self.runner.stop()
         self.store.close()
 
+    def reset(self) -> None:
+        """Deletes every job (the admin reset), holding the org's lock so that no chunk is half-way."""
+        with self.org.transaction():
+            self.store.clear()
+
     # -- ingest ---------------------------------------------------------------------------------
 
     def create_ingest(self, body: dict[str, Any], version: str, user_id: str) -> Job:
@@ -333,8 +338,8 @@ _service_lock = threading.Lock()
 def get_service(state: Any) -> Bulk2Service:
     """The Bulk2Service of an app's `state`, created on first use (which resumes jobs a restart cut off).
 
-    The HTTP layer may call it at startup, so that such jobs resume before the first Bulk request,
-    and call `close()` on it at shutdown.
+    The app's lifespan calls it at startup, so that such jobs resume before the first Bulk request,
+    and calls `close()` on it at shutdown.
     """
     service = getattr(state, "bulk2", None)
     if service is None:
@@ -420,22 +425,42 @@ def _csv_response(text: str, headers: dict[str, str] | None = None) -> Response:
     return Response(text, media_type=CSV_MEDIA_TYPE, headers=headers)
 
 
-@_endpoint(("GET", "POST"))
-async def _ingest_jobs(request: Request) -> Response:
-    service = service_for(request)
-    if request.method == "GET":
-        jobs = await run_in_threadpool(service.jobs, INGEST)
-        return JSONResponse(
-            {"done": True, "records": [job_info(j, False) for j in jobs], "nextRecordsUrl": None}
-        )
-    body = await _json_body(request)
-    job = await run_in_threadpool(service.create_ingest, body, _version(request), _user_id(request))
-    return JSONResponse(job_info(job, False))
+def _jobs_endpoint(job_type: str, create: Callable[[Bulk2Service, dict, str, str], Job]) -> Handler:
+    """GET lists the jobs of `job_type`; POST creates one with `create`."""
+
+    @_endpoint(("GET", "POST"))
+    async def jobs(request: Request) -> Response:
+        service = service_for(request)
+        if request.method == "GET":
+            found = await run_in_threadpool(service.jobs, job_type)
+            return JSONResponse(
+                {"done": True, "records": [job_info(j, False) for j in found], "nextRecordsUrl": None}
+            )
+        body = await _json_body(request)
+        job = await run_in_threadpool(create, service, body, _version(request), _user_id(request))
+        return JSONResponse(job_info(job, False))
+
+    return jobs
 
 
-@_endpoint(("GET", "PATCH", "DELETE"))
-async def _ingest_job(request: Request) -> Response:
-    return await _job_endpoint(request, INGEST)
+def _job_endpoint(job_type: str) -> Handler:
+    """GET gives a job's full info, DELETE deletes it, PATCH changes its state."""
+
+    @_endpoint(("GET", "PATCH", "DELETE"))
+    async def job(request: Request) -> Response:
+        service = service_for(request)
+        job_id = request.path_params["job_id"]
+        if request.method == "GET":
+            found = await run_in_threadpool(service.job, job_id, job_type)
+            return JSONResponse(job_info(found, True))
+        if request.method == "DELETE":
+            await run_in_threadpool(service.delete, job_id, job_type)
+            return Response(status_code=204)
+        body = await _json_body(request)
+        changed = await run_in_threadpool(service.change_state, job_id, job_type, body)
+        return JSONResponse(job_info(changed, False))
+
+    return job
 
 
 @_endpoint(("PUT",))
@@ -456,24 +481,6 @@ async def _ingest_results(request: Request) -> Response:
     return _csv_response(text)
 
 
-@_endpoint(("GET", "POST"))
-async def _query_jobs(request: Request) -> Response:
-    service = service_for(request)
-    if request.method == "GET":
-        jobs = await run_in_threadpool(service.jobs, QUERY)
-        return JSONResponse(
-            {"done": True, "records": [job_info(j, False) for j in jobs], "nextRecordsUrl": None}
-        )
-    body = await _json_body(request)
-    job = await run_in_threadpool(service.create_query, body, _version(request), _user_id(request))
-    return JSONResponse(job_info(job, False))
-
-
-@_endpoint(("GET", "PATCH", "DELETE"))
-async def _query_job(request: Request) -> Response:
-    return await _job_endpoint(request, QUERY)
-
-
 @_endpoint(("GET",))
 async def _query_results(request: Request) -> Response:
     service = service_for(request)
@@ -489,20 +496,6 @@ async def _unknown(request: Request) -> Response:
     raise _not_found()
 
 
-async def _job_endpoint(request: Request, job_type: str) -> Response:
-    service = service_for(request)
-    job_id = request.path_params["job_id"]
-    if request.method == "GET":
-        job = await run_in_threadpool(service.job, job_id, job_type)
-        return JSONResponse(job_info(job, True))
-    if request.method == "DELETE":
-        await run_in_threadpool(service.delete, job_id, job_type)
-        return Response(status_code=204)
-    body = await _json_body(request)
-    job = await run_in_threadpool(service.change_state, job_id, job_type, body)
-    return JSONResponse(job_info(job, False))
-
-
 # Every method reaches the endpoints, which answer unsupported ones in Salesforce's 405 shape.
 _ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -515,12 +508,12 @@ def _both(path: str, endpoint: Handler) -> list[BaseRoute]:
 def routes() -> list[BaseRoute]:
     """The Bulk API 2.0 routes, to be mounted under /services/data/v{version}/jobs."""
     return [
-        *_both("/ingest", _ingest_jobs),
-        *_both("/ingest/{job_id}", _ingest_job),
+        *_both("/ingest", _jobs_endpoint(INGEST, Bulk2Service.create_ingest)),
+        *_both("/ingest/{job_id}", _job_endpoint(INGEST)),
         *_both("/ingest/{job_id}/batches", _ingest_batches),
         *_both("/ingest/{job_id}/{kind}", _ingest_results),
-        *_both("/query", _query_jobs),
-        *_both("/query/{job_id}", _query_job),
+        *_both("/query", _jobs_endpoint(QUERY, Bulk2Service.create_query)),
+        *_both("/query/{job_id}", _job_endpoint(QUERY)),
         *_both("/query/{job_id}/results", _query_results),
         Route("/{rest:path}", _unknown, methods=_ALL_METHODS),
     ]

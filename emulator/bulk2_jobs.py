@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import ids, soql
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
+from emulator.validation import format_datetime
 
 if TYPE_CHECKING:
     from emulator.org import Org
@@ -63,8 +64,7 @@ class CsvDataError(Exception):
 
 def now_stamp() -> str:
     """Salesforce's job timestamp format, e.g. 2026-11-28T18:00:00.000+0000 (UTC)."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+    return format_datetime(datetime.now(UTC))
 
 
 @dataclass
@@ -140,6 +140,13 @@ CREATE TABLE IF NOT EXISTS bulk2_query_rows (
 );
 """
 
+# Every table and the column that names the job a row belongs to.
+_TABLES = (
+    ("bulk2_jobs", "id"),
+    ("bulk2_uploads", "job_id"),
+    ("bulk2_results", "job_id"),
+    ("bulk2_query_rows", "job_id"),
+)
 _JOB_COLUMNS = (
     "id, job_type, operation, object, created_by_id, created_date, system_modstamp, state, "
     "external_id_field, api_version, line_ending, column_delimiter, records_processed, records_failed, "
@@ -348,13 +355,14 @@ class JobStore:
 
     def delete(self, job_id: str) -> None:
         with self._tx() as db:
-            for table, column in (
-                ("bulk2_jobs", "id"),
-                ("bulk2_uploads", "job_id"),
-                ("bulk2_results", "job_id"),
-                ("bulk2_query_rows", "job_id"),
-            ):
+            for table, column in _TABLES:
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
+
+    def clear(self) -> None:
+        """Deletes every job; job ids are not reused afterwards (the sequence keeps counting)."""
+        with self._tx() as db:
+            for table, _ in _TABLES:
+                db.execute(f"DELETE FROM {table}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -673,11 +681,13 @@ class JobRunner:
         for start in range(self.store.result_count(job_id), len(rows), CHUNK_SIZE):
             if self._stopping.is_set():
                 return  # still InProgress: picked up again when the server next starts
-            current = self.store.get(job_id)
-            if current is None or current.state != IN_PROGRESS:
-                return  # aborted or deleted meanwhile: the rest stays unprocessed
             chunk_started = time.monotonic()
             with self.org.transaction():
+                # Checked under the org's lock, which a reset holds while it deletes the jobs: no chunk
+                # of a deleted job writes records after the reset.
+                current = self.store.get(job_id)
+                if current is None or current.state != IN_PROGRESS:
+                    return  # aborted, deleted or reset meanwhile: the rest stays unprocessed
                 results = [
                     apply_record(self.org, job, plan, index, rows[index])
                     for index in range(start, min(start + CHUNK_SIZE, len(rows)))

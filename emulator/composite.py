@@ -1,5 +1,6 @@
 """sObject Collections (/composite/sobjects) and Composite (/composite): many operations, one API call."""
 
+import itertools
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ from emulator.org import Org
 from emulator.rest import in_org, org_of, read_json, version_of
 
 MAX_COLLECTION = 200
+MAX_CHUNKS = 10  # runs of consecutive records of one object type in one collections request
 MAX_SUBREQUESTS = 25
+MAX_QUERY_SUBREQUESTS = 5  # Query, QueryAll (and Query More) subrequests among them
 LOCK_FAULT = "UNABLE_TO_LOCK_ROW"
 ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -78,6 +81,16 @@ async def collections(request: Request) -> Response:
             "EXCEEDED_ID_LIMIT",
             f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
         )
+    if request.method != "DELETE" and _chunk_count(org_of(request), items) > MAX_CHUNKS:
+        # Salesforce documents the limit ("A single request can process up to 10 chunks"), not the
+        # answer. The message is the platform's own for this limit (Apex and SOAP DML); the code is the
+        # closest StatusCode Salesforce has ("too many object types in one call"). Nothing is saved.
+        raise ApiError(
+            400,
+            "EXCEEDED_MAX_TYPES_LIMIT",
+            f"Cannot have more than {MAX_CHUNKS} chunks in a single operation. "
+            "Please rearrange the data to reduce chunking.",
+        )
     if request.state.fault == LOCK_FAULT:
         lock = {
             "statusCode": LOCK_FAULT,
@@ -106,6 +119,26 @@ def _run_collection(org: Org, method: str, items: list[Any], all_or_none: bool) 
             for o in outcomes
         ]
     return outcomes
+
+
+def _chunk_count(org: Org, items: list[Any]) -> int:
+    """How many chunks Salesforce processes `items` in: {a1, a2, c1, a3} is three ({a1, a2}, {c1}, {a3})."""
+    return sum(1 for _ in itertools.groupby(_chunk_type(org, item) for item in items))
+
+
+def _chunk_type(org: Org, item: Any) -> str:
+    # The object a record is for: its attributes.type or, for an update without one, its id's prefix.
+    if not isinstance(item, dict):
+        return ""
+    attributes = item.get("attributes")
+    name = attributes.get("type") if isinstance(attributes, dict) else None
+    record_id = next((v for k, v in item.items() if k.lower() == "id"), None)
+    try:
+        if isinstance(name, str) and name:
+            return org.canonical_sobject(name)
+        return org.sobject_of_id(record_id) if isinstance(record_id, str) else ""
+    except ApiError:
+        return str(name or record_id or "")  # refused per record later; an unknown name is a type of its own
 
 
 def _split(item: Any) -> tuple[str | None, dict]:
@@ -173,18 +206,32 @@ async def composite(request: Request) -> Response:
     if not isinstance(subrequests, list) or not subrequests:
         raise ApiError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array of subrequests")
     if len(subrequests) > MAX_SUBREQUESTS:
-        # What Salesforce answers (HTTP 200): a single subresponse carrying the error.
-        error = {
-            "errorCode": "LIMIT_EXCEEDED",
-            "message": f"The request can’t contain more than {MAX_SUBREQUESTS} operations.",
-        }
-        return JSONResponse({"compositeResponse": [_SubResult(None, 400, [error], {}).as_json()]})
+        return _limit_exceeded(f"The request can’t contain more than {MAX_SUBREQUESTS} operations.")
     for sub in subrequests:
         if not isinstance(sub, dict) or not isinstance(sub.get("referenceId"), str) or not sub.get("url"):
             raise ApiError(400, "JSON_PARSER_ERROR", "Each subrequest needs method, url and referenceId")
+    if sum(1 for sub in subrequests if _is_query(sub)) > MAX_QUERY_SUBREQUESTS:
+        # Answered as the 25-subrequest limit is: documented limits of one request, nothing is run.
+        return _limit_exceeded(
+            f"The request can’t contain more than {MAX_QUERY_SUBREQUESTS} query operations."
+        )
     all_or_none = body.get("allOrNone") is True
     results = await in_org(_run_composite, org_of(request), version_of(request), subrequests, all_or_none)
     return JSONResponse({"compositeResponse": [r.as_json() for r in results]})
+
+
+def _limit_exceeded(message: str) -> Response:
+    # What Salesforce answers (HTTP 200): a single subresponse carrying the error.
+    error = {"errorCode": "LIMIT_EXCEEDED", "message": message}
+    return JSONResponse({"compositeResponse": [_SubResult(None, 400, [error], {}).as_json()]})
+
+
+def _is_query(sub: dict) -> bool:
+    if str(sub.get("method", "GET")).upper() != "GET":
+        return False
+    match = _SUB_URL.fullmatch(urllib.parse.urlsplit(str(sub["url"])).path)
+    head = match.group(2).strip("/").split("/")[0] if match else ""
+    return head in ("query", "queryAll")
 
 
 def _run_composite(org: Org, version: str, subrequests: list[dict], all_or_none: bool) -> list[_SubResult]:

@@ -6,8 +6,22 @@ from typing import Any
 
 import yaml
 
-FIELD_TYPES = ("string", "textarea", "email", "phone", "url", "number", "int", "double", "currency",
-               "boolean", "date", "datetime", "picklist", "external_id")
+FIELD_TYPES = (
+    "string",
+    "textarea",
+    "email",
+    "phone",
+    "url",
+    "number",
+    "int",
+    "double",
+    "currency",
+    "boolean",
+    "date",
+    "datetime",
+    "picklist",
+    "external_id",
+)
 
 
 class ConfigError(ValueError):

@@ -99,11 +99,7 @@ class Org:
         return {"objectDescribe": self.object(sobject).describe_global(version), "recentItems": []}
 
     def sobject_of_id(self, record_id: str) -> str:
-        try:
-            canonical = ids.to18(record_id)
-        except ValueError:
-            raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}") from None
-        name = self._by_prefix.get(canonical[:3])
+        name = self._by_prefix.get(_canonical_id(record_id)[:3])
         if name is None:
             raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}")
         return name
@@ -304,11 +300,7 @@ class Org:
         return value
 
     def _find(self, obj: SObject, record_id: str) -> Record:
-        try:
-            canonical = ids.to18(record_id)
-        except ValueError:
-            raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}") from None
-        record = self._records[obj.name].get(canonical)
+        record = self._records[obj.name].get(_canonical_id(record_id))
         if record is None:
             raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
         if record["IsDeleted"]:
@@ -426,6 +418,14 @@ def _refuse(errors: list[dict[str, Any]]) -> NoReturn:
         # Refused while the body was read, before any DML: Salesforce's error then carries no "fields".
         raise ApiError(400, first["statusCode"], first["message"])
     raise RecordError(errors)
+
+
+def _canonical_id(record_id: str) -> str:
+    """The 18-character form of `record_id`; ApiError MALFORMED_ID if it is no id."""
+    try:
+        return ids.to18(record_id)
+    except ValueError:
+        raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}") from None
 
 
 def _key(value: Any) -> str:

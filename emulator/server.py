@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from emulator.app import MAX_BODY_BYTES, create_app
 from emulator.certs import ensure_certs
@@ -17,19 +18,28 @@ from emulator.config import OrgConfig, load_config
 log = logging.getLogger(__name__)
 
 
-class _Server(uvicorn.Server):
-    async def _wait_tasks_to_complete(self) -> None:
-        # Closing an idle TLS keep-alive connection waits for the client's close_notify, which an idle
-        # client never sends; abort those, so that stopping takes a moment rather than the whole
-        # graceful-shutdown timeout. Connections with a request in flight still finish it.
-        while self.server_state.connections and not self.force_exit:
-            for conn in list(self.server_state.connections):
-                cycle = getattr(conn, "cycle", None)
-                transport = getattr(conn, "transport", None)
-                if transport is not None and (cycle is None or cycle.response_complete):
-                    transport.abort()
-            await asyncio.sleep(0.05)
-        await super()._wait_tasks_to_complete()
+class _HttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, except that stopping aborts idle connections instead of closing them.
+
+    Closing a TLS connection sends close_notify and then waits for the client's, up to asyncio's
+    30 s ssl_shutdown_timeout; an idle keep-alive client is not reading, so it never answers, and every
+    stop would last the whole timeout_graceful_shutdown (uvicorn discussion #2327). uvicorn has no
+    supported way out: timeout_graceful_shutdown under a second would also cut requests still running
+    (and logs an error each time), timeout_keep_alive closes idle connections the same waiting way,
+    should_exit/force_exit only choose when shutdown starts or skip the lifespan shutdown, and
+    create_server's ssl_shutdown_timeout is not exposed. So `shutdown()`, which uvicorn calls on every
+    connection when it stops, keeps uvicorn's own test for "no request in flight" but aborts such a
+    connection. It relies on the protocol's `cycle` and `transport` attributes; should they ever go,
+    it falls back to uvicorn's close, and stopping takes timeout_graceful_shutdown again (a test checks).
+    """
+
+    def shutdown(self) -> None:
+        cycle = getattr(self, "cycle", None)
+        transport = getattr(self, "transport", None)
+        if transport is not None and (cycle is None or getattr(cycle, "response_complete", False)):
+            transport.abort()  # a request in flight still finishes: uvicorn then closes after it
+            return
+        super().shutdown()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -84,13 +94,13 @@ def serve(
         log_config=None,  # log through the root logger (stderr); stdout carries only the ready line
         log_level=log_level,
         access_log=False,
-        http="httptools",
+        http=_HttpToolsProtocol,
         loop="none",  # the loop is created below, with uvloop when available
         lifespan="on",
         timeout_keep_alive=60,
         timeout_graceful_shutdown=5,
     )
-    server = _Server(uv_config)
+    server = uvicorn.Server(uv_config)
     line = ready_line(config, host, sock.getsockname()[1], certs.ca_cert)
 
     async def main() -> None:

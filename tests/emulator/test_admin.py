@@ -135,3 +135,120 @@ def test_cli_help_describes_every_option():
     ).stdout
     for option in ("--host", "--port", "--data-dir", "--config", "--max-body-bytes", "--log-level"):
         assert option in out
+
+
+# ------------------------------------------------------------------------------------------- seeding
+
+CONVERTED = {
+    "LastName": "Conv",
+    "Company": "C",
+    "IsConverted": True,
+    "CreatedDate": "2025-01-01T00:00:00Z",
+    "LastModifiedDate": "2025-02-01T10:00:00.000+0000",
+}
+
+
+def seed(emu, sobject: str, body: object = None, data: bytes | None = None):
+    """POST records/{sobject} over raw HTTP, for status codes and error bodies."""
+    url = f"{emu.info['admin_url']}/records/{sobject}"
+    if data is not None:
+        return emu.session().post(url, data=data, headers={"Content-Type": "application/json"}, timeout=30)
+    return emu.session().post(url, json=body, timeout=30)
+
+
+def calls_and_usage(emu, raw) -> tuple[dict, int]:
+    """(API calls by kind, API usage used) as the emulator reports them."""
+    return emu.admin("GET", "calls")["by_kind"], emu.admin("GET", "limits")["used"]
+
+
+def test_seed_sets_fields_clients_cannot_write(emu, raw):
+    response = seed(emu, "lead", CONVERTED)
+    assert response.status_code == 201
+    record_id = response.json()["id"]
+    assert list(response.json()) == ["id"] and len(record_id) == 18 and record_id.startswith("00Q")
+    [stored] = emu.admin("GET", "records/Lead")["records"]
+    assert {k: stored[k] for k in ("Id", "IsConverted", "CreatedDate", "LastModifiedDate", "Status")} == {
+        "Id": record_id,
+        "IsConverted": True,
+        "CreatedDate": "2025-01-01T00:00:00.000+0000",
+        "LastModifiedDate": "2025-02-01T10:00:00.000+0000",
+        "Status": "Open - Not Contacted",
+    }
+    # Seeding is no API call; the seeded record then behaves as a converted Lead over the API.
+    assert calls_and_usage(emu, raw) == ({"login": 1}, 0)
+    update = raw("PATCH", f"sobjects/Lead/{record_id}", json={"Title": "x"})
+    assert (update.status_code, update.json()) == (
+        400,
+        [
+            {
+                "message": "cannot reference converted lead",
+                "errorCode": "CANNOT_UPDATE_CONVERTED_LEAD",
+                "fields": [],
+            }
+        ],
+    )
+
+
+def test_seed_a_list_returns_ids_in_order(emu):
+    response = seed(emu, "Account", [{"Name": "A"}, {"Name": "B", "AnnualRevenue": 5}, {}])
+    assert response.status_code == 201
+    ids = response.json()["ids"]
+    stored = {r["Id"]: r.get("Name") for r in emu.admin("GET", "records/Account")["records"]}
+    assert stored == dict(zip(ids, ["A", "B", None], strict=True))  # required fields are not checked
+    assert seed(emu, "Account", []).json() == {"ids": []}
+
+
+def test_a_seeded_list_is_all_or_none(emu):
+    response = seed(emu, "Lead", [{"LastName": "Kept?", "Company": "C"}, {"LastName": "x" * 81}])
+    assert (response.status_code, response.json()) == (
+        400,
+        [
+            {
+                "message": f"Last Name: data value too large: {'x' * 81} (max length=80)",
+                "errorCode": "STRING_TOO_LONG",
+                "fields": ["LastName"],
+            }
+        ],
+    )
+    assert emu.admin("GET", "records/Lead") == {"totalSize": 0, "records": []}
+
+
+NOT_AN_OBJECT = "Expected a JSON object or a list of JSON objects"
+NOT_FOUND = (404, "NOT_FOUND", "The requested resource does not exist")
+
+
+@pytest.mark.parametrize(
+    "sobject, data, error",
+    [
+        (
+            "Lead",
+            b"{",
+            (
+                400,
+                "JSON_PARSER_ERROR",
+                "Expecting property name enclosed in double quotes at [line:1, column:2]",
+            ),
+        ),
+        (
+            "Lead",
+            b"",
+            (400, "JSON_PARSER_ERROR", "No content to map due to end-of-input at [line:1, column:0]"),
+        ),
+        ("Lead", b'"x"', (400, "JSON_PARSER_ERROR", NOT_AN_OBJECT)),
+        ("Lead", b'[{"LastName": "a"}, 1]', (400, "JSON_PARSER_ERROR", NOT_AN_OBJECT)),
+        ("Nope", b'{"Name": "x"}', NOT_FOUND),
+        ("Nope", b"[]", NOT_FOUND),
+        (
+            "Lead",
+            b'{"Nope__c": 1}',
+            (400, "INVALID_FIELD", "No such column 'Nope__c' on sobject of type Lead"),
+        ),
+    ],
+)
+def test_seed_errors(emu, sobject, data, error):
+    response = seed(emu, sobject, data=data)
+    assert (response.status_code, response.json()) == (
+        error[0],
+        [{"message": error[2], "errorCode": error[1]}],
+    )
+    assert emu.admin("GET", "records/Lead")["totalSize"] == 0

@@ -17,6 +17,7 @@ from emulator.bulk2_jobs import (
     IN_PROGRESS,
     INGEST,
     OPEN,
+    UPLOAD_COMPLETE,
     JobRunner,
     JobStore,
     RecordResult,
@@ -529,6 +530,20 @@ def test_list_and_delete_jobs(sf: Salesforce) -> None:
     assert job_id not in [j["id"] for j in call(sf, "GET", "ingest").json()["records"]]
 
 
+def test_reset_deletes_every_job(sf: Salesforce, emu: EmulatorProcess) -> None:
+    done = run_job(sf, "LastName,Company\nA,C\n")["id"]
+    still_open = open_job(sf, "LastName,Company\nB,C\n")
+    query_job = {"operation": "query", "query": "SELECT Id FROM Lead"}
+    query = call(sf, "POST", "query", json=query_job).json()["id"]
+    assert emu.admin("POST", "reset") == {"reset": True}
+    assert [call(sf, "GET", kind).json()["records"] for kind in ("ingest", "query")] == [[], []]
+    for path in (f"ingest/{done}", f"ingest/{still_open}", f"query/{query}"):
+        assert call(sf, "GET", path).json() == NOT_FOUND
+    assert leads(emu) == []
+    # Job ids are not reused, so a client holding an old id never reaches a new job.
+    assert open_job(sf) not in (done, still_open, query)
+
+
 def test_bulk_requests_count_as_bulk_calls(sf: Salesforce, emu: EmulatorProcess) -> None:
     emu.admin("POST", "calls/reset")
     call(sf, "GET", "ingest")
@@ -621,6 +636,39 @@ def test_jobs_survive_a_restart(tmp_path: Path) -> None:
         assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 1)
         [ok] = rows(sf.bulk2.Lead.get_successful_records(job_id))
         assert [ok["sf__Id"]] == [r["Id"] for r in leads(second)]
+
+
+@pytest.mark.parametrize("stored_results", [0, 1], ids=["closed", "after-its-first-result"])
+def test_jobs_a_stop_cut_off_resume_at_startup(tmp_path: Path, stored_results: int) -> None:
+    # The data dir as a stop leaves it: a closed job not processed yet, or processed up to a stored result.
+    data = tmp_path / "data"
+    store = JobStore(data / "bulk2.sqlite3")
+    job = store.create(
+        job_type=INGEST, operation="insert", sobject="Lead", created_by_id="005000000000001AAA",
+        api_version="59.0", line_ending="LF", column_delimiter="COMMA",
+    )  # fmt: skip
+    store.add_upload(job.id, b"LastName,Company\nA,C\nB,C\n")
+    store.transition(job.id, UPLOAD_COMPLETE, (OPEN,))
+    if stored_results:
+        org = Org(data / "org.sqlite3", OrgConfig())
+        first_id = org.create("Lead", {"LastName": "A", "Company": "C"})
+        store.transition(job.id, IN_PROGRESS, (UPLOAD_COMPLETE,))
+        store.add_results(job.id, [RecordResult(0, True, first_id, "true", ["A", "C"])], 0)
+        org.close()
+    store.close()
+
+    with start_emulator(data) as emu:
+        assert emu.admin("POST", "bulk/wait") == {"idle": True}
+        assert emu.admin("GET", "calls") == {"total": 0, "by_kind": {}}  # no Bulk request set it going
+        assert sorted(r["LastName"] for r in leads(emu)) == ["A", "B"]
+        info = call(_connect(emu), "GET", f"ingest/{job.id}").json()
+        assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (
+            "JobComplete",
+            2,
+            0,
+        )
+        assert emu.stop() == 0
+    assert "Traceback" not in emu.log_path.read_text()
 
 
 def test_runner_resumes_a_job_after_its_last_stored_chunk(tmp_path: Path) -> None:

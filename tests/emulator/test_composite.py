@@ -108,11 +108,64 @@ def test_more_than_200_records_is_refused(emu, raw):
             }
         ],
     )
+    updates = [{"attributes": {"type": "Lead"}, "id": "00Q8c0000000001EAA", "Title": "x"}] * 201
+    assert raw("PATCH", "composite/sobjects", json={"records": updates}).json()[0]["errorCode"] == (
+        "EXCEEDED_ID_LIMIT"
+    )
     ids = ",".join(["00Q8c0000000001EAA"] * 201)
     assert (
         raw("DELETE", "composite/sobjects", params={"ids": ids}).json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
     )
     assert stored(emu) == []
+
+
+TOO_MANY_CHUNKS = [
+    {
+        "message": "Cannot have more than 10 chunks in a single operation. "
+        "Please rearrange the data to reduce chunking.",
+        "errorCode": "EXCEEDED_MAX_TYPES_LIMIT",
+    }
+]
+
+
+def account(name: str) -> dict:
+    return {"attributes": {"type": "Account"}, "Name": name}
+
+
+def chunked(chunks: int) -> list[dict]:
+    """Records in `chunks` runs of alternating types: two Leads (type names cased differently), an Account."""
+    runs = [[lead(f"L{i}a"), {**lead(f"L{i}b"), "attributes": {"type": "LEAD"}}] for i in range(0, chunks, 2)]
+    accounts = [[account(f"A{i}")] for i in range(1, chunks, 2)]
+    return [r for pair in zip(runs, accounts + [[]], strict=False) for run in pair for r in run]
+
+
+def test_ten_chunks_in_one_call(emu, sf):
+    records = chunked(10)
+    assert [r["attributes"]["type"].title() for r in records][:4] == ["Lead", "Lead", "Account", "Lead"]
+    results = sf.restful("composite/sobjects", method="POST", json={"records": records})
+    assert [r["success"] for r in results] == [True] * 15
+    assert len(stored(emu)) == 10
+
+
+def test_an_eleventh_chunk_fails_the_whole_request(emu, raw):
+    response = raw("POST", "composite/sobjects", json={"records": chunked(11)})
+    assert (response.status_code, response.json()) == (400, TOO_MANY_CHUNKS)
+    assert stored(emu) == [] and emu.admin("GET", "records/Account")["totalSize"] == 0
+    assert calls(emu) == {"login": 1, "collections": 1}
+
+
+def test_update_chunks_go_by_type_or_id_prefix(emu, raw):
+    lead_ids = emu.admin("POST", "records/Lead", [{"LastName": f"L{i}", "Company": "C"} for i in range(6)])[
+        "ids"
+    ]
+    account_ids = emu.admin("POST", "records/Account", [{"Name": f"A{i}"} for i in range(5)])["ids"]
+    # Without attributes.type a record's id names its object: L A L A ... L is 11 chunks.
+    alternating = [lead_ids[0]] + [i for pair in zip(account_ids, lead_ids[1:], strict=True) for i in pair]
+    updates = [{"id": record_id, "Description": "x"} for record_id in alternating]
+    response = raw("PATCH", "composite/sobjects", json={"records": updates})
+    assert (response.status_code, response.json()) == (400, TOO_MANY_CHUNKS)
+    ten = raw("PATCH", "composite/sobjects", json={"records": updates[:10]})
+    assert (ten.status_code, [r["success"] for r in ten.json()]) == (200, [True] * 10)
 
 
 def test_200_records_in_one_call(emu, sf):
@@ -222,6 +275,58 @@ def test_composite_without_all_or_none_keeps_the_good_ones(emu, sf):
     assert [r["httpStatusCode"] for r in out] == [400, 400, 201]
     assert out[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
     assert stored(emu) == ["A"]
+
+
+def query_sub(ref: str, resource: str = "query") -> dict:
+    return {
+        "method": "GET",
+        "url": f"/services/data/v{API}/{resource}/?q=SELECT+Id+FROM+Lead",
+        "referenceId": ref,
+    }
+
+
+def test_composite_with_five_queries(emu, sf):
+    create = {
+        "method": "POST",
+        "url": f"/services/data/v{API}/sobjects/Lead",
+        "referenceId": "new",
+        "body": {"LastName": "A", "Company": "C"},
+    }
+    subrequests = [create, *(query_sub(f"q{i}") for i in range(4)), query_sub("all", "queryAll")]
+    out = sf.restful("composite", method="POST", json={"compositeRequest": subrequests})["compositeResponse"]
+    assert [(r["referenceId"], r["httpStatusCode"], r["body"].get("totalSize")) for r in out] == [
+        ("new", 201, None),
+        *((f"q{i}", 200, 1) for i in range(4)),
+        ("all", 200, 1),
+    ]
+
+
+def test_composite_over_5_queries_runs_nothing(emu, sf):
+    create = {
+        "method": "POST",
+        "url": f"/services/data/v{API}/sobjects/Lead",
+        "referenceId": "new",
+        "body": {"LastName": "A", "Company": "C"},
+    }
+    subrequests = [create, *(query_sub(f"q{i}") for i in range(5)), query_sub("all", "queryAll")]
+    out = sf.restful("composite", method="POST", json={"compositeRequest": subrequests})
+    assert out == {
+        "compositeResponse": [
+            {
+                "body": [
+                    {
+                        "errorCode": "LIMIT_EXCEEDED",
+                        "message": "The request can’t contain more than 5 query operations.",
+                    }
+                ],
+                "httpHeaders": {},
+                "httpStatusCode": 400,
+                "referenceId": None,
+            }
+        ]
+    }
+    assert stored(emu) == []
+    assert calls(emu) == {"login": 1, "composite": 1}
 
 
 def test_composite_over_25_subrequests(emu, sf):

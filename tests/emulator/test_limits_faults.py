@@ -73,7 +73,8 @@ def test_latency_is_injected(emu, raw):
     started = time.perf_counter()
     assert raw("GET", "limits").status_code == 200
     elapsed = time.perf_counter() - started
-    assert 0.2 <= elapsed < 2.0
+    # Only the lower bound: the injected delay is the behaviour; how fast the rest runs is not tested.
+    assert elapsed >= 0.2
 
 
 def test_server_unavailable(emu, sf, raw):

@@ -120,7 +120,7 @@ def _custom_fields(data: Any, where: str) -> dict[str, tuple[CustomField, ...]]:
 
 def parse_config(data: dict[str, Any] | None) -> OrgConfig:
     """Builds an OrgConfig from parsed YAML; missing keys keep the built-in default org."""
-    data = data or {}
+    data = {} if data is None else data
     return _build(
         OrgConfig,
         data,

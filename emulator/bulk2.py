@@ -131,7 +131,8 @@ class Bulk2Service:
                 "An External ID must be specified for upsert.",
             )
         for field in self.org.describe(sobject, version).get("fields", []):
-            if field["name"].lower() == given.lower() and (field["name"] == "Id" or field.get("externalId")):
+            upsert_key = field["name"] == "Id" or field.get("externalId") or field.get("idLookup")
+            if field["name"].lower() == given.lower() and upsert_key:
                 return field["name"]
         raise BulkError(
             400,

@@ -54,9 +54,12 @@ class Org:
         self._user_id = ids.to18(config.users[0].user_id)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._last_stamp = ""
-        # Indexed for upsert matching and DUPLICATE_VALUE: external ids and unique fields, live records only.
+        # Indexed for upsert matching and DUPLICATE_VALUE: external ids, idLookup fields (a standard
+        # object's upsert key, e.g. Lead.Email) and unique fields; live records only.
         self._indexed = {
-            name: tuple(f.name for f in obj.fields if f.external_id or f.unique)
+            name: tuple(
+                f.name for f in obj.fields if f.external_id or f.unique or (f.id_lookup and f.type != "id")
+            )
             for name, obj in self._objects.items()
         }
         self._lock = threading.RLock()
@@ -185,7 +188,9 @@ class Org:
     ) -> tuple[str, bool]:
         obj = self.object(sobject)
         f = obj.field(ext_field)
-        if f is None or not (f.external_id or f.type == "id"):
+        # Salesforce matches on a custom field marked External ID, or a standard field with the idLookup
+        # property (SOAP upsert's externalIDFieldName; REST's own example upserts a Lead by Email).
+        if f is None or not (f.external_id or f.id_lookup or f.type == "id"):
             raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
         # The URL names the match; a copy of the external id in the body is redundant, not an error.
         body = {k: v for k, v in body.items() if k.lower() != f.name.lower()}

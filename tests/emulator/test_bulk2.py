@@ -414,8 +414,8 @@ def test_job_info_through_the_lifecycle(sf: Salesforce) -> None:
             "InvalidJob : External ID was blank for Lead. An External ID must be specified for upsert.",
         ),
         (
-            {"object": "Lead", "operation": "upsert", "externalIdFieldName": "Email"},
-            "InvalidJob : Field name provided, Email does not match an External ID, Salesforce Id, "
+            {"object": "Lead", "operation": "upsert", "externalIdFieldName": "Title"},
+            "InvalidJob : Field name provided, Title does not match an External ID, Salesforce Id, "
             "or indexed field for Lead",
         ),
         (

@@ -506,11 +506,20 @@ def test_upsert_by_id(org):
     assert org.upsert("Lead", "Id", record_id[:15], {"Title": "x"}) == (record_id, False)
 
 
-@pytest.mark.parametrize("field", ["Email", "Nope__c", "Title"])
+@pytest.mark.parametrize("field", ["Nope__c", "Title", "Company"])
 def test_upsert_on_a_field_that_is_not_an_external_id(org, field):
     with pytest.raises(ApiError) as exc:
         org.upsert("Lead", field, "x", LEAD)
     assert api_error(exc.value) == (404, "NOT_FOUND", "The requested resource does not exist", None)
+
+
+def test_upsert_by_an_idlookup_standard_field(org):
+    # Lead.Email is no External ID field, but standard fields with idLookup serve as upsert keys.
+    record_id, created = org.upsert("Lead", "Email", "Peter@Example.com", {"LastName": "G", "Company": "I"})
+    assert created is True
+    assert org.get("Lead", record_id, ["Email"], V)["Email"] == "Peter@Example.com"
+    assert org.upsert("Lead", "email", "peter@example.com", {"Title": "VP"}) == (record_id, False)
+    assert org.get("Lead", record_id, ["Title"], V)["Title"] == "VP"
 
 
 def test_upsert_validation_errors(org):

@@ -144,6 +144,17 @@ def test_upsert_creates_then_updates(emu, sf, raw):
     assert calls(emu)["upsert"] == 4
 
 
+def test_upsert_by_lead_email_an_idlookup_field(emu, sf):
+    # The REST guide's own example upserts a Lead by /sobjects/Lead/Email/<address>.
+    assert (
+        sf.Lead.upsert("Email/peter.gibbons@example.com", {"LastName": "Gibbons", "Company": "Initech"})
+        == 201
+    )
+    assert sf.Lead.upsert("Email/PETER.GIBBONS@example.com", {"Title": "VP of Derp"}) == 200
+    lead = sf.Lead.get_by_custom_id("Email", "peter.gibbons@example.com")
+    assert (lead["LastName"], lead["Title"]) == ("Gibbons", "VP of Derp")
+
+
 def test_upsert_with_several_matches_is_300(emu, sf, raw):
     first = sf.Lead.create({**LEAD, "Ext__c": "dup"})["id"]
     second = sf.Lead.create({**LEAD, "Ext__c": "dup"})["id"]

@@ -27,9 +27,13 @@ ensure_venv() {
   stamp=".venv/.beamforce-installed-${extra:-base}"
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "run_local.sh: installing dependencies into .venv (first run takes a few minutes)..." >&2
-    .venv/bin/python -m pip install --quiet --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet -e ".${extra:+[$extra]}" >&2
+    echo "run_local.sh: installing dependencies into .venv (the first run takes a few minutes)..." >&2
+    if ! { .venv/bin/python -m pip install --upgrade pip &&
+           .venv/bin/python -m pip install -e ".${extra:+[$extra]}"; } > .venv/install.log 2>&1; then
+      tail -n 30 .venv/install.log >&2
+      echo "run_local.sh: installing failed; the whole log is in .venv/install.log" >&2
+      return 1
+    fi
     echo "$want" > "$stamp"
   fi
 }

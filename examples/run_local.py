@@ -13,6 +13,50 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LEAD_COLUMNS = ("Email", "FirstName", "LastName", "Company", "Title", "City", "Status")
 ACCOUNT_COLUMNS = ("AccountNumber", "Name", "BillingCity", "BillingCountry", "NumberOfEmployees", "Phone")
+# The records the seed document's example calls make (examples/events/seed-calls.jsonl), with the
+# fields the seed names, plus Lead Status, which Salesforce defaults on create.
+SEED_LEAD_FIELDS = (
+    "FirstName",
+    "LastName",
+    "Title",
+    "Email",
+    "Company",
+    "Phone",
+    "Rating",
+    "Street",
+    "City",
+    "State",
+    "PostalCode",
+    "Country",
+    "Status",
+)
+SEED_ACCOUNT_FIELDS = (
+    "Name",
+    "AccountNumber",
+    "BillingCity",
+    "BillingCountry",
+    "BillingPostalCode",
+    "BillingState",
+    "BillingStreet",
+    "NumberOfEmployees",
+    "Phone",
+    "Website",
+    "Description",
+)
+SEED_RECORDS = (
+    ("Lead", "Email", "peter.gibbons@example.com", SEED_LEAD_FIELDS),
+    ("Account", "AccountNumber", "813", SEED_ACCOUNT_FIELDS),
+)
+
+
+def seed_record(sobject: str, field: str, value: str, fields: tuple[str, ...], records: list[dict]) -> str:
+    found = [r for r in records if str(r.get(field, "")).lower() == value.lower()]
+    if not found:
+        return f"The seed's {sobject} ({field} = {value}) is missing"
+    shown = {k: found[0].get(k) for k in fields}
+    return f"The seed's {sobject} ({field} = {value}):\n" + "\n".join(
+        f"  {k}: {v!r}" for k, v in shown.items()
+    )
 
 
 def table(title: str, records: list[dict], columns: tuple[str, ...], limit: int) -> str:
@@ -76,17 +120,11 @@ def main() -> int:
         code = subprocess.call(cmd, cwd=ROOT, env=env)
         if code != 0:
             return code
-        print()
-        print(table("Leads", emu.admin("GET", "/_emulator/records/Lead")["records"], LEAD_COLUMNS, args.rows))
-        print()
-        print(
-            table(
-                "Accounts",
-                emu.admin("GET", "/_emulator/records/Account")["records"],
-                ACCOUNT_COLUMNS,
-                args.rows,
-            )
-        )
+        records = {o: emu.admin("GET", f"/_emulator/records/{o}")["records"] for o in ("Lead", "Account")}
+        for sobject, field, value, fields in SEED_RECORDS:
+            print(f"\n{seed_record(sobject, field, value, fields, records[sobject])}")
+        print(f"\n{table('Leads', records['Lead'], LEAD_COLUMNS, args.rows)}")
+        print(f"\n{table('Accounts', records['Account'], ACCOUNT_COLUMNS, args.rows)}")
         calls = emu.admin("GET", "/_emulator/calls")
         print(f"\nSalesforce API calls: {calls['total']} {calls['by_kind']}")
         print(f"dead letters: {out}/dead_letters-*.jsonl   summary: {out / 'summary.json'}")

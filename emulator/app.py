@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import re
@@ -14,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +21,7 @@ from emulator import admin, auth, bulk2, composite, rest
 from emulator.config import ConfigError, Faults, OrgConfig
 from emulator.errors import ApiError
 from emulator.org import Org
+from emulator.responses import JSON_MEDIA_TYPE, JSONResponse, json_bytes
 from emulator.sessions import ApiUsage, SessionStore, StateDb
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,9 @@ class _BodyTooLarge(Exception):
 
 
 async def send_error(send: Send, error: ApiError, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps(error.to_body()).encode()
+    body = json_bytes(error.to_body())
     headers = [
-        (b"content-type", b"application/json;charset=UTF-8"),
+        (b"content-type", JSON_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
     ]
     await send(

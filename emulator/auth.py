@@ -16,10 +16,11 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.config import ConnectedApp, OrgConfig, User
+from emulator.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 

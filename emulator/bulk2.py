@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulator import ids
@@ -40,6 +40,7 @@ from emulator.bulk2_jobs import (
     run_query,
 )
 from emulator.errors import ApiError
+from emulator.responses import JSONResponse
 
 if TYPE_CHECKING:
     from emulator.org import Org

@@ -563,14 +563,13 @@ def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: list[str]) 
         if job.operation == "update":
             if not given_id:
                 return failure("", "MISSING_ARGUMENT:Id not specified in an update call:--")
-            org.update(job.object, given_id, body(None))
-            return success(given_id, False)
+            # sf__Id is the record's 18-character id, whichever form the CSV used.
+            return success(org.update(job.object, given_id, body(None)), False)
         if job.operation == "upsert":
             if job.external_id_field == "Id":
                 if not given_id:
                     return success(org.create(job.object, body(None)), True)
-                org.update(job.object, given_id, body(None))
-                return success(given_id, False)
+                return success(org.update(job.object, given_id, body(None)), False)
             key = row[plan.key_column] if plan.key_column is not None else ""
             if not key:
                 return failure("", f"MISSING_ARGUMENT:{job.external_id_field} not specified:--")
@@ -581,8 +580,7 @@ def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: list[str]) 
         # delete / hardDelete: the emulator keeps no recycle bin distinction.
         if not given_id:
             return failure("", "MISSING_ARGUMENT:Id not specified in a delete call:--")
-        org.delete(job.object, given_id)
-        return success(given_id, False)
+        return success(org.delete(job.object, given_id), False)
     except ApiError as exc:
         return failure(
             given_id if job.operation != "insert" else "", format_error(exc, job.external_id_field)

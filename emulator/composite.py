@@ -3,15 +3,18 @@
 import itertools
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
 from emulator.org import Org
+from emulator.responses import JSONResponse
 from emulator.rest import in_org, org_of, read_json, version_of
 
 MAX_COLLECTION = 200
@@ -34,6 +37,7 @@ _SUB_URL = re.compile(r"/services/data/v(\d{2,3}\.\d)(/[^?]*)")
 def routes() -> list[Route]:
     return [
         Route("/composite/sobjects", collections, methods=["POST", "PATCH", "DELETE"]),
+        Route("/composite/sobjects/{sobject}/{field}", collections_upsert, methods=["PATCH"]),
         Route("/composite", composite, methods=["POST"]),
     ]
 
@@ -45,9 +49,16 @@ def routes() -> list[Route]:
 class _Outcome:
     record_id: str | None
     errors: list[dict]
+    created: bool | None = None  # upserts only: an UpsertResult also says whether it created
 
     def body(self) -> dict:
-        return {"id": self.record_id, "success": not self.errors, "errors": self.errors}
+        out = {"id": self.record_id, "success": not self.errors, "errors": self.errors}
+        if self.created is not None:
+            out["created"] = self.created
+        return out
+
+
+_Operation = Callable[[Org, Any], _Outcome]
 
 
 class _Rollback(Exception):
@@ -62,6 +73,23 @@ def record_errors(exc: ApiError) -> list[dict]:
 
 
 async def collections(request: Request) -> Response:
+    operation = {"POST": _create_one, "PATCH": _update_one, "DELETE": _delete_one}[request.method]
+    return await _collection(request, operation, keep_ids=request.method == "DELETE")
+
+
+async def collections_upsert(request: Request) -> Response:
+    """PATCH /composite/sobjects/{sobject}/{field} (API 46.0+): upserts by an external id, in order."""
+    org, sobject, field = org_of(request), request.path_params["sobject"], request.path_params["field"]
+    obj = await in_org(org.object, sobject)  # an unknown object is 404, as for one record
+    meta = obj.field(field)
+    if meta is None or not (meta.external_id or meta.id_lookup) or meta.type == "id":
+        # "Only external ids are supported. Don't use record ids." (REST guide); the answer for an
+        # unusable field is the one upsert of a single record gives.
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    return await _collection(request, partial(_upsert_one, sobject=obj.name, field=meta.name), keep_ids=False)
+
+
+async def _collection(request: Request, operation: _Operation, keep_ids: bool) -> Response:
     if request.method == "DELETE":
         ids = [i for i in request.query_params.get("ids", "").split(",") if i.strip()]
         if not ids:
@@ -98,12 +126,13 @@ async def collections(request: Request) -> Response:
             "fields": [],
         }
         return JSONResponse([_Outcome(None, [dict(lock)]).body() for _ in items])
-    outcomes = await in_org(_run_collection, org_of(request), request.method, items, all_or_none)
+    outcomes = await in_org(_run_collection, org_of(request), operation, items, all_or_none, keep_ids)
     return JSONResponse([o.body() for o in outcomes])
 
 
-def _run_collection(org: Org, method: str, items: list[Any], all_or_none: bool) -> list[_Outcome]:
-    operation = {"POST": _create_one, "PATCH": _update_one, "DELETE": _delete_one}[method]
+def _run_collection(
+    org: Org, operation: _Operation, items: list[Any], all_or_none: bool, keep_ids: bool
+) -> list[_Outcome]:
     if not all_or_none:
         return [operation(org, item) for item in items]
     outcomes: list[_Outcome] = []
@@ -115,7 +144,11 @@ def _run_collection(org: Org, method: str, items: list[Any], all_or_none: bool) 
     except _Rollback:
         # Nothing was saved: every record that did not fail itself reports the rollback.
         return [
-            o if o.errors else _Outcome(o.record_id if method == "DELETE" else None, [dict(ROLLED_BACK)])
+            o
+            if o.errors
+            else _Outcome(
+                o.record_id if keep_ids else None, [dict(ROLLED_BACK)], None if o.created is None else False
+            )
             for o in outcomes
         ]
     return outcomes
@@ -166,16 +199,39 @@ def _update_one(org: Org, item: Any) -> _Outcome:
         record_id = fields.pop(id_key) if id_key else None
         if not isinstance(record_id, str) or not record_id:
             raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", [])
-        org.update(sobject or org.sobject_of_id(record_id), record_id, fields)
-        return _Outcome(record_id, [])
+        # A SaveResult names the record by its 18-character id, whichever form the request used.
+        return _Outcome(org.update(sobject or org.sobject_of_id(record_id), record_id, fields), [])
     except ApiError as exc:
         return _Outcome(None, record_errors(exc))
 
 
+def _upsert_one(org: Org, item: Any, sobject: str, field: str) -> _Outcome:
+    try:
+        item_type, fields = _split(item)
+        if item_type and item_type.lower() != sobject.lower():
+            # "The list can contain objects only of the type indicated in the request URI." The answer's
+            # wording is not documented; INVALID_TYPE is Salesforce's code for a record of the wrong type.
+            raise ApiError(400, "INVALID_TYPE", f"This request only accepts records of type {sobject}.", [])
+        key_name = next((k for k in fields if k.lower() == field.lower()), None)
+        key = fields.get(key_name) if key_name else None
+        if key is None or key == "":
+            raise ApiError(400, "MISSING_ARGUMENT", f"{field} not specified", [])
+        record_id, created = org.upsert(sobject, field, str(key), fields)
+        return _Outcome(record_id, [], created)
+    except MultipleChoicesError as exc:
+        # Salesforce's StatusCode for an upsert key that matches several records (as in Bulk results).
+        found = ", ".join(u.rsplit("/", 1)[-1] for u in exc.urls)
+        message = f"{field}: more than one record found for external id field: [{found}]"
+        return _Outcome(
+            None, [{"statusCode": "DUPLICATE_EXTERNAL_ID", "message": message, "fields": [field]}], False
+        )
+    except ApiError as exc:
+        return _Outcome(None, record_errors(exc), False)
+
+
 def _delete_one(org: Org, record_id: Any) -> _Outcome:
     try:
-        org.delete(org.sobject_of_id(record_id), record_id)
-        return _Outcome(record_id, [])
+        return _Outcome(org.delete(org.sobject_of_id(record_id), record_id), [])
     except ApiError as exc:
         # A DeleteResult names the record it tried to delete, even when that failed.
         return _Outcome(record_id, record_errors(exc))
@@ -348,7 +404,8 @@ def _dispatch(org: Org, method: str, url: str, body: Any) -> tuple[int, Any, dic
         org.delete(sobject, parts[2])
         return 204, None, {}
     if len(parts) == 4 and method == "PATCH":
-        record_id, created = org.upsert(sobject, parts[2], parts[3], _record_body(body), version)
+        update_only = params.get("updateOnly", "false").lower() == "true"
+        record_id, created = org.upsert(sobject, parts[2], parts[3], _record_body(body), version, update_only)
         return (
             (201 if created else 200),
             {"id": record_id, "success": True, "errors": [], "created": created},

@@ -158,7 +158,8 @@ class Org:
                 **{n: record.get(n) for n in names},
             }
 
-    def update(self, sobject: str, record_id: str, body: dict) -> None:
+    def update(self, sobject: str, record_id: str, body: dict) -> str:
+        """Updates the record and returns its 18-character id, whatever form `record_id` took."""
         obj = self.object(sobject)
         values, errors = validate(obj, body, for_create=False)
         with self._lock:
@@ -166,8 +167,10 @@ class Org:
             if errors:
                 _refuse(errors)
             self._update(obj, record, values)
+            return record["Id"]
 
-    def delete(self, sobject: str, record_id: str) -> None:
+    def delete(self, sobject: str, record_id: str) -> str:
+        """Deletes the record and returns its 18-character id, whatever form `record_id` took."""
         obj = self.object(sobject)
         with self._lock:
             record = self._find(obj, record_id)
@@ -182,10 +185,18 @@ class Org:
                     "SystemModstamp": stamp,
                 },
             )
+            return record["Id"]
 
     def upsert(
-        self, sobject: str, ext_field: str, value: str, body: dict, version: str = "59.0"
+        self,
+        sobject: str,
+        ext_field: str,
+        value: str,
+        body: dict,
+        version: str = "59.0",
+        update_only: bool = False,
     ) -> tuple[str, bool]:
+        """(id, created) after matching `value` in `ext_field`; `update_only` refuses to create (404)."""
         obj = self.object(sobject)
         f = obj.field(ext_field)
         # Salesforce matches on a custom field marked External ID, or a standard field with the idLookup
@@ -198,14 +209,17 @@ class Org:
             if f.type == "id":
                 if not value:
                     return self.create(obj.name, body), True
-                self.update(obj.name, value, body)
-                return ids.to18(value), False
+                return self.update(obj.name, value, body), False
             matches = sorted(self._matches(obj.name, f.name, value))
             if len(matches) > 1:
                 raise MultipleChoicesError([_url(obj.name, m, version) for m in matches])
             if matches:
                 self.update(obj.name, matches[0], body)
                 return matches[0], False
+            if update_only:
+                # The REST guide documents updateOnly ("prevents a new record from being created") but not
+                # its answer when nothing matches; this is the resource's answer for "no such record".
+                raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
             return self.create(obj.name, {**body, f.name: value}), True
 
     @contextmanager

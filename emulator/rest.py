@@ -10,13 +10,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator import ids
 from emulator.errors import ApiError, MultipleChoicesError
 from emulator.org import Org
+from emulator.responses import JSONResponse
 
 T = TypeVar("T")
 
@@ -39,6 +41,7 @@ def routes() -> list[Route]:
         Route("/sobjects/{sobject}", sobject_root, methods=["GET", "POST"]),
         Route("/sobjects/{sobject}/describe", describe, methods=["GET"]),
         Route("/sobjects/{sobject}/{record_id}", record, methods=["GET", "PATCH", "DELETE"]),
+        Route("/sobjects/{sobject}/{field}", create_by_null_id, methods=["POST"]),
         Route("/sobjects/{sobject}/{field}/{value}", by_external_id, methods=["GET", "PATCH"]),
     ]
 
@@ -231,7 +234,7 @@ async def describe(request: Request) -> Response:
 
 async def sobject_root(request: Request) -> Response:
     org, sobject = org_of(request), request.path_params["sobject"]
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # Starlette routes HEAD to GET handlers
         return JSONResponse(await in_org(org.metadata, sobject, version_of(request)))
     body = await read_record(request)
     record_id = await in_org(org.create, sobject, body)
@@ -244,16 +247,28 @@ async def record(request: Request) -> Response:
         request.path_params["sobject"],
         request.path_params["record_id"],
     )
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD is a GET without the body, never a DELETE
         fields = request.query_params.get("fields")
         names = [f for f in fields.split(",") if f.strip()] if fields else None
         return JSONResponse(await in_org(org.get, sobject, record_id, names, version_of(request)))
     if request.method == "PATCH":
         body = await read_record(request)
         await in_org(org.update, sobject, record_id, body)
-    else:
+    elif request.method == "DELETE":
         await in_org(org.delete, sobject, record_id)
     return Response(status_code=204)
+
+
+async def create_by_null_id(request: Request) -> Response:
+    """POST /sobjects/{sobject}/Id: "In API version 37.0 and later, you can use this resource to create a
+    record by POSTing to /vXX.X/sobjects/SObjectName/Id" (an upsert on Id with a null value)."""
+    org, sobject, field = org_of(request), request.path_params["sobject"], request.path_params["field"]
+    if field.lower() != "id":
+        # Any other record id refuses POST as sObject Rows does; app.http_error words the 405.
+        raise HTTPException(405, headers={"Allow": "HEAD, GET, PATCH, DELETE"})
+    body = await read_record(request)
+    record_id = await in_org(org.create, sobject, body)
+    return JSONResponse({"id": record_id, "success": True, "errors": [], "created": True}, 201)
 
 
 async def by_external_id(request: Request) -> Response:
@@ -261,8 +276,11 @@ async def by_external_id(request: Request) -> Response:
     field, value = request.path_params["field"], request.path_params["value"]
     if request.method == "PATCH":
         body = await read_record(request)
+        update_only = request.query_params.get("updateOnly", "false").lower() == "true"
         try:
-            record_id, created = await in_org(org.upsert, sobject, field, value, body, version_of(request))
+            record_id, created = await in_org(
+                org.upsert, sobject, field, value, body, version_of(request), update_only
+            )
         except MultipleChoicesError as exc:
             return JSONResponse(exc.to_body(), 300)
         return JSONResponse(

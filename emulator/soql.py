@@ -10,6 +10,8 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from emulator import ids
+
 __all__ = ["Query", "SoqlError", "execute", "invalid_type", "parse"]
 
 _WSDL_HINT = "Please reference your WSDL or the describe call for the appropriate names."
@@ -459,7 +461,6 @@ _LITERAL_KINDS = {  # literal kinds each family accepts (null goes with all)
     "date": ("date", "range"),
     "datetime": ("datetime", "range"),
 }
-_ID_RE = re.compile(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?")
 
 
 def _family(field_type: str) -> str:
@@ -480,6 +481,15 @@ def _norm_string(v: Any) -> str:
 def _norm_id(v: Any) -> str:
     # 15- and 18-character ids name the same record; the 15 case-sensitive characters identify it.
     return str(v)[:15]
+
+
+def _canonical_id(value: str) -> str | None:
+    """The 15 characters an id literal names (an 18-character id's suffix restores the case of a
+    case-insensitive copy), or None if it is no id."""
+    try:
+        return ids.to18(value)[:15]
+    except ValueError:
+        return None
 
 
 def _norm_number(v: Any) -> float:
@@ -623,9 +633,10 @@ class _Compiler:
                 return (datetime.combine(start, time(), tz), datetime.combine(end, time(), tz))
             return (start, end)
         if family == "id":
-            if not _ID_RE.fullmatch(literal.value):
+            canonical = _canonical_id(literal.value)
+            if canonical is None:
                 raise self.error("MALFORMED_QUERY", literal, f"invalid ID field: {literal.value}")
-            return _norm_id(literal.value)
+            return canonical
         if family == "string":
             return _norm_string(literal.value)
         return literal.value

@@ -193,9 +193,12 @@ def _datetime(value: Any, token: str) -> str:
 
 
 def format_datetime(dt: datetime) -> str:
-    """Salesforce's datetime form: `2026-11-28T18:00:00.000+0000`, always UTC."""
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
+    """Salesforce's datetime form: `2026-11-28T18:00:00.000+0000`, always UTC.
+
+    Salesforce stores datetimes to the second: whatever milliseconds a client sends, or the clock
+    had, every datetime it answers ends in `.000+0000`.
+    """
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 def _token(value: Any) -> str:

@@ -338,8 +338,8 @@ def test_update_changes_fields_and_audit(org, clock):
         "Title": "CEO",
         "Email": None,
         "CreatedDate": "2026-11-28T18:00:00.000+0000",
-        "LastModifiedDate": "2026-11-28T18:00:05.250+0000",
-        "SystemModstamp": "2026-11-28T18:00:05.250+0000",
+        "LastModifiedDate": "2026-11-28T18:00:05.000+0000",  # stored to the second, as Salesforce does
+        "SystemModstamp": "2026-11-28T18:00:05.000+0000",
         "Id": record_id,
     }
 

@@ -160,12 +160,14 @@ def _error(soql: str) -> SoqlError:
         ("Company = 'acme' AND (NOT Status = 'open')", [2]),
         ("((Email != null))", [1, 2, 3]),
         ("Email = 'a' OR Email = 'b' OR Email LIKE 'ann%'", [1]),
-        # ids: 15 and 18 characters name the same record; case-sensitive
+        # ids: 15 and 18 characters name the same record; 15 are case-sensitive, while an 18-character
+        # id is case-insensitive (its suffix says which letters of the first 15 are uppercase)
         ("Id = '00Q000000000001'", [1]),
-        ("Id = '00Q000000000001AAA'", [1]),
-        ("Id = '00Q000000000001XYZ'", [1]),
-        ("Id = '00q000000000001AAA'", []),
-        ("Id IN ('00Q000000000002', '00Q000000000003AAA')", [2, 3]),
+        ("Id = '00q000000000001'", []),
+        ("Id = '00Q000000000001EAA'", [1]),
+        ("Id = '00q000000000001eaa'", [1]),
+        ("Id = '00Q000000000001AAA'", []),  # this suffix says the Q is lowercase: another record
+        ("Id IN ('00Q000000000002', '00Q000000000003EAA')", [2, 3]),
         ("Id != '00Q000000000002'", [1, 3, 4]),
         ("OwnerId = null", [1, 2, 3, 4]),
         # a field qualified with the queried object's name
@@ -488,6 +490,12 @@ SALESFORCE_INVALID_FIELD = (
             _must_be("AnnualRevenue", "double"),
         ),
         ("SELECT Id FROM Lead WHERE Id = 'abc'", "MALFORMED_QUERY", 32, "invalid ID field: abc"),
+        (  # a suffix that cannot be: it marks digits as uppercase
+            "SELECT Id FROM Lead WHERE Id = '00Q000000000001XYZ'",
+            "MALFORMED_QUERY",
+            32,
+            "invalid ID field: 00Q000000000001XYZ",
+        ),
         (
             "SELECT Id FROM Lead WHERE CreatedDate IN (TODAY)",
             "MALFORMED_QUERY",

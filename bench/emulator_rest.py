@@ -19,28 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests  # noqa: E402
-from simple_salesforce import Salesforce  # noqa: E402
-from simple_salesforce.login import SalesforceLogin  # noqa: E402
 
-from emulator.process import start_emulator  # noqa: E402
+from emulator.process import connect, start_emulator  # noqa: E402
 
 QUERY = "SELECT Id, Email FROM Lead WHERE Email = 'bench@example.com' LIMIT 1"
-
-
-def client(info: dict[str, Any]) -> Salesforce:
-    """A simple-salesforce client logged in through the SOAP login, trusting the emulator's CA."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = info["ca_bundle"]
-    session_id, instance = SalesforceLogin(
-        username=info["username"],
-        password=info["password"],
-        security_token=info["security_token"],
-        session=session,
-        scratch_url=info["login_url"],
-    )
-    return Salesforce(session_id=session_id, instance_url=f"https://{instance}", session=session)
 
 
 def clients_run(
@@ -48,7 +30,7 @@ def clients_run(
 ) -> list[float]:
     """Runs `threads` clients for `seconds`; returns every call's latency."""
     calls = {"get": lambda sf: sf.Lead.get(lead_id), "query": lambda sf: sf.query(QUERY)}
-    clients = [client(info) for _ in range(threads)]
+    clients = [connect(info) for _ in range(threads)]
     latencies: list[list[float]] = [[] for _ in range(threads)]
     deadline = time.perf_counter() + seconds
 

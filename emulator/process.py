@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.login import SalesforceLogin
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
@@ -37,10 +39,11 @@ class EmulatorProcess:
 
     def session(self) -> requests.Session:
         """A requests.Session that trusts the emulator's CA (and ignores REQUESTS_CA_BUNDLE)."""
-        session = requests.Session()
-        session.trust_env = False  # otherwise REQUESTS_CA_BUNDLE from the environment overrides verify
-        session.verify = self.info["ca_bundle"]
-        return session
+        return trusting_session(self.info)
+
+    def salesforce(self, version: str = "59.0") -> Salesforce:
+        """A simple-salesforce client logged in as the default user through its own SOAP login."""
+        return connect(self.info, version)
 
     def admin(self, method: str, path: str, json: Any = None) -> Any:
         """Calls the admin API (`path` relative to /_emulator/, or starting with it) and returns its JSON."""
@@ -70,6 +73,30 @@ class EmulatorProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def trusting_session(info: dict[str, Any]) -> requests.Session:
+    """A requests.Session that trusts the emulator's CA (and ignores REQUESTS_CA_BUNDLE)."""
+    session = requests.Session()
+    session.trust_env = False  # otherwise REQUESTS_CA_BUNDLE from the environment overrides verify
+    session.verify = info["ca_bundle"]
+    return session
+
+
+def connect(info: dict[str, Any], version: str = "59.0") -> Salesforce:
+    """simple-salesforce, unchanged, logged in through its own SOAP login at the emulator's login URL."""
+    session = trusting_session(info)
+    session_id, instance = SalesforceLogin(
+        username=info["username"],
+        password=info["password"],
+        security_token=info["security_token"],
+        sf_version=version,
+        session=session,
+        scratch_url=info["login_url"],
+    )
+    return Salesforce(
+        session_id=session_id, instance_url=f"https://{instance}", session=session, version=version
+    )
 
 
 def start_emulator(

@@ -107,9 +107,7 @@ def login(
 @pytest.fixture
 def sf(emu: EmulatorProcess) -> Salesforce:
     """A simple-salesforce client logged in through the SOAP login, trusting the emulator's CA."""
-    session = emu.session()
-    session_id, instance = login(emu, session=session)
-    return Salesforce(session_id=session_id, instance_url=f"https://{instance}", session=session, version=API)
+    return emu.salesforce(API)
 
 
 class Raw:

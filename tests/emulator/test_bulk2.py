@@ -10,7 +10,6 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.exceptions import SalesforceOperationError
-from simple_salesforce.login import SalesforceLogin
 
 from emulator import ids
 from emulator.bulk2_jobs import (
@@ -41,19 +40,6 @@ FULL_INGEST_KEYS = [
     "contentType", "apiVersion", "jobType", "lineEnding", "columnDelimiter", "numberRecordsProcessed",
     "numberRecordsFailed", "retries", "totalProcessingTime", "apiActiveProcessingTime", "apexProcessingTime",
 ]  # fmt: skip
-
-
-def _connect(emu: EmulatorProcess) -> Salesforce:
-    session = emu.session()
-    info = emu.info
-    session_id, instance = SalesforceLogin(
-        username=info["username"],
-        password=info["password"],
-        security_token=info["security_token"],
-        session=session,
-        scratch_url=info["login_url"],
-    )
-    return Salesforce(session_id=session_id, instance=instance, session=session)
 
 
 def leads(emu: EmulatorProcess) -> list[dict[str, Any]]:
@@ -624,14 +610,14 @@ def test_query_job_abort_and_delete(sf: Salesforce) -> None:
 
 def test_jobs_survive_a_restart(tmp_path: Path) -> None:
     with start_emulator(tmp_path / "data") as first:
-        [result] = _connect(first).bulk2.Lead.insert(
+        [result] = first.salesforce().bulk2.Lead.insert(
             records=[{"LastName": "Ada", "Company": "Acme"}], wait=WAIT
         )
         job_id = result["job_id"]
         # The idle bulk workers must not hold up a clean SIGTERM stop.
         assert first.stop() == 0 and "Traceback" not in first.log_path.read_text()
     with start_emulator(tmp_path / "data") as second:
-        sf = _connect(second)
+        sf = second.salesforce()
         info = call(sf, "GET", f"ingest/{job_id}").json()
         assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 1)
         [ok] = rows(sf.bulk2.Lead.get_successful_records(job_id))
@@ -661,7 +647,7 @@ def test_jobs_a_stop_cut_off_resume_at_startup(tmp_path: Path, stored_results: i
         assert emu.admin("POST", "bulk/wait") == {"idle": True}
         assert emu.admin("GET", "calls") == {"total": 0, "by_kind": {}}  # no Bulk request set it going
         assert sorted(r["LastName"] for r in leads(emu)) == ["A", "B"]
-        info = call(_connect(emu), "GET", f"ingest/{job.id}").json()
+        info = call(emu.salesforce(), "GET", f"ingest/{job.id}").json()
         assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (
             "JobComplete",
             2,

@@ -31,6 +31,9 @@ NAMESPACE = "beamforce"
 # Beam's default DirectRunner first tries to download the Prism runner, which fails without
 # internet; the in-process FnApiRunner runs batch pipelines (state, timers, metrics) everywhere.
 DEFAULT_RUNNER = "FnApiRunner"
+# The run finished, but some events failed for a reason that passes (API limit, Salesforce
+# unavailable): schedulers should replay the dead letters later rather than treat the run as done.
+EXIT_RETRYABLE = 3
 
 _log = logging.getLogger(__name__)
 
@@ -47,7 +50,8 @@ def build(
     client_factory: ClientFactory = SalesforceClient,
 ) -> None:
     """Wires the graph: events -> Salesforce, with every stage's dead letters into one sink."""
-    parsed = p | "ReadEvents" >> ReadEvents(options.input) | "ParseEvents" >> ParseEvents()
+    read = p | "ReadEvents" >> ReadEvents(options.input)
+    parsed = read.output | "ParseEvents" >> ParseEvents()
     ops = (
         parsed.output
         | "SelectEnabled" >> SelectEnabled(options.always_enabled)
@@ -60,7 +64,7 @@ def build(
         | "WriteToSalesforce" >> WriteToSalesforce(credentials, settings, client_factory)
     )
     _ = (
-        (parsed.dead_letter, ops.dead_letter, written.dead_letter)
+        (read.dead_letter, parsed.dead_letter, ops.dead_letter, written.dead_letter)
         | "FlattenDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters" >> WriteDeadLetters(options.dead_letter_output)
     )
@@ -111,6 +115,9 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     """Runs the pipeline to completion and returns its summary (also printed, and written if asked)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
+    # Our options' values first, so that a bad one is reported with our short usage, not Beam's
+    # hundreds of runner options.
+    help_parser().parse_known_args(argv)
     unknown = unknown_flags(argv)
     if unknown:
         raise ConfigurationError(
@@ -146,7 +153,8 @@ def help_parser() -> argparse.ArgumentParser:
         epilog="Credentials come from the environment only: SALESFORCE_USERNAME, SALESFORCE_PASSWORD, "
         f"SALESFORCE_SECURITY_TOKEN. Apache Beam pipeline options (--runner, ...) are accepted too; "
         f"the default runner is {DEFAULT_RUNNER} (in-process). Exit status: 0 done, 2 configuration "
-        "error, 1 other failure.",
+        f"error, {EXIT_RETRYABLE} done but some events are retryable dead letters (e.g. the org's API "
+        "limit ran out: replay them later), 1 other failure.",
     )
     BeamforceOptions._add_argparse_args(parser)
     return parser
@@ -176,4 +184,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.exception("beamforce failed")
         return 1
     # An unbalanced run means a bug that may have lost events: fail so that it gets looked at.
-    return 0 if summary.balanced else 1
+    if not summary.balanced:
+        return 1
+    if summary.retryable_dead_letters:
+        print(
+            f"beamforce: {summary.retryable_dead_letters} events could not be written for now; they are "
+            "retryable dead letters: replay them later",
+            file=sys.stderr,
+        )
+        return EXIT_RETRYABLE
+    return 0

@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import create_runner
 
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
@@ -95,7 +96,8 @@ class BeamforceOptions(PipelineOptions):
             action="store_true",
             default=False,
             help='Send every event, not only those with integrations {"Salesforce": true} (the Segment '
-            "destination's gate, which protects the org's API limits).",
+            "destination's gate, which protects the org's API limits). Events that opt out explicitly "
+            '("Salesforce": false, or "All": false without Salesforce) are still filtered.',
         )
         parser.add_argument(
             "--batch_size",
@@ -124,6 +126,18 @@ def unknown_flags(argv: Sequence[str]) -> list[str]:
     return [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
 
 
+def _local_prefix_writable(prefix: str) -> bool:
+    """False when a local prefix's directory cannot exist: its nearest existing ancestor is a file
+    or not writable (Beam creates the missing directories). Remote prefixes (gs://...) are left to Beam.
+    """
+    if "://" in prefix:
+        return True
+    ancestor = os.path.dirname(os.path.abspath(prefix))
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    return os.path.isdir(ancestor) and os.access(ancestor, os.W_OK)
+
+
 _SANDBOX_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _API_VERSION = re.compile(r"^(\d+)\.0$")
 
@@ -146,6 +160,13 @@ def validate(
             f"--input {o.input!r} matches no file: check the path, and quote the glob so that the shell "
             "does not expand it"
         )
+
+    runner = options.view_as(StandardOptions).runner
+    if runner is not None:
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            raise ConfigurationError(f"--runner {runner!r} cannot be used: {e}") from None
 
     version = _API_VERSION.match(o.salesforce_api_version or "")
     if not version or not MIN_API_VERSION <= int(version.group(1)) <= MAX_API_VERSION:
@@ -172,6 +193,12 @@ def validate(
         raise ConfigurationError(
             f"--salesforce_ca_bundle {ca_bundle!r} is not a file: give the path of a PEM file of "
             "CA certificates"
+        )
+
+    if o.dead_letter_output and not _local_prefix_writable(o.dead_letter_output):
+        raise ConfigurationError(
+            f"--dead_letter_output {o.dead_letter_output!r} cannot be written: its directory is not a "
+            "directory that can be created or written; give a prefix such as out/dead_letters"
         )
 
     if o.summary_output is not None:

@@ -19,6 +19,7 @@ class Summary:
     filtered: dict[str, int] = field(default_factory=dict)  # reason -> events
     deduplicated: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)  # reason -> events
+    retryable_dead_letters: int = 0  # of those, the ones a later replay could deliver
     ambiguous_matches: dict[str, int] = field(default_factory=dict)  # object -> records
     trimmed: dict[str, int] = field(default_factory=dict)  # "Object.Field" -> records
     converted: dict[str, int] = field(default_factory=dict)
@@ -38,6 +39,8 @@ class Summary:
                 s.blank_lines += value
             elif name == "deduplicated":
                 s.deduplicated += value
+            elif name == "dead_letter_retryable":
+                s.retryable_dead_letters += value
             elif name == "api_calls":
                 s.api_calls += value
             elif kind == "filtered":
@@ -107,6 +110,11 @@ class Summary:
         lines.append(f"  deduplicated:      {self.deduplicated}")
         lines.append(f"  dead-lettered:     {self.events_dead_lettered}")
         lines += [f"    {reason}: {n}" for reason, n in sorted(self.dead_lettered.items())]
+        if self.retryable_dead_letters:
+            lines.append(
+                f"    ({self.retryable_dead_letters} of them retryable: replay their events once the org "
+                "can take them)"
+            )
         lines.append(
             "  balanced:          " + ("yes" if self.balanced else "NO: some events are unaccounted for")
         )

@@ -1,4 +1,4 @@
-"""BatchByShard: merged operations into lists of one sObject, spread over a fixed number of shards."""
+"""BatchByShard: merged operations into lists of one sObject, spread over as many shards as fill batches."""
 
 import zlib
 from collections.abc import Iterable
@@ -17,12 +17,26 @@ def shard_key(op: MergedOp, shards: int) -> str:
     return f"{op.sobject}|{n}"
 
 
-class _KeyByShard(beam.DoFn):
-    def __init__(self, shards: int) -> None:
-        self._shards = shards
+def shard_count(records: int, shards: int, batch_size: int) -> int:
+    """Shards for `records` of one sObject: enough to fill batches, at most `shards`.
 
-    def process(self, op: MergedOp):
-        yield shard_key(op, self._shards), op
+    Every batch costs a lookup and at least one write call, so a small run is one batch per
+    sObject; only runs with more records than fit in one batch spread over several shards.
+    """
+    return max(1, min(shards, -(-records // batch_size)))
+
+
+def _sobject_of(op: MergedOp) -> str:
+    return op.sobject
+
+
+class _KeyByShard(beam.DoFn):
+    def __init__(self, shards: int, batch_size: int) -> None:
+        self._shards = shards
+        self._batch_size = batch_size
+
+    def process(self, op: MergedOp, counts: dict[str, int]):
+        yield shard_key(op, shard_count(counts.get(op.sobject, 1), self._shards, self._batch_size)), op
 
 
 class _SplitIntoBatches(beam.DoFn):
@@ -47,6 +61,9 @@ class _SplitIntoBatches(beam.DoFn):
 class BatchByShard(beam.PTransform):
     """Bounded input: one GroupByKey per (sobject, shard), cut into lists of at most `batch_size`.
 
+    `shards` is an upper bound: an sObject with N records uses ceil(N / batch_size) of them, so
+    that API calls are not spent on part-filled batches.
+
     Seam for streaming (a later issue): replace GroupByShard + SplitIntoBatches with
     GroupIntoBatches(batch_size, max_buffering_duration_secs) on the same shard keys; the writer
     takes lists of MergedOps of one sObject either way.
@@ -62,9 +79,17 @@ class BatchByShard(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
+        counts = (
+            ops
+            | "SObjectOf" >> beam.Map(_sobject_of).with_output_types(str)
+            | "CountPerSObject" >> beam.combiners.Count.PerElement()
+        )
         return (
             ops
-            | "KeyByShard" >> beam.ParDo(_KeyByShard(self._shards)).with_output_types(tuple[str, MergedOp])
+            | "KeyByShard"
+            >> beam.ParDo(
+                _KeyByShard(self._shards, self._batch_size), counts=beam.pvalue.AsDict(counts)
+            ).with_output_types(tuple[str, MergedOp])
             | "GroupByShard" >> beam.GroupByKey()
             | "SplitIntoBatches"
             >> beam.ParDo(_SplitIntoBatches(self._batch_size)).with_output_types(list[MergedOp])

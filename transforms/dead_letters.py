@@ -14,8 +14,13 @@ _log = logging.getLogger(__name__)
 
 
 class _CountByReason(beam.DoFn):
+    def __init__(self) -> None:
+        self.retryable = Metrics.counter(NAMESPACE, "dead_letter_retryable")
+
     def process(self, dead_letter: DeadLetter):
         Metrics.counter(NAMESPACE, f"dead_letter:{dead_letter.reason}").inc()
+        if dead_letter.retryable:
+            self.retryable.inc()
         yield dead_letter
 
 
@@ -24,7 +29,8 @@ def to_json(dead_letter: DeadLetter) -> str:
 
 
 class WriteDeadLetters(beam.PTransform):
-    """Counts `dead_letter:<reason>`; writes `<prefix>-SSSSS-of-NNNNN.jsonl` when a prefix is given."""
+    """Counts `dead_letter:<reason>` and `dead_letter_retryable`; writes `<prefix>-SSSSS-of-NNNNN.jsonl`
+    when a prefix is given."""
 
     def __init__(self, prefix: str | None = None) -> None:
         super().__init__()

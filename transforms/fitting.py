@@ -104,6 +104,21 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool) -> FitResult:
     )
 
 
+def match_value_too_long(match_field: str, value: str, meta: ObjectMeta) -> str | None:
+    """Why `value` cannot be the record's `match_field`, or None.
+
+    A match value is never trimmed like other text: the record would be written under another
+    value, which no later lookup finds, and every run would create it again.
+    """
+    field = meta.get(match_field)
+    if field is None or not field.length or utf16_length(value) <= field.length:
+        return None
+    return (
+        f"{field.name} holds {field.length} characters and the event's value has {utf16_length(value)}: "
+        "it is the record's match key, so it is not trimmed (the record could never be found again)"
+    )
+
+
 def _convert(value: Any, field: FieldMeta) -> tuple[Any, bool]:
     """(value of the field's type, whether it changed); raises _Unfit when that would lose information."""
     for types, converter in _CONVERTERS:

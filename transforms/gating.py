@@ -16,10 +16,26 @@ def salesforce_enabled(event: SegmentEvent) -> bool:
     put `integrations` under `context` (the seed mentions `context.integrations`); it is read only
     when the top-level `integrations` does not mention Salesforce at all.
     """
+    return _enables(_setting(event))
+
+
+def salesforce_disabled(event: SegmentEvent) -> bool:
+    """True when the event opts out of Salesforce explicitly, as Segment's integrations object says.
+
+    `"Salesforce": false`, or `"All": false` without Salesforce enabled. `--always_enabled` drops
+    the seed's opt-in requirement, but a sender's explicit "not to Salesforce" still holds.
+    """
+    setting = _setting(event)
+    if setting is False:
+        return True
+    return event.integrations.get("All") is False and not _enables(setting)
+
+
+def _setting(event: SegmentEvent) -> Any:
     if INTEGRATION_KEY in event.integrations:
-        return _enables(event.integrations[INTEGRATION_KEY])
+        return event.integrations[INTEGRATION_KEY]
     legacy = event.context.get("integrations")
-    return isinstance(legacy, dict) and _enables(legacy.get(INTEGRATION_KEY))
+    return legacy.get(INTEGRATION_KEY) if isinstance(legacy, dict) else None
 
 
 def _enables(setting: Any) -> bool:

@@ -66,6 +66,11 @@ def identify_to_lead(event: SegmentEvent) -> RecordOp | DeadLetter:
     fields.update(address_parts(traits))
     handled = LEAD_SPECIAL_TRAITS | LEAD_FIELDS.keys() | address_traits(traits)
     fields.update(custom_fields(traits, handled))
+    # A blank LastName or Company is no value: it would blank a Lead's required field on update,
+    # and override the create default (REQUIRED_FIELD_MISSING) on create.
+    for name in LEAD_CREATE_DEFAULTS:
+        if name in fields and is_blank(fields[name]):
+            del fields[name]
     return RecordOp(
         sobject=SOBJECT,
         match_field=MATCH_FIELD,

@@ -70,6 +70,9 @@ def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | D
         obj = json.loads(text, parse_constant=_reject_constant)
     except ValueError as e:
         return DeadLetter.of(STAGE, "invalid_json", f"line is not JSON: {e}", line, source=source)
+    except RecursionError:  # valid or not, no Segment call nests this deep
+        message = "line nests arrays or objects too deeply to parse; no Segment call does"
+        return DeadLetter.of(STAGE, "invalid_json", message, line, source=source)
     if not isinstance(obj, dict):
         # The raw line, not the parsed value: `null` or `"x"` would not give the line back.
         message = f"line is a JSON {_json_kind(obj)}, not an object (a Segment call)"
@@ -91,10 +94,14 @@ def normalize_timestamp(value: str) -> str:
 
     A time without an offset is taken as UTC; text that is not ISO 8601 is kept as it is.
     """
+    return _utc(value) or value
+
+
+def _utc(value: str) -> str | None:
     try:
         parsed = datetime.datetime.fromisoformat(value.strip())
     except ValueError:
-        return value
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
     utc = parsed.astimezone(datetime.UTC)
@@ -190,10 +197,17 @@ def _invalid_reason(member: str) -> str:
 
 
 def _timestamp(obj: dict[str, Any]) -> str:
+    """The first ISO 8601 time of TIMESTAMP_KEYS, in UTC; "" (sorts first) when there is none.
+
+    Text that is not a time is skipped: kept as it is, "yesterday" would sort after every real
+    time and win every merge.
+    """
     for key in TIMESTAMP_KEYS:
         value = obj.get(key)
         if isinstance(value, str) and value.strip():
-            return normalize_timestamp(value)
+            normalized = _utc(value)
+            if normalized is not None:
+                return normalized
     return ""
 
 

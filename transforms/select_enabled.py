@@ -15,14 +15,19 @@ class _KeepEnabled(beam.DoFn):
         self.disabled = Metrics.counter(NAMESPACE, "filtered:integration_disabled")
 
     def process(self, event: SegmentEvent):
-        if self._always_enabled or gating.salesforce_enabled(event):
+        if self._always_enabled:
+            passes = not gating.salesforce_disabled(event)
+        else:
+            passes = gating.salesforce_enabled(event)
+        if passes:
             yield event
         else:
             self.disabled.inc()
 
 
 class SelectEnabled(beam.PTransform):
-    """Passes events with `integrations.Salesforce` enabled (all of them with `always_enabled`)."""
+    """Passes events with `integrations.Salesforce` enabled; with `always_enabled`, every event that
+    does not opt out explicitly (`"Salesforce": false`, or `"All": false` without Salesforce)."""
 
     def __init__(self, always_enabled: bool = False) -> None:
         super().__init__()

@@ -28,13 +28,13 @@ def is_blank(value: Any) -> bool:
 def mapped_fields(
     traits: Mapping[str, Any], table: Mapping[str, str], keep: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Fields from the traits `table` names; a null trait does not replace a value in `keep`.
+    """Fields from the traits `table` names; a blank trait does not replace a value in `keep`.
 
-    Explicit `firstName: null` next to `name: "Peter Gibbons"` means "not given", not "clear".
+    Explicit `firstName: null` (or `""`) next to `name: "Peter Gibbons"` means "not given", not "clear".
     """
     out: dict[str, Any] = {}
     for trait, field in table.items():
-        if trait in traits and not (traits[trait] is None and field in keep):
+        if trait in traits and not (is_blank(traits[trait]) and field in keep):
             out[field] = traits[trait]
     return out
 

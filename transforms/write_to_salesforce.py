@@ -46,8 +46,9 @@ class WrittenRecord(NamedTuple):
 
 
 class FittedItem(NamedTuple):
-    item: UpsertItem
+    item: UpsertItem | None  # None when the record cannot be written (see `error`)
     notes: dict[str, tuple[str, ...]]  # counter kind -> field names (trimmed, dropped_unknown, ...)
+    error: tuple[str, str] | None = None  # (reason, message) of a record that must not be sent
 
 
 def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
@@ -55,8 +56,12 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
 
     `fields` are what an update may write; create-only values (the op's create_defaults and any
     field that is createable but not updateable) go to `create_defaults`, which the upsert only
-    writes on create and never over a value in `fields`.
+    writes on create and never over a value in `fields`. A match value longer than its field gives
+    no item but an `error`: trimmed, it would write a record that no later lookup finds.
     """
+    too_long = fitting.match_value_too_long(op.match_field, op.match_value, meta)
+    if too_long:
+        return FittedItem(None, {}, ("STRING_TOO_LONG", f"{op.sobject}.{too_long}"))
     for_update = fitting.fit_fields(op.fields, meta, for_create=False)
     for_create = fitting.fit_fields({**op.create_defaults, **op.fields}, meta, for_create=True)
     create_only = {k: v for k, v in for_create.fields.items() if k not in for_update.fields}
@@ -162,9 +167,10 @@ class _WriteBatch(beam.DoFn):
                 self._logged_in = True
             meta = client.describe(sobject)
             fitted = [fit_item(op, meta) for op in ops]
-            outcomes = upsert_by_key(
-                client, sobject, match_field, [f.item for f in fitted], skip_field=SKIP_FIELDS.get(sobject)
-            )
+            sendable = [(op, f) for op, f in zip(ops, fitted, strict=True) if f.item is not None]
+            items = [f.item for _, f in sendable]
+            skip_field = SKIP_FIELDS.get(sobject)
+            outcomes = upsert_by_key(client, sobject, match_field, items, skip_field) if items else []
         # upsert_by_key turns the API limit, exhausted retries and refused calls into "failed"
         # outcomes per record; it raises only SalesforceLoginError. The other handlers are for
         # login() and describe().
@@ -186,11 +192,14 @@ class _WriteBatch(beam.DoFn):
             return
         finally:
             self._report_api_calls()
-        for f in fitted:
+        for op, f in zip(ops, fitted, strict=True):
+            if f.error is not None:
+                for dl in _dead_letters(op, *f.error, retryable=False):
+                    yield beam.pvalue.TaggedOutput(DEAD_LETTER, dl)
+        for (op, f), outcome in zip(sendable, outcomes, strict=True):
             for kind, names in f.notes.items():
                 for name in names:
                     Metrics.counter(NAMESPACE, f"{kind}:{sobject}.{name}").inc()
-        for op, outcome in zip(ops, outcomes, strict=True):
             yield from self._outcome(op, outcome)
 
     def _outcome(self, op: MergedOp, outcome: UpsertOutcome):

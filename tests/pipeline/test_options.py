@@ -109,6 +109,13 @@ def test_ca_bundle_and_api_version(events, tmp_path):
             "existing directory",
         ),
         (
+            # Under a file: no directory can be made there, and the dead letters would be lost.
+            ["--input", "{events}", "--dead_letter_output", "{events}/dead/letters"],
+            ENV,
+            "--dead_letter_output '{events}/dead/letters' cannot be written: its directory is not a "
+            "directory that can be created or written; give a prefix such as out/dead_letters",
+        ),
+        (
             [
                 "--input",
                 "{events}",
@@ -145,7 +152,7 @@ def test_bad_configuration(tmp_path, events, argv, environ, message):
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{events}", events) for a in argv]
     with pytest.raises(ConfigurationError) as raised:
         _validate(argv, environ)
-    assert str(raised.value) == message.replace("{tmp}", str(tmp_path))
+    assert str(raised.value) == message.replace("{tmp}", str(tmp_path)).replace("{events}", events)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import MergedOp
 from tests.transforms.conftest import run_and_count
-from transforms.batch_by_shard import BatchByShard, shard_key
+from transforms.batch_by_shard import BatchByShard, shard_count, shard_key
 
 
 def _merged(sobject, value):
@@ -44,3 +44,30 @@ def test_batches_hold_one_sobject_and_at_most_batch_size(p):
 def test_rejects_bad_settings(shards, batch_size):
     with pytest.raises(ValueError, match="must be at least 1"):
         BatchByShard(shards, batch_size)
+
+
+@pytest.mark.parametrize(
+    "records, shards, batch_size, expected",
+    [
+        (1, 8, 1000, 1),
+        (25, 8, 1000, 1),
+        (1000, 8, 1000, 1),
+        (1001, 8, 1000, 2),
+        (2000, 8, 1000, 2),
+        (50_000, 8, 1000, 8),
+        (6, 1, 2, 1),
+        (6, 8, 2, 3),
+        (0, 8, 1000, 1),
+    ],
+)
+def test_shard_count_fills_batches_before_spreading(records, shards, batch_size, expected):
+    assert shard_count(records, shards, batch_size) == expected
+
+
+def test_a_small_run_is_one_batch_per_sobject_whatever_the_shards(p):
+    # Every batch costs a lookup and a write call: 20 Leads over 8 shards would cost 8 of each.
+    ops = [_merged("Lead", f"u{i}@x.com") for i in range(20)] + [_merged("Account", f"{i}") for i in range(5)]
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> BatchByShard(shards=8, batch_size=1000)
+    sizes = batches | "Sizes" >> beam.Map(lambda b: (b[0].sobject, len(b)))
+    assert_that(sizes, equal_to([("Lead", 20), ("Account", 5)]), label="CheckOneBatchEach")
+    run_and_count(p)

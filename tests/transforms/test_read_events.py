@@ -18,7 +18,8 @@ def test_reads_plain_and_gzip_files_and_counts_blank_lines(tmp_path, p):
     bad = tmp_path / "c.jsonl"
     bad.write_bytes(b'{"n": "\xff"}\n\xef\xbb\xbf\n')
 
-    lines = p | "Read" >> ReadEvents(str(tmp_path / "*.json*"))
+    read = p | "Read" >> ReadEvents(str(tmp_path / "*.json*"))
+    lines = read.output
 
     assert_that(
         lines,
@@ -33,6 +34,7 @@ def test_reads_plain_and_gzip_files_and_counts_blank_lines(tmp_path, p):
         ),
         label="CheckLines",
     )
+    assert_that(read.dead_letter, equal_to([]), label="CheckNoDeadLetters")
     counts = run_and_count(p)
     assert counts == {"events_read": 5, "blank_lines": 3}
 
@@ -44,6 +46,44 @@ def test_needs_a_pattern():
 
 def test_output_feeds_on(tmp_path, p):
     (tmp_path / "x.jsonl").write_text('{"a": 1}\n')
-    counted = p | "Read" >> ReadEvents(str(tmp_path / "x.jsonl")) | "Count" >> beam.combiners.Count.Globally()
+    read = p | "Read" >> ReadEvents(str(tmp_path / "x.jsonl"))
+    counted = read.output | "Count" >> beam.combiners.Count.Globally()
     assert_that(counted, equal_to([1]), label="CheckCount")
+    run_and_count(p)
+
+
+def test_a_file_that_is_not_gzip_is_one_dead_letter_and_the_others_are_read(tmp_path, p):
+    good = tmp_path / "a.jsonl"
+    good.write_bytes(b'{"n": 1}\n\n')
+    bad = tmp_path / "b.jsonl.gz"
+    bad.write_bytes(b"this is not gzip\n")
+
+    read = p | "Read" >> ReadEvents(str(tmp_path / "*"))
+
+    assert_that(read.output, equal_to([(str(good), '{"n": 1}')]), label="CheckLines")
+    assert_that(
+        read.dead_letter | "Shape" >> beam.Map(lambda d: (d.stage, d.reason, d.retryable, d.source, d.event)),
+        equal_to([("read", "unreadable_file", False, str(bad), None)]),
+        label="CheckDeadLetters",
+    )
+    # The unreadable file counts as one event read, so that the summary adds up.
+    assert run_and_count(p) == {"events_read": 2, "blank_lines": 1}
+
+
+def test_a_truncated_gzip_keeps_the_lines_before_the_damage(tmp_path, p):
+    truncated = tmp_path / "c.jsonl.gz"
+    truncated.write_bytes(gzip.compress(b"".join(b'{"n": %d}\n' % i for i in range(5000)))[:-30])
+
+    read = p | "Read" >> ReadEvents(str(truncated))
+
+    assert_that(
+        read.dead_letter | "Shape" >> beam.Map(lambda d: (d.stage, d.reason, d.source)),
+        equal_to([("read", "unreadable_file", str(truncated))]),
+        label="CheckDeadLetter",
+    )
+    assert_that(
+        read.output | "Count" >> beam.combiners.Count.Globally() | "SomeRead" >> beam.Map(lambda n: n > 0),
+        equal_to([True]),
+        label="CheckLinesBeforeTheDamage",
+    )
     run_and_count(p)

@@ -290,3 +290,24 @@ def test_credentials_stay_out_of_display_data():
 def test_rejects_missing_credentials():
     with pytest.raises(ValueError, match="Credentials"):
         WriteToSalesforce(None, SETTINGS)
+
+
+def test_a_match_value_too_long_for_its_field_is_a_dead_letter_not_trimmed(p):
+    # Trimmed, the key would name another record, which the next run's lookup would not find.
+    fake_salesforce.reset({"Lead": []})
+    long_email = "a" * 69 + "@example.com"
+    result = _write(p, [[_lead(long_email, {"Title": "t"}, "m1"), _lead("ok@example.com", {}, "m2")]])
+    assert_that(
+        result.output | "Keys" >> beam.Map(lambda w: (w.match_value, w.action)),
+        equal_to([("ok@example.com", "created")]),
+        label="CheckWritten",
+    )
+    assert_that(
+        result.dead_letter
+        | "Summarize" >> beam.Map(lambda d: (d.stage, d.reason, d.retryable, d.message[:33])),
+        equal_to([("write", "STRING_TOO_LONG", False, "Lead.Email holds 80 characters an")]),
+        label="CheckDeadLetters",
+    )
+    counts = run_and_count(p)
+    assert "trimmed:Lead.Email" not in counts
+    assert [r["Email"] for r in fake_salesforce.STATE["records"]["Lead"]] == ["ok@example.com"]

@@ -3,7 +3,7 @@
 import pytest
 
 from schemas.fields import ObjectMeta
-from transforms.fitting import FitResult, fit_fields
+from transforms.fitting import FitResult, fit_fields, match_value_too_long
 
 
 def f(name, type_, **props):
@@ -253,3 +253,20 @@ def test_input_is_not_changed():
     fields = {"NumberOfEmployees": "4", "FirstName": "P" * 50}
     fit(fields)
     assert fields == {"NumberOfEmployees": "4", "FirstName": "P" * 50}
+
+
+@pytest.mark.parametrize(
+    "field, value, too_long",
+    [
+        ("Email", "a" * 68 + "@example.com", False),  # 80: fits
+        ("Email", "a" * 69 + "@example.com", True),  # 81: never trimmed, the key would change
+        ("email", "\U0001f600" * 40, False),  # 80 UTF-16 units
+        ("Email", "\U0001f600" * 41, True),
+        ("Unknown__c", "x" * 500, False),  # the org decides
+    ],
+)
+def test_match_value_too_long(field, value, too_long):
+    answer = match_value_too_long(field, value, LEAD)
+    assert (answer is not None) is too_long
+    if too_long:
+        assert answer.startswith("Email holds 80 characters")

@@ -3,7 +3,7 @@
 import pytest
 
 from schemas.events import SegmentEvent
-from transforms.gating import salesforce_enabled
+from transforms.gating import salesforce_disabled, salesforce_enabled
 
 
 def event(integrations, context=None):
@@ -42,3 +42,26 @@ def event(integrations, context=None):
 )
 def test_salesforce_enabled(integrations, context, enabled):
     assert salesforce_enabled(event(integrations, context)) is enabled
+
+
+@pytest.mark.parametrize(
+    "integrations, context, disabled",
+    [
+        # --always_enabled sends everything except what opts out explicitly (Segment's semantics).
+        ({}, None, False),
+        ({"All": True}, None, False),
+        ({"Salesforce": True}, None, False),
+        ({"Salesforce": {}}, None, False),
+        ({"Salesforce": False}, None, True),
+        ({"All": True, "Salesforce": False}, None, True),
+        ({"All": False}, None, True),
+        ({"All": False, "Salesforce": True}, None, False),
+        ({"All": False, "Salesforce": {"x": 1}}, None, False),
+        ({"Salesforce": "false"}, None, False),
+        ({"salesforce": False}, None, False),
+        ({}, {"integrations": {"Salesforce": False}}, True),
+        ({"Salesforce": True}, {"integrations": {"Salesforce": False}}, False),
+    ],
+)
+def test_salesforce_disabled(integrations, context, disabled):
+    assert salesforce_disabled(event(integrations, context)) is disabled

@@ -177,6 +177,15 @@ def test_the_seeds_identify_calls(line, message_id):
             {"email": "a@b.c", "plan__c": "pro", "Tier__C": 2},
             {"Email": "a@b.c", "plan__c": "pro", "Tier__C": 2},
         ),
+        # A blank LastName or Company is no value: never blanks a Lead's, never overrides n/a.
+        ({"email": "a@b.c", "lastName": None, "company": None}, {"Email": "a@b.c"}),
+        ({"email": "a@b.c", "lastName": "  ", "company": ""}, {"Email": "a@b.c"}),
+        ({"email": "a@b.c", "company": {"name": None}}, {"Email": "a@b.c"}),
+        # A blank explicit name part does not undo the split of `name`.
+        (
+            {"email": "a@b.c", "name": "Peter Gibbons", "firstName": "", "lastName": None},
+            {"Email": "a@b.c", "FirstName": "Peter", "LastName": "Gibbons"},
+        ),
         # Objects and lists as JSON text; null kept (clears).
         (
             {"email": "a@b.c", "tags": ["a", "b"], "prefs": {"x": 1, "é": None}, "nothing": None},

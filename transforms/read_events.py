@@ -103,6 +103,9 @@ class ReadEvents(beam.PTransform):
         read = (
             pbegin
             | "MatchFiles" >> fileio.MatchFiles(self._file_pattern)
+            # Without it a distributed runner fuses the one matching step with the reads, and a
+            # single worker reads every file in turn.
+            | "SpreadFiles" >> beam.Reshuffle()
             | "OpenFiles" >> fileio.ReadMatches()
             | "ReadLines" >> beam.ParDo(_ReadLines()).with_outputs(DEAD_LETTER, main="lines")
         )

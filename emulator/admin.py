@@ -5,7 +5,8 @@ No authentication; never counted as API calls. Errors come in Salesforce's REST 
 
 - `GET health` -> `{"status": "ok"}`.
 - `POST reset` -> `{"reset": true}`: deletes every record and every Bulk API 2.0 job, forgets query
-  cursors, puts the API allocation and the faults back to the config. Sessions and call counts survive.
+  cursors, puts the API allocation and the faults back to the config. Sessions, call counts and the
+  read-only Organization row (built from the config) survive.
 - `GET records/{sobject}` -> `{"totalSize": N, "records": [...]}`: every stored field of the live records.
 - `POST records/{sobject}` seeds records as a data load would (`Org.seed`), for tests: fields that
   clients cannot write (`IsConverted`, `CreatedDate`, `LastModifiedDate`, ...) may be set and required

@@ -23,16 +23,14 @@ from emulator.errors import ApiError
 from emulator.org import Org
 from emulator.responses import JSON_MEDIA_TYPE, JSONResponse, json_bytes
 from emulator.sessions import ApiUsage, SessionStore, StateDb
+from emulator.versions import NOT_FOUND, version_error
 
 log = logging.getLogger(__name__)
 
-MIN_VERSION, MAX_VERSION = 50.0, 66.0
 MAX_BODY_BYTES = 50 * 1024 * 1024  # REST and SOAP; Salesforce refuses SOAP messages over 50 MB
 MAX_BULK_BODY_BYTES = 150 * 1024 * 1024  # Bulk API 2.0 upload limit (after base64) per the guide
 _API_PATH = re.compile(r"/services/data/v([^/]*)(/.*)?")
-_VERSION = re.compile(r"\d{2,3}\.\d")
 
-NOT_FOUND = ApiError(404, "NOT_FOUND", "The requested resource does not exist")
 SESSION_INVALID = ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 DAILY_LIMIT = ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
 CONCURRENT_LIMIT = ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded")
@@ -190,8 +188,9 @@ class Gate:
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, version: str, rest_path: str) -> None:
         state = scope["app"].state
-        if not _VERSION.fullmatch(version) or not MIN_VERSION <= float(version) <= MAX_VERSION:
-            await send_error(send, NOT_FOUND)
+        error = version_error(version, rest_path)
+        if error is not None:
+            await send_error(send, error)
             return
         session = state.sessions.validate(_bearer(scope))
         if session is None:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.config import ConnectedApp, OrgConfig, User
+from emulator.config import ORG_NAME, ConnectedApp, OrgConfig, User
 from emulator.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def login_response(config: OrgConfig, user: User, session_id: str, base: str, ve
         "orgHasPersonAccounts": "false",
         "organizationId": config.org_id,
         "organizationMultiCurrency": "false",
-        "organizationName": "Emulated Org",
+        "organizationName": ORG_NAME,
         "profileId": "00e000000000001AAA",
         "roleId": None,
         "sessionSecondsValid": str(config.session_lifetime_seconds),
@@ -175,7 +175,7 @@ def login_response(config: OrgConfig, user: User, session_id: str, base: str, ve
         "<soapenv:Body><loginResponse><result>"
         f"<metadataServerUrl>{escape(base)}/services/Soap/m/{version}/{org15}</metadataServerUrl>"
         "<passwordExpired>false</passwordExpired>"
-        f"<sandbox>{'true' if user.sandbox else 'false'}</sandbox>"
+        f"<sandbox>{'true' if user.sandbox or config.is_sandbox else 'false'}</sandbox>"
         f"<serverUrl>{escape(base)}/services/Soap/u/{version}/{org15}</serverUrl>"
         f"<sessionId>{escape(session_id)}</sessionId>"
         f"<userId>{user.user_id}</userId>"

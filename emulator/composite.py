@@ -16,6 +16,7 @@ from emulator.errors import ApiError, MultipleChoicesError, RecordError
 from emulator.org import Org
 from emulator.responses import JSONResponse
 from emulator.rest import in_org, org_of, read_json, version_of
+from emulator.versions import version_error
 
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10  # runs of consecutive records of one object type in one collections request
@@ -31,7 +32,7 @@ ROLLED_BACK = {
 HALTED = "The transaction was rolled back since another operation in the same transaction failed."
 _REFERENCE = re.compile(r"@\{([^}]+)\}")
 _REF_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
-_SUB_URL = re.compile(r"/services/data/v(\d{2,3}\.\d)(/[^?]*)")
+_SUB_URL = re.compile(r"/services/data/v([^/]*)(/[^?]*)")
 
 
 def routes() -> list[Route]:
@@ -73,31 +74,51 @@ def record_errors(exc: ApiError) -> list[dict]:
 
 
 async def collections(request: Request) -> Response:
-    operation = {"POST": _create_one, "PATCH": _update_one, "DELETE": _delete_one}[request.method]
-    return await _collection(request, operation, keep_ids=request.method == "DELETE")
+    operation, keep_ids = _OPERATIONS[request.method]
+    return await _collection(request, operation, keep_ids)
 
 
 async def collections_upsert(request: Request) -> Response:
     """PATCH /composite/sobjects/{sobject}/{field} (API 46.0+): upserts by an external id, in order."""
     org, sobject, field = org_of(request), request.path_params["sobject"], request.path_params["field"]
-    obj = await in_org(org.object, sobject)  # an unknown object is 404, as for one record
+    operation = await in_org(_upsert_operation, org, sobject, field)
+    return await _collection(request, operation, keep_ids=False)
+
+
+def _upsert_operation(org: Org, sobject: str, field: str) -> _Operation:
+    obj = org.object(sobject)  # an unknown object is 404, as for one record
     meta = obj.field(field)
     if meta is None or not (meta.external_id or meta.id_lookup) or meta.type == "id":
         # "Only external ids are supported. Don't use record ids." (REST guide); the answer for an
         # unusable field is the one upsert of a single record gives.
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-    return await _collection(request, partial(_upsert_one, sobject=obj.name, field=meta.name), keep_ids=False)
+    return partial(_upsert_one, sobject=obj.name, field=meta.name)
 
 
 async def _collection(request: Request, operation: _Operation, keep_ids: bool) -> Response:
-    if request.method == "DELETE":
-        ids = [i for i in request.query_params.get("ids", "").split(",") if i.strip()]
+    body = None if request.method == "DELETE" else await read_json(request)
+    org = org_of(request)
+    items, all_or_none = _collection_items(org, request.method, body, dict(request.query_params))
+    if request.state.fault == LOCK_FAULT:
+        lock = {
+            "statusCode": LOCK_FAULT,
+            "message": "unable to obtain exclusive access to this record",
+            "fields": [],
+        }
+        return JSONResponse([_Outcome(None, [dict(lock)]).body() for _ in items])
+    outcomes = await in_org(_run_collection, org, operation, items, all_or_none, keep_ids)
+    return JSONResponse([o.body() for o in outcomes])
+
+
+def _collection_items(org: Org, method: str, body: Any, params: dict[str, str]) -> tuple[list[Any], bool]:
+    """The records (or, for DELETE, the ids) of a collections request and its allOrNone flag."""
+    if method == "DELETE":
+        ids = [i for i in params.get("ids", "").split(",") if i.strip()]
         if not ids:
             raise ApiError(400, "MISSING_ARGUMENT", "ids parameter is required")
         items: list[Any] = ids
-        all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
+        all_or_none = params.get("allOrNone", "false").lower() == "true"
     else:
-        body = await read_json(request)
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise ApiError(400, "JSON_PARSER_ERROR", "Expected a JSON object with a 'records' array")
@@ -109,7 +130,7 @@ async def _collection(request: Request, operation: _Operation, keep_ids: bool) -
             "EXCEEDED_ID_LIMIT",
             f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
         )
-    if request.method != "DELETE" and _chunk_count(org_of(request), items) > MAX_CHUNKS:
+    if method != "DELETE" and _chunk_count(org, items) > MAX_CHUNKS:
         # Salesforce documents the limit ("A single request can process up to 10 chunks"), not the
         # answer. The message is the platform's own for this limit (Apex and SOAP DML); the code is the
         # closest StatusCode Salesforce has ("too many object types in one call"). Nothing is saved.
@@ -119,15 +140,7 @@ async def _collection(request: Request, operation: _Operation, keep_ids: bool) -
             f"Cannot have more than {MAX_CHUNKS} chunks in a single operation. "
             "Please rearrange the data to reduce chunking.",
         )
-    if request.state.fault == LOCK_FAULT:
-        lock = {
-            "statusCode": LOCK_FAULT,
-            "message": "unable to obtain exclusive access to this record",
-            "fields": [],
-        }
-        return JSONResponse([_Outcome(None, [dict(lock)]).body() for _ in items])
-    outcomes = await in_org(_run_collection, org_of(request), operation, items, all_or_none, keep_ids)
-    return JSONResponse([o.body() for o in outcomes])
+    return items, all_or_none
 
 
 def _run_collection(
@@ -237,6 +250,14 @@ def _delete_one(org: Org, record_id: Any) -> _Outcome:
         return _Outcome(record_id, record_errors(exc))
 
 
+# A collections method: what it does to one item, and whether a rolled-back result keeps the item's id.
+_OPERATIONS: dict[str, tuple[_Operation, bool]] = {
+    "POST": (_create_one, False),
+    "PATCH": (_update_one, False),
+    "DELETE": (_delete_one, True),
+}
+
+
 # --------------------------------------------------------------------------------------- Composite
 
 
@@ -246,6 +267,12 @@ class _SubResult:
     status: int
     body: Any
     headers: dict
+    # An sObject Collections subrequest answers 200 with per-record errors; any of them fails it for the
+    # composite's allOrNone as an error status does.
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        self.failed = self.failed or self.status >= 300
 
     def as_json(self) -> dict:
         return {
@@ -295,16 +322,16 @@ def _run_composite(org: Org, version: str, subrequests: list[dict], all_or_none:
     results: list[_SubResult] = []
     if not all_or_none:
         for sub in subrequests:
-            result = _run_sub(org, sub, done)
+            result = _run_sub(org, sub, done, False)
             done[sub["referenceId"]] = result.body if result.status < 300 else None
             results.append(result)
         return results
     try:
         with org.transaction():
             for sub in subrequests:
-                result = _run_sub(org, sub, done)
+                result = _run_sub(org, sub, done, True)
                 results.append(result)
-                if result.status >= 300:
+                if result.failed:
                     raise _Rollback
                 done[sub["referenceId"]] = result.body
     except _Rollback:
@@ -318,12 +345,16 @@ def _run_composite(org: Org, version: str, subrequests: list[dict], all_or_none:
     return results
 
 
-def _run_sub(org: Org, sub: dict, done: dict[str, Any]) -> _SubResult:
+def _run_sub(org: Org, sub: dict, done: dict[str, Any], all_or_none: bool) -> _SubResult:
     ref = sub["referenceId"]
     try:
         url = _resolve(sub["url"], done)
         body = _resolve(sub.get("body"), done)
-        status, out, headers = _dispatch(org, str(sub.get("method", "GET")).upper(), url, body)
+        method = str(sub.get("method", "GET")).upper()
+        version, parts, params = _parse_url(str(url))
+        if parts[:2] == ["composite", "sobjects"]:
+            return _collection_sub(org, ref, method, parts, params, body, all_or_none)
+        status, out, headers = _dispatch(org, method, version, parts, params, body)
         return _SubResult(ref, status, out, headers)
     except MultipleChoicesError as exc:
         return _SubResult(ref, 300, exc.to_body(), {})
@@ -367,14 +398,44 @@ def _lookup(expression: str, done: dict[str, Any]) -> Any:
     return value
 
 
-def _dispatch(org: Org, method: str, url: str, body: Any) -> tuple[int, Any, dict]:
+def _parse_url(url: str) -> tuple[str, list[str], dict[str, str]]:
+    """(version, path segments below it, query parameters) of a subrequest's url."""
     parsed = urllib.parse.urlsplit(url)
     match = _SUB_URL.fullmatch(parsed.path.rstrip("/") or "/")
     if match is None:
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
     version, path = match.groups()
+    error = version_error(version, path)  # as for a request of its own: retired 410, unknown 404
+    if error is not None:
+        raise error
     parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
-    params = dict(urllib.parse.parse_qsl(parsed.query))
+    return version, parts, dict(urllib.parse.parse_qsl(parsed.query))
+
+
+def _collection_sub(
+    org: Org, ref: str, method: str, parts: list[str], params: dict[str, str], body: Any, all_or_none: bool
+) -> _SubResult:
+    """An sObject Collections subrequest: its body is the list of results the resource itself answers.
+
+    "If the Composite request has allOrNone set to true, then the all-or-none behavior also applies to
+    each of the sObject Collections subrequests, overriding the value of allOrNone in the subrequests"
+    ("allOrNone Parameters in Composite and Collections Requests"); otherwise the subrequest's own flag.
+    """
+    if len(parts) == 2 and method in _OPERATIONS:
+        operation, keep_ids = _OPERATIONS[method]
+    elif len(parts) == 4 and method == "PATCH":
+        operation, keep_ids = _upsert_operation(org, parts[2], parts[3]), False
+    else:
+        path = "/" + "/".join(parts)
+        raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed for {path}")
+    items, own_all_or_none = _collection_items(org, method, body, params)
+    outcomes = _run_collection(org, operation, items, all_or_none or own_all_or_none, keep_ids)
+    return _SubResult(ref, 200, [o.body() for o in outcomes], {}, any(o.errors for o in outcomes))
+
+
+def _dispatch(
+    org: Org, method: str, version: str, parts: list[str], params: dict[str, str], body: Any
+) -> tuple[int, Any, dict]:
     head = parts[0] if parts else ""
     if head in ("query", "queryAll") and len(parts) == 1 and method == "GET":
         result = org.query(params.get("q", ""), head == "queryAll", version)
@@ -411,6 +472,7 @@ def _dispatch(org: Org, method: str, url: str, body: Any) -> tuple[int, Any, dic
             {"id": record_id, "success": True, "errors": [], "created": created},
             {},
         )
+    path = "/" + "/".join(parts)
     raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed for {path}")
 
 

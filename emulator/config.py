@@ -22,6 +22,7 @@ FIELD_TYPES = (
     "picklist",
     "external_id",
 )
+ORG_NAME = "Emulated Org"  # the org's name in login's userInfo and in Organization.Name
 
 
 class ConfigError(ValueError):
@@ -75,6 +76,7 @@ class Faults:
 class OrgConfig:
     org_id: str = "00D000000000001AAA"
     instance_name: str = "EMU1"
+    is_sandbox: bool = False  # Organization.IsSandbox (simple-salesforce's is_sandbox()); login's <sandbox>
     users: tuple[User, ...] = (User("admin@example.com", "emulator-password", "EMULATORTOKEN"),)
     connected_apps: tuple[ConnectedApp, ...] = (
         ConnectedApp("emulator-consumer-key", "emulator-consumer-secret"),
@@ -121,7 +123,7 @@ def _custom_fields(data: Any, where: str) -> dict[str, tuple[CustomField, ...]]:
 def parse_config(data: dict[str, Any] | None) -> OrgConfig:
     """Builds an OrgConfig from parsed YAML; missing keys keep the built-in default org."""
     data = {} if data is None else data
-    return _build(
+    config = _build(
         OrgConfig,
         data,
         "config",
@@ -130,6 +132,9 @@ def parse_config(data: dict[str, Any] | None) -> OrgConfig:
         custom_fields=_custom_fields,
         faults=lambda v, w: _build(Faults, v, w, error_kinds=lambda x, _: tuple(x)),
     )
+    if not isinstance(config.is_sandbox, bool):
+        raise ConfigError(f"config.is_sandbox: must be true or false, got {config.is_sandbox!r}")
+    return config
 
 
 def load_config(path: str | Path | None) -> OrgConfig:

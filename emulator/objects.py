@@ -137,6 +137,7 @@ class SObject:
     label_plural: str
     key_prefix: str
     fields: tuple[Field, ...]
+    read_only: bool = False  # a setup object clients may query but not create, update or delete
     by_lower: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,32 +153,33 @@ class SObject:
 
     def describe_global(self, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/{self.name}"
+        data = not self.read_only  # a record object: every DML call, feeds, layouts and search
         return {
             "activateable": False,
-            "createable": True,
+            "createable": data,
             "custom": False,
             "customSetting": False,
             "deepCloneable": False,
-            "deletable": True,
+            "deletable": data,
             "deprecatedAndHidden": False,
-            "feedEnabled": True,
+            "feedEnabled": data,
             "hasSubtypes": False,
             "isInterface": False,
             "isSubtype": False,
             "keyPrefix": self.key_prefix,
             "label": self.label,
             "labelPlural": self.label_plural,
-            "layoutable": True,
-            "mergeable": True,
-            "mruEnabled": True,
+            "layoutable": data,
+            "mergeable": data,
+            "mruEnabled": data,
             "name": self.name,
             "queryable": True,
-            "replicateable": True,
+            "replicateable": data,
             "retrieveable": True,
-            "searchable": True,
-            "triggerable": True,
-            "undeletable": True,
-            "updateable": True,
+            "searchable": data,
+            "triggerable": data,
+            "undeletable": data,
+            "updateable": data,
             "urls": {
                 "rowTemplate": f"{base}/{{ID}}",
                 "defaultValues": f"{base}/defaultValues?recordTypeId&fields",
@@ -654,6 +656,52 @@ def _opportunity() -> tuple[Field, ...]:
     )
 
 
+EDITIONS = (
+    "Team Edition",
+    "Professional Edition",
+    "Enterprise Edition",
+    "Developer Edition",
+    "Personal Edition",
+    "Unlimited Edition",
+    "Contact Manager Edition",
+    "Base Edition",
+)
+ORGANIZATION = "Organization"
+_AUDIT_FIELDS = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
+
+
+def _organization() -> tuple[Field, ...]:
+    # Types and lengths as the Object Reference and the Field Reference give them (OrganizationType is
+    # labelled "Edition", InstanceName is 5 long). Every field is read-only here: the emulator's org is
+    # built from its config, and the admin would change Company Information in Setup.
+    locale = ("en_US",)
+    return tuple(
+        _ro(f)
+        for f in (
+            Field("Id", "Organization ID", "id", 18, nillable=False, defaulted=True, id_lookup=True),
+            _s("Name", "Name", 80, nillable=False, name_field=True),
+            _s("Division", "Division", 80),
+            Field("OrganizationType", "Edition", "picklist", 40, picklist=EDITIONS),
+            _s("InstanceName", "Instance Name", 5),
+            _flag("IsSandbox", "Is Sandbox"),
+            _flag("IsReadOnly", "Is Read Only"),
+            _s("NamespacePrefix", "Namespace Prefix", 15),
+            Field("TrialExpirationDate", "Trial Expiration Date", "datetime"),
+            Field("LanguageLocaleKey", "Language", "picklist", 40, nillable=False, picklist=locale),
+            Field("DefaultLocaleSidKey", "Locale", "picklist", 40, nillable=False, picklist=locale),
+            Field(
+                "TimeZoneSidKey",
+                "Time Zone",
+                "picklist",
+                40,
+                nillable=False,
+                picklist=("America/Los_Angeles",),
+            ),
+            *(f for f in _system_fields(ORGANIZATION) if f.name in _AUDIT_FIELDS),
+        )
+    )
+
+
 # Key prefixes of the objects references may point at, emulated or not.
 KEY_PREFIXES = {
     "Lead": "00Q",
@@ -665,6 +713,7 @@ KEY_PREFIXES = {
     "Group": "00G",
     "Campaign": "701",
     "Pricebook2": "01s",
+    ORGANIZATION: "00D",
 }
 
 _STANDARD = (
@@ -713,7 +762,8 @@ def custom_field(cf: CustomField) -> Field:
 
 
 def build_objects(config: OrgConfig) -> dict[str, SObject]:
-    """Every sObject of the org by canonical name: the standard ones with the config's custom fields."""
+    """Every sObject of the org by canonical name: the standard ones with the config's custom fields,
+    then the read-only Organization."""
     known = {name.lower(): name for name, *_ in _STANDARD}
     for obj in config.custom_fields:
         if obj.lower() not in known:
@@ -727,4 +777,8 @@ def build_objects(config: OrgConfig) -> dict[str, SObject]:
         if clash:
             raise ValueError(f"custom_fields.{name}: duplicate field(s) {sorted(clash)}")
         out[name] = SObject(name, label, plural, prefix, standard + extra)
+    # Setup objects after the data objects; they take no custom fields.
+    out[ORGANIZATION] = SObject(
+        ORGANIZATION, "Organization", "Organizations", KEY_PREFIXES[ORGANIZATION], _organization(), True
+    )
     return out

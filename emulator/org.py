@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from emulator import ids, soql
-from emulator.config import OrgConfig
+from emulator.config import ORG_NAME, OrgConfig
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
-from emulator.objects import KEY_PREFIXES, OPPORTUNITY_STAGES, SObject, build_objects
+from emulator.objects import KEY_PREFIXES, OPPORTUNITY_STAGES, ORGANIZATION, SObject, build_objects
 from emulator.validation import PARSE_ERRORS, error, format_datetime, validate
 
 _SCHEMA = """
@@ -37,6 +37,7 @@ _ADDRESS_PARTS = {
     "longitude": "Longitude",
     "geocodeAccuracy": "GeocodeAccuracy",
 }
+ORG_CREATED = "2020-10-01T00:00:00.000+0000"  # fixed, so that answers do not change between runs
 _AUDIT = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
 
 Record = dict[str, Any]
@@ -102,7 +103,11 @@ class Org:
         return {"objectDescribe": self.object(sobject).describe_global(version), "recentItems": []}
 
     def sobject_of_id(self, record_id: str) -> str:
-        name = self._by_prefix.get(_canonical_id(record_id)[:3])
+        canonical = _canonical_id(record_id)
+        name = self._by_prefix.get(canonical[:3])
+        if name is None and canonical in self._records[ORGANIZATION]:
+            # A configured org_id need not carry a consistent case-safe suffix (the default does not).
+            name = ORGANIZATION
         if name is None:
             raise ApiError(400, "MALFORMED_ID", f"malformed id {record_id}")
         return name
@@ -110,7 +115,7 @@ class Org:
     # --- DML -------------------------------------------------------------------------------------
 
     def create(self, sobject: str, body: dict) -> str:
-        obj = self.object(sobject)
+        obj = self._writable(sobject, "insert")
         values, errors = validate(obj, body, for_create=True)
         if errors:
             _refuse(errors)
@@ -119,7 +124,7 @@ class Org:
 
     def seed(self, sobject: str, fields: dict) -> str:
         """Creates a record as an admin data load would: read-only fields (IsConverted, dates) allowed."""
-        obj = self.object(sobject)
+        obj = self._writable(sobject, "insert")
         values, errors = validate(obj, fields, for_create=True, admin=True)
         if errors:
             _refuse(errors)
@@ -160,7 +165,7 @@ class Org:
 
     def update(self, sobject: str, record_id: str, body: dict) -> str:
         """Updates the record and returns its 18-character id, whatever form `record_id` took."""
-        obj = self.object(sobject)
+        obj = self._writable(sobject, "update")
         values, errors = validate(obj, body, for_create=False)
         with self._lock:
             record = self._find(obj, record_id)
@@ -171,7 +176,7 @@ class Org:
 
     def delete(self, sobject: str, record_id: str) -> str:
         """Deletes the record and returns its 18-character id, whatever form `record_id` took."""
-        obj = self.object(sobject)
+        obj = self._writable(sobject, "delete")
         with self._lock:
             record = self._find(obj, record_id)
             stamp = self._now()
@@ -245,9 +250,12 @@ class Org:
                     self._undo.clear()
 
     def reset(self) -> None:
+        """Deletes every record; the Organization row, built from the config, stays."""
         with self._lock:
             self._db.execute("DELETE FROM records")
-            for name in self._objects:
+            for name, obj in self._objects.items():
+                if obj.read_only:
+                    continue
                 self._records[name].clear()
                 self._index[name].clear()
             self._undo.clear()
@@ -299,9 +307,52 @@ class Org:
                 record = json.loads(data)
                 self._records[sobject][record_id] = record
                 self._reindex(sobject, None, record)
+        # Keyed by the canonical id so that lookups find it; its Id is the config's org_id as written,
+        # the organizationId that login answers.
+        organization = self._organization()
+        self._records[ORGANIZATION] = {_canonical_id(organization["Id"]): organization}
         counters = dict(self._db.execute("SELECT name, value FROM counters"))
         self._seq = counters.get("id", 0)
         self._case_number = counters.get("CaseNumber", 1000)
+
+    def _organization(self) -> Record:
+        """The one Organization row, from the config; never stored, so a reset or restart rebuilds it."""
+        config = self.config
+        return {
+            "Id": config.org_id,
+            "IsDeleted": False,  # internal: every stored record has it, Organization does not describe it
+            "Name": ORG_NAME,
+            "OrganizationType": "Developer Edition",
+            "InstanceName": config.instance_name,
+            "IsSandbox": config.is_sandbox,
+            "IsReadOnly": False,
+            "LanguageLocaleKey": "en_US",
+            "DefaultLocaleSidKey": "en_US",
+            "TimeZoneSidKey": "America/Los_Angeles",
+            "CreatedDate": ORG_CREATED,
+            "CreatedById": self._user_id,
+            "LastModifiedDate": ORG_CREATED,
+            "LastModifiedById": self._user_id,
+            "SystemModstamp": ORG_CREATED,
+        }
+
+    def _writable(self, sobject: str, operation: str) -> SObject:
+        """The metadata of `sobject` if `operation` (insert, update, delete) may change its records."""
+        obj = self.object(sobject)
+        if not obj.read_only:
+            return obj
+        if operation == "delete":
+            # Salesforce's words for an operation an entity type has no call for ("entity type
+            # Opportunity History does not support create"); the REST body for delete is not documented.
+            raise ApiError(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support delete"
+            )
+        # What REST answers for an entity type that cannot be written at all, e.g. POST to Flow or
+        # PATCH to a custom metadata type: "entity type cannot be inserted: Flow" (the object's label).
+        done = {"insert": "inserted", "update": "updated"}[operation]
+        raise ApiError(
+            400, "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", f"entity type cannot be {done}: {obj.label}"
+        )
 
     def _now(self) -> str:
         # Never step backwards, so that LastModifiedDate orders writes even if the wall clock does.

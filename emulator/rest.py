@@ -19,12 +19,11 @@ from emulator import ids
 from emulator.errors import ApiError, MultipleChoicesError
 from emulator.org import Org
 from emulator.responses import JSONResponse
+from emulator.versions import version_list
 
 T = TypeVar("T")
 
 DEFAULT_BATCH, MIN_BATCH, MAX_BATCH = 2000, 200, 2000
-FIRST_VERSION, LAST_VERSION = 50, 66
-_RELEASES = ("Winter", "Spring", "Summer")  # API 50.0 was Winter '21; three releases a year
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -97,17 +96,6 @@ def version_of(request: Request) -> str:
 
 
 # ------------------------------------------------------------------------------ versions, resources
-
-
-def version_list() -> list[dict]:
-    out = []
-    for number in range(FIRST_VERSION, LAST_VERSION + 1):
-        season = _RELEASES[(number - FIRST_VERSION) % 3]
-        year = 21 + (number - FIRST_VERSION) // 3
-        out.append(
-            {"label": f"{season} '{year:02d}", "url": f"/services/data/v{number}.0", "version": f"{number}.0"}
-        )
-    return out
 
 
 async def versions(request: Request) -> Response:

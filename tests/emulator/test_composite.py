@@ -1,5 +1,7 @@
 """sObject Collections and Composite through `sf.restful`, as the pipeline calls them."""
 
+import pytest
+
 from tests.emulator.conftest import API, calls
 
 ROLLED_BACK = {
@@ -347,3 +349,131 @@ def test_composite_over_25_subrequests(emu, sf):
             }
         ]
     }
+
+
+# --- sObject Collections inside Composite ---------------------------------------------------------
+
+COLLECTIONS = f"/services/data/v{API}/composite/sobjects"
+
+
+def sub(method: str, url: str, ref: str, body: object = None) -> dict:
+    out = {"method": method, "url": url, "referenceId": ref}
+    if body is not None:
+        out["body"] = body
+    return out
+
+
+def composite(sf, subrequests: list[dict], all_or_none: bool = False) -> list[dict]:
+    body = {"allOrNone": all_or_none, "compositeRequest": subrequests}
+    return sf.restful("composite", method="POST", json=body)["compositeResponse"]
+
+
+def made(results: list[dict]) -> list[dict]:
+    """Results with each created id replaced by its key prefix, so that tables can name them."""
+    return [{**r, "id": r["id"][:3]} if r["id"] else r for r in results]
+
+
+CREATED_A = {"id": "00Q", "success": True, "errors": []}
+FAILED_B = {"id": None, "success": False, "errors": [MISSING_COMPANY]}
+ROLLED_BACK_A = {"id": None, "success": False, "errors": [ROLLED_BACK]}
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner", "collection", "contact_status", "leads", "contacts"),
+    [
+        # The four cases of "allOrNone Parameters in Composite and Collections Requests".
+        (False, False, [CREATED_A, FAILED_B], 201, ["A"], ["Smith"]),
+        (False, True, [ROLLED_BACK_A, FAILED_B], 201, [], ["Smith"]),
+        (True, True, [ROLLED_BACK_A, FAILED_B], 400, [], []),
+        (True, False, [ROLLED_BACK_A, FAILED_B], 400, [], []),  # the outer flag overrides the inner one
+    ],
+)
+def test_all_or_none_of_composite_and_collections(
+    emu, sf, outer, inner, collection, contact_status, leads, contacts
+):
+    out = composite(
+        sf,
+        [
+            sub(
+                "POST", COLLECTIONS, "newLeads", {"allOrNone": inner, "records": [lead("A"), lead("B", None)]}
+            ),
+            sub("POST", f"/services/data/v{API}/sobjects/Contact", "newContact", {"LastName": "Smith"}),
+        ],
+        all_or_none=outer,
+    )
+    assert (out[0]["referenceId"], out[0]["httpStatusCode"], out[0]["httpHeaders"]) == ("newLeads", 200, {})
+    assert made(out[0]["body"]) == collection
+    assert (out[1]["referenceId"], out[1]["httpStatusCode"]) == ("newContact", contact_status)
+    if contact_status == 400:
+        assert out[1]["body"] == HALTED
+    assert (stored(emu), stored(emu, "Contact")) == (leads, contacts)
+    assert calls(emu) == {"login": 1, "composite": 1}
+
+
+def test_collections_subrequests_create_update_delete_with_references(emu, sf):
+    out = composite(
+        sf,
+        [
+            sub("POST", COLLECTIONS, "created", {"records": [lead("A"), lead("B")]}),
+            sub(
+                "PATCH",
+                COLLECTIONS,
+                "updated",
+                {
+                    "records": [
+                        {"attributes": {"type": "Lead"}, "id": "@{created[0].id}", "LastName": "A2"},
+                        {"attributes": {"type": "Lead"}, "id": "@{created[1].id}", "Company": ""},
+                    ]
+                },
+            ),
+            sub("DELETE", f"{COLLECTIONS}?ids=@{{created[1].id}}&allOrNone=true", "deleted"),
+            sub("GET", f"/services/data/v{API}/query?q=SELECT+LastName+FROM+Lead", "left"),
+        ],
+        all_or_none=False,
+    )
+    first, second = (r["id"] for r in out[0]["body"])
+    assert [(r["referenceId"], r["httpStatusCode"]) for r in out] == [
+        ("created", 200),
+        ("updated", 200),
+        ("deleted", 200),
+        ("left", 200),
+    ]
+    assert out[1]["body"] == [
+        {"id": first, "success": True, "errors": []},
+        {"id": None, "success": False, "errors": [MISSING_COMPANY]},
+    ]
+    assert out[2]["body"] == [{"id": second, "success": True, "errors": []}]
+    assert [r["LastName"] for r in out[3]["body"]["records"]] == ["A2"]
+    assert stored(emu) == ["A2"]
+    assert calls(emu) == {"login": 1, "composite": 1}
+
+
+def test_collections_upsert_subrequest(emu, sf):
+    records = [
+        {"attributes": {"type": "Lead"}, "Ext__c": "k1", "LastName": "One", "Company": "Co"},
+        {"attributes": {"type": "Lead"}, "Ext__c": "k2", "LastName": "Two"},
+    ]
+    out = composite(sf, [sub("PATCH", f"{COLLECTIONS}/Lead/Ext__c", "up", {"records": records})])
+    assert out[0]["httpStatusCode"] == 200
+    assert made(out[0]["body"]) == [
+        {"id": "00Q", "success": True, "errors": [], "created": True},
+        {"id": None, "success": False, "errors": [MISSING_COMPANY], "created": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status", "error"),
+    [
+        ("POST", COLLECTIONS, {"records": "nope"}, 400, "JSON_PARSER_ERROR"),
+        ("POST", COLLECTIONS, {"records": [lead(str(i)) for i in range(201)]}, 400, "EXCEEDED_ID_LIMIT"),
+        ("DELETE", COLLECTIONS, None, 400, "MISSING_ARGUMENT"),
+        ("GET", COLLECTIONS, None, 405, "METHOD_NOT_ALLOWED"),
+        ("PATCH", f"{COLLECTIONS}/Lead/LastName", {"records": []}, 404, "NOT_FOUND"),
+        ("POST", "/services/data/v41.0/composite/sobjects", {"records": []}, 404, "NOT_FOUND"),
+        ("POST", "/services/data/v29.0/composite/sobjects", {"records": []}, 410, "GONE"),
+    ],
+)
+def test_refused_collections_subrequests(emu, sf, method, url, body, status, error):
+    out = composite(sf, [sub(method, url, "bad", body)])
+    assert (out[0]["httpStatusCode"], out[0]["body"][0]["errorCode"]) == (status, error)
+    assert stored(emu) == []

@@ -22,6 +22,12 @@ def test_the_documented_example_loads():
     assert config.custom_fields["Lead"][1].values == ("free", "team", "business")
     assert (config.daily_api_requests, config.session_lifetime_seconds) == (100000, 7200)
     assert config.faults.error_kinds == ("SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW")
+    assert config.is_sandbox is False
+
+
+@pytest.mark.parametrize(("data", "expected"), [(None, False), ({"is_sandbox": True}, True)])
+def test_is_sandbox(data, expected):
+    assert parse_config(data).is_sandbox is expected
 
 
 @pytest.mark.parametrize(
@@ -47,6 +53,7 @@ def test_the_documented_example_loads():
             "config.custom_fields.Lead[0].type: 'text' is not one of ['string', ",
         ),
         ({"faults": {"latency": 5}}, "config.faults: unknown key(s) ['latency']"),
+        ({"is_sandbox": "yes"}, "config.is_sandbox: must be true or false, got 'yes'"),
     ],
 )
 def test_bad_configs_name_the_field(data, message):

@@ -750,9 +750,10 @@ def test_describe_global(org):
         ("Contact", "003"),
         ("Case", "500"),
         ("Opportunity", "006"),
+        ("Organization", "00D"),
     ]
     assert body["sobjects"][0]["urls"]["describe"] == "/services/data/v59.0/sobjects/Lead/describe"
-    assert org.sobject_names() == ["Lead", "Account", "Contact", "Case", "Opportunity"]
+    assert org.sobject_names() == ["Lead", "Account", "Contact", "Case", "Opportunity", "Organization"]
     assert org.metadata("lead", V) == {"objectDescribe": body["sobjects"][0], "recentItems": []}
 
 

@@ -19,8 +19,9 @@ def test_versions_list_needs_no_session(emu, raw):
     response = raw("GET", "/services/data/", auth=False, absolute=True)
     assert response.status_code == 200
     versions = response.json()
-    assert len(versions) == 17
-    assert versions[0] == {"label": "Winter '21", "url": "/services/data/v50.0", "version": "50.0"}
+    assert len(versions) == 36
+    assert versions[0] == {"label": "Summer '14", "url": "/services/data/v31.0", "version": "31.0"}
+    assert versions[19] == {"label": "Winter '21", "url": "/services/data/v50.0", "version": "50.0"}
     assert versions[-1] == {"label": "Spring '26", "url": "/services/data/v66.0", "version": "66.0"}
     assert "sforce-limit-info" not in response.headers
 
@@ -32,12 +33,64 @@ def test_resources_of_a_version(emu, raw):
     assert response.json()["query"] == "/services/data/v66.0/query"
 
 
-@pytest.mark.parametrize("version", ["49.0", "67.0", "59", "abc"])
+@pytest.mark.parametrize("version", ["6.0", "67.0", "99.0", "59", "abc", "1234.0"])
 def test_unknown_versions_are_not_found(emu, raw, version):
     response = raw("GET", f"/services/data/v{version}/limits", absolute=True)
     assert (response.status_code, response.json()) == (
         404,
         [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}],
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "path"),
+    [("7.0", "limits"), ("20.0", "sobjects"), ("21.0", "query?q=SELECT+Id+FROM+Lead"), ("30.0", "")],
+)
+def test_retired_versions_are_gone(emu, raw, version, path):
+    """Versions 7.0-30.0 are retired: "REST API returns the 410:GONE error code" (End-of-Life Policy)."""
+    before = calls(emu)
+    response = raw("GET", f"/services/data/v{version}/{path}", absolute=True)
+    assert (response.status_code, response.json()) == (
+        410,
+        [
+            {
+                "message": f"API version {version} is retired and no longer available; use 31.0 or later.",
+                "errorCode": "GONE",
+            }
+        ],
+    )
+    assert "sforce-limit-info" not in response.headers
+    assert calls(emu) == before  # refused before the session is checked: not an API call
+
+
+@pytest.mark.parametrize(
+    ("method", "version", "path", "status"),
+    [
+        ("GET", "31.0", "limits", 200),
+        ("GET", "40.0", "sobjects/Lead/describe", 200),
+        ("POST", "37.0", "composite", 404),  # Composite came in 38.0
+        ("POST", "41.0", "composite/sobjects", 404),  # sObject Collections in 42.0
+        ("POST", "42.0", "composite/sobjects", 400),  # served: the empty body is refused
+        ("PATCH", "45.0", "composite/sobjects/Lead/Ext__c", 404),  # collection upsert in 46.0
+        ("GET", "40.0", "jobs/ingest", 404),  # Bulk API 2.0 ingest in 41.0
+        ("GET", "46.0", "jobs/query", 404),  # Bulk API 2.0 query in 47.0
+        ("GET", "47.0", "jobs/query", 200),
+    ],
+)
+def test_older_supported_versions_serve_what_they_had(emu, raw, method, version, path, status):
+    response = raw(method, f"/services/data/v{version}/{path}", absolute=True)
+    assert response.status_code == status
+    if status == 404:
+        assert response.json() == NOT_FOUND
+
+
+def test_a_client_on_an_older_version_works(emu):
+    sf = emu.salesforce("45.0")
+    created = sf.Lead.create(LEAD)
+    assert sf.query(f"SELECT Id FROM Lead WHERE Id = '{created['id']}'")["totalSize"] == 1
+    assert (
+        sf.Lead.get(created["id"])["attributes"]["url"]
+        == f"/services/data/v45.0/sobjects/Lead/{created['id']}"
     )
 
 

@@ -24,6 +24,8 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.upsert import UpsertItem, upsert_by_key
+from tests import seed_examples
+from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP, SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS
 
 try:
     from emulator.process import start_emulator
@@ -237,90 +239,7 @@ def written(summary: dict) -> dict:
 
 # --- the seed's examples -----------------------------------------------------------------------
 
-SEED_LEAD = {
-    "FirstName": "Peter",
-    "LastName": "Gibbons",
-    "Title": "VP of Derp",
-    "Email": "peter.gibbons@example.com",
-    "Company": "Initech",
-    "Phone": "570-690-4150",
-    "Rating": "Hot",
-    "City": "east greenwich",
-    "PostalCode": "94115",
-    "Country": "USA",
-    "Street": "19123 forest lane",
-    "State": "RI",
-    "Status": DEFAULT_STATUS,
-}
-
-# The seed's first call verbatim: a JavaScript object literal with `state` twice (the last one wins,
-# in JavaScript as in JSON parsers).
-SEED_IDENTIFY_FLAT = (
-    '{"type": "identify", "messageId": "seed-1", "timestamp": "2026-11-01T10:00:00.000Z", '
-    '"userId": "YOUR_USERS_ID", "traits": {"name": "Peter Gibbons", "title": "VP of Derp", '
-    '"email": "peter.gibbons@example.com", "company": "Initech", "phone": "570-690-4150", '
-    '"state": "California", "rating": "Hot", "city": "east greenwich", "postalCode": "94115", '
-    '"country": "USA", "street": "19123 forest lane", "state": "RI"}, '
-    '"integrations": {"Salesforce": true}}'
-)
-SEED_IDENTIFY_OBJECTS = {
-    "type": "identify",
-    "messageId": "seed-2",
-    "timestamp": "2026-11-01T10:00:00.000Z",
-    "userId": "YOUR_USERS_ID",
-    "traits": {
-        "name": "Peter Gibbons",
-        "title": "VP of Derp",
-        "email": "peter.gibbons@example.com",
-        "company": {"id": 666, "name": "Initech"},
-        "phone": "570-690-4150",
-        "state": "California",
-        "rating": "Hot",
-        "address": {
-            "city": "east greenwich",
-            "postalCode": "94115",
-            "country": "USA",
-            "street": "19123 forest lane",
-            "state": "RI",
-        },
-    },
-    "integrations": {"Salesforce": True},
-}
-SEED_GROUP = {
-    "type": "group",
-    "messageId": "seed-3",
-    "timestamp": "2026-11-01T10:00:00.000Z",
-    "userId": "YOUR_USERS_ID",
-    "groupId": "813",
-    "traits": {
-        "name": "Teemo Industries",
-        "address": {
-            "city": "East Greenwich",
-            "state": "RI",
-            "country": "US",
-            "postalCode": "02818",
-            "street": "9000 Forest Lane",
-        },
-        "phone": "222-555-4444",
-        "description": "Makes great husky products",
-        "employees": 4,
-        "website": "https://example.com",
-    },
-    "integrations": {"Salesforce": True},
-}
-SEED_ACCOUNT = {
-    "Name": "Teemo Industries",
-    "AccountNumber": "813",
-    "BillingCity": "East Greenwich",
-    "BillingCountry": "US",
-    "BillingPostalCode": "02818",
-    "BillingState": "RI",
-    "BillingStreet": "9000 Forest Lane",
-    "NumberOfEmployees": 4,
-    "Phone": "222-555-4444",
-    "Website": "https://example.com",
-    "Description": "Makes great husky products",
-}
+SEED_LEAD = {**seed_examples.SEED_LEAD, "Status": DEFAULT_STATUS}
 
 
 @pytest.mark.parametrize("event", [SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS], ids=["flat", "objects"])

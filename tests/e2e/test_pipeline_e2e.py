@@ -16,106 +16,11 @@ from tests.e2e.conftest import (
     run_pipeline,
     write_lines,
 )
+from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP, SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS, SEED_LEAD
 
 pytestmark = pytest.mark.e2e
 
 ON = {"Salesforce": True}
-
-# The seed's two identify calls (the first one's duplicate `state` key keeps its last value, as
-# JavaScript does) and its group call.
-SEED_IDENTIFY_FLAT = {
-    "type": "identify",
-    "messageId": "seed-identify-1",
-    "userId": "YOUR_USERS_ID",
-    "timestamp": "2026-11-28T10:00:00.000Z",
-    "traits": {
-        "name": "Peter Gibbons",
-        "title": "VP of Derp",
-        "email": "peter.gibbons@example.com",
-        "company": "Initech",
-        "phone": "570-690-4150",
-        "rating": "Hot",
-        "city": "east greenwich",
-        "postalCode": "94115",
-        "country": "USA",
-        "street": "19123 forest lane",
-        "state": "RI",
-    },
-    "integrations": ON,
-}
-SEED_IDENTIFY_OBJECTS = {
-    "type": "identify",
-    "messageId": "seed-identify-2",
-    "userId": "YOUR_USERS_ID",
-    "timestamp": "2026-11-28T10:01:00.000Z",
-    "traits": {
-        "name": "Peter Gibbons",
-        "title": "VP of Derp",
-        "email": "peter.gibbons@example.com",
-        "company": {"id": 666, "name": "Initech"},
-        "phone": "570-690-4150",
-        "state": "California",
-        "rating": "Hot",
-        "address": {
-            "city": "east greenwich",
-            "postalCode": "94115",
-            "country": "USA",
-            "street": "19123 forest lane",
-            "state": "RI",
-        },
-    },
-    "integrations": ON,
-}
-SEED_GROUP = {
-    "type": "group",
-    "messageId": "seed-group-1",
-    "userId": "YOUR_USERS_ID",
-    "groupId": "813",
-    "timestamp": "2026-11-28T10:02:00.000Z",
-    "traits": {
-        "name": "Teemo Industries",
-        "address": {
-            "city": "East Greenwich",
-            "state": "RI",
-            "country": "US",
-            "postalCode": "02818",
-            "street": "9000 Forest Lane",
-        },
-        "phone": "222-555-4444",
-        "description": "Makes great husky products",
-        "employees": 4,
-        "website": "https://example.com",
-    },
-    "integrations": ON,
-}
-PETER = {
-    "FirstName": "Peter",
-    "LastName": "Gibbons",
-    "Title": "VP of Derp",
-    "Email": "peter.gibbons@example.com",
-    "Company": "Initech",
-    "Phone": "570-690-4150",
-    "Rating": "Hot",
-    "Street": "19123 forest lane",
-    "City": "east greenwich",
-    "State": "RI",
-    "PostalCode": "94115",
-    "Country": "USA",
-}
-# Exactly the record the seed documents for its group call.
-TEEMO = {
-    "Name": "Teemo Industries",
-    "AccountNumber": "813",
-    "BillingCity": "East Greenwich",
-    "BillingCountry": "US",
-    "BillingPostalCode": "02818",
-    "BillingState": "RI",
-    "BillingStreet": "9000 Forest Lane",
-    "NumberOfEmployees": 4,
-    "Phone": "222-555-4444",
-    "Website": "https://example.com",
-    "Description": "Makes great husky products",
-}
 
 
 def identify(message_id, traits, **extra):
@@ -141,9 +46,9 @@ def _without_time(dead_letters):
 def test_seed_calls_make_exactly_the_documented_lead_and_account(org, tmp_path):
     summary, dead = run_pipeline(org, tmp_path, [SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS, SEED_GROUP])
 
-    assert records(org, "Lead") == [PETER]
+    assert records(org, "Lead") == [SEED_LEAD]
     # The seed's record, plus the Account's Name-derived fields the org fills itself (none here).
-    assert records(org, "Account") == [TEEMO]
+    assert records(org, "Account") == [SEED_ACCOUNT]
     assert dead == []
     assert summary.written == {"Lead": {"create": 2}, "Account": {"create": 1}}
     assert summary.records_written == {"Lead": {"create": 1}, "Account": {"create": 1}}
@@ -153,7 +58,7 @@ def test_seed_calls_make_exactly_the_documented_lead_and_account(org, tmp_path):
 
 def test_shipping_address_mapping(org, tmp_path):
     run_pipeline(org, tmp_path, [SEED_GROUP], "--address_mapping", "shipping")
-    shipping = {k.replace("Billing", "Shipping"): v for k, v in TEEMO.items()}
+    shipping = {k.replace("Billing", "Shipping"): v for k, v in SEED_ACCOUNT.items()}
     assert records(org, "Account") == [shipping]
 
 

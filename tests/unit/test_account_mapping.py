@@ -7,30 +7,9 @@ import pytest
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
 from schemas.records import RecordOp
+from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP
 from transforms.account_mapping import ADDRESS_MAPPINGS, group_to_account
 from transforms.parsing import parse_line
-
-SEED_GROUP = """{"type": "group", "userId": "u1", "groupId": "813", "messageId": "seed-g",
-"timestamp": "2026-11-28T18:00:00.000Z", "traits": {"name": "Teemo Industries", "address": {
-"city": "East Greenwich", "state": "RI", "country": "US", "postalCode": "02818",
-"street": "9000 Forest Lane"},
-"phone": "222-555-4444", "description": "Makes great husky products", "employees": 4,
-"website": "https://example.com"}, "integrations": {"Salesforce": true}}"""
-
-# Exactly the record the seed documents.
-SEED_ACCOUNT = {
-    "Name": "Teemo Industries",
-    "AccountNumber": "813",
-    "BillingCity": "East Greenwich",
-    "BillingCountry": "US",
-    "BillingPostalCode": "02818",
-    "BillingState": "RI",
-    "BillingStreet": "9000 Forest Lane",
-    "NumberOfEmployees": 4,
-    "Phone": "222-555-4444",
-    "Website": "https://example.com",
-    "Description": "Makes great husky products",
-}
 
 SEED_SHIPPING = {k.replace("Billing", "Shipping"): v for k, v in SEED_ACCOUNT.items()}
 
@@ -48,8 +27,8 @@ def test_the_seeds_group_call():
         match_value="813",
         fields=SEED_ACCOUNT,
         create_defaults={},
-        timestamp="2026-11-28T18:00:00.000Z",
-        message_id="seed-g",
+        timestamp="2026-11-01T10:10:00.000Z",
+        message_id="seed-group-1",
         event=event.raw,
         source="seed/group.jsonl",
     )

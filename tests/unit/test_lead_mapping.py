@@ -6,37 +6,9 @@ import pytest
 
 from schemas.dead_letter import DeadLetter
 from schemas.records import RecordOp
+from tests.seed_examples import SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS, SEED_LEAD
 from transforms.lead_mapping import LEAD_CREATE_DEFAULTS, identify_to_lead, split_name
 from transforms.parsing import parse_line
-
-# The seed's first call, as analytics.js sends it: a JS object literal keeps the last of two
-# `state` keys, and so does JSON parsing.
-SEED_IDENTIFY_1 = """{"type": "identify", "userId": "YOUR_USERS_ID", "messageId": "seed-1",
-"timestamp": "2026-11-28T18:00:00.000Z", "traits": {"name": "Peter Gibbons", "title": "VP of Derp",
-"email": "peter.gibbons@example.com", "company": "Initech", "phone": "570-690-4150", "state": "California",
-"rating": "Hot", "city": "east greenwich", "postalCode": "94115", "country": "USA",
-"street": "19123 forest lane", "state": "RI"}, "integrations": {"Salesforce": true}}"""
-
-SEED_IDENTIFY_2 = """{"type": "identify", "userId": "YOUR_USERS_ID", "messageId": "seed-2",
-"timestamp": "2026-11-28T18:00:01.000Z", "traits": {"name": "Peter Gibbons", "title": "VP of Derp",
-"email": "peter.gibbons@example.com", "company": {"id": 666, "name": "Initech"}, "phone": "570-690-4150",
-"state": "California", "rating": "Hot", "address": {"city": "east greenwich", "postalCode": "94115",
-"country": "USA", "street": "19123 forest lane", "state": "RI"}}, "integrations": {"Salesforce": true}}"""
-
-SEED_LEAD = {
-    "FirstName": "Peter",
-    "LastName": "Gibbons",
-    "Title": "VP of Derp",
-    "Email": "peter.gibbons@example.com",
-    "Company": "Initech",
-    "Phone": "570-690-4150",
-    "State": "RI",
-    "Rating": "Hot",
-    "City": "east greenwich",
-    "PostalCode": "94115",
-    "Country": "USA",
-    "Street": "19123 forest lane",
-}
 
 
 def identify(traits, **members):
@@ -44,7 +16,9 @@ def identify(traits, **members):
     return parse_line(json.dumps({**obj, **members, "traits": traits}), "src")
 
 
-@pytest.mark.parametrize("line, message_id", [(SEED_IDENTIFY_1, "seed-1"), (SEED_IDENTIFY_2, "seed-2")])
+@pytest.mark.parametrize(
+    "line, message_id", [(SEED_IDENTIFY_FLAT, "seed-identify-1"), (SEED_IDENTIFY_OBJECTS, "seed-identify-2")]
+)
 def test_the_seeds_identify_calls(line, message_id):
     event = parse_line(line, "seed/identify.jsonl")
     assert identify_to_lead(event) == RecordOp(

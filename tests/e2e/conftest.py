@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from emulator.process import start_emulator
 from pipeline.main import run
 from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
-
-try:
-    from emulator.process import start_emulator
-except ImportError:  # being built in parallel; the e2e tests wait for it
-    start_emulator = None
 
 SANDBOX_USER = {"username": "sandbox.api@example.com", "password": "sandbox-pw", "security_token": "SBXTOKEN"}
 ORG_CONFIG = """\
@@ -53,8 +49,6 @@ SYSTEM_FIELDS = frozenset(
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    if start_emulator is None:
-        pytest.skip("emulator/process.py is not written yet")
     root = tmp_path_factory.mktemp("emulator")
     config = root / "org.yaml"
     config.write_text(ORG_CONFIG)
@@ -94,10 +88,7 @@ def client(emu) -> SalesforceClient:
 def records(emu, sobject: str) -> list[dict]:
     """The org's records of `sobject`, without the fields the org sets itself, nulls and compound
     fields (Address, BillingAddress: the org derives them from their parts)."""
-    rows = emu.admin("GET", f"/_emulator/records/{sobject}")
-    rows = rows.json() if hasattr(rows, "json") else rows
-    if isinstance(rows, dict):
-        rows = rows.get("records", rows)
+    rows = emu.admin("GET", f"/_emulator/records/{sobject}")["records"]
     skip = SYSTEM_FIELDS | ({"Name"} if sobject == "Lead" else set())
     return [
         {k: v for k, v in r.items() if k not in skip and v is not None and not isinstance(v, dict)}
@@ -106,8 +97,7 @@ def records(emu, sobject: str) -> list[dict]:
 
 
 def calls(emu) -> dict:
-    answer = emu.admin("GET", "/_emulator/calls")
-    return answer.json() if hasattr(answer, "json") else answer
+    return emu.admin("GET", "/_emulator/calls")
 
 
 def write_lines(path: Path, events: list) -> Path:

@@ -18,6 +18,7 @@ import pytest
 import requests
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from emulator.process import start_emulator
 from pipeline.main import build, main, run
 from pipeline.options import BeamforceOptions, validate
 from salesforce.client import SalesforceClient
@@ -25,12 +26,8 @@ from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.upsert import UpsertItem, upsert_by_key
 from tests import seed_examples
+from tests.e2e.conftest import connection_flags, environ
 from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP, SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS
-
-try:
-    from emulator.process import start_emulator
-except ImportError:  # the emulator is built in parallel
-    start_emulator = None
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Acc3ptance-pw"
@@ -79,8 +76,6 @@ DEFAULT_STATUS = "Open - Not Contacted"
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory):
-    if start_emulator is None:
-        pytest.skip("the emulator is not built yet")
     root = tmp_path_factory.mktemp("acceptance-org")
     (root / "org.yaml").write_text(ORG_CONFIG)
     with start_emulator(root / "data", config_path=root / "org.yaml") as process:
@@ -93,19 +88,6 @@ def org(emu):
     emu.admin("POST", "/_emulator/reset")
     emu.admin("POST", "/_emulator/calls/reset")
     return emu
-
-
-def env_of(emu) -> dict[str, str]:
-    info = emu.info
-    return {
-        "SALESFORCE_USERNAME": info["username"],
-        "SALESFORCE_PASSWORD": info["password"],
-        "SALESFORCE_SECURITY_TOKEN": info["security_token"],
-    }
-
-
-def org_flags(emu) -> list[str]:
-    return ["--salesforce_login_url", emu.info["login_url"], "--salesforce_ca_bundle", emu.info["ca_bundle"]]
 
 
 def identify(mid: str, ts: str = T0, integrations=SF, **traits) -> dict:
@@ -166,10 +148,10 @@ def run_files(emu, tmp_path: Path, files: dict[str, str | bytes], *flags: str, n
         str(base / "dead"),
         "--summary_output",
         str(base / "summary.json"),
-        *org_flags(emu),
+        *connection_flags(emu),
         *flags,
     ]
-    returned = run(argv, env_of(emu))
+    returned = run(argv, environ(emu))
     summary = json.loads((base / "summary.json").read_text())
     assert summary == json.loads(returned.to_json())
     assert_balanced(summary)
@@ -1000,9 +982,9 @@ def test_command_line_run_help_and_secrets(org, tmp_path):
         str(tmp_path / "dead"),
         "--summary_output",
         str(tmp_path / "summary.json"),
-        *org_flags(org),
+        *connection_flags(org),
     ]
-    done = _cli(args, env_of(org), tmp_path)
+    done = _cli(args, environ(org), tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Events read:" in done.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -1018,7 +1000,7 @@ def test_command_line_run_help_and_secrets(org, tmp_path):
     assert "peter.gibbons" not in done.stdout + done.stderr
     assert "no email" not in done.stdout + done.stderr
 
-    helped = _cli(["--help"], env_of(org), tmp_path)
+    helped = _cli(["--help"], environ(org), tmp_path)
     assert helped.returncode == 0
     for option in (
         "--input",
@@ -1039,9 +1021,9 @@ def test_command_line_run_help_and_secrets(org, tmp_path):
 
 def test_command_line_missing_credential_exits_2_naming_it(org, tmp_path):
     (tmp_path / "events.jsonl").write_text(jsonl([identify("x", email="x@example.com")]))
-    env = env_of(org)
+    env = environ(org)
     del env["SALESFORCE_SECURITY_TOKEN"]
-    done = _cli(["--input", str(tmp_path / "events.jsonl"), *org_flags(org)], env, tmp_path)
+    done = _cli(["--input", str(tmp_path / "events.jsonl"), *connection_flags(org)], env, tmp_path)
     assert done.returncode == 2
     assert "SALESFORCE_SECURITY_TOKEN" in done.stderr
     assert "Traceback" not in done.stderr
@@ -1073,7 +1055,7 @@ BAD_OPTIONS = [
 )
 def test_bad_options_stop_before_reading(org, tmp_path, monkeypatch, capsys, argv, env_change, named):
     (tmp_path / "events.jsonl").write_text(jsonl([identify("x", email="x@example.com"), "garbage"]))
-    for key, value in (env_of(org) | env_change).items():
+    for key, value in (environ(org) | env_change).items():
         if value is None:
             monkeypatch.delenv(key, raising=False)
         else:
@@ -1085,7 +1067,7 @@ def test_bad_options_stop_before_reading(org, tmp_path, monkeypatch, capsys, arg
             str(tmp_path / "events.jsonl"),
             "--dead_letter_output",
             str(prefix),
-            *org_flags(org),
+            *connection_flags(org),
             *argv,
         ]
     )
@@ -1103,11 +1085,11 @@ def test_bad_options_stop_before_reading(org, tmp_path, monkeypatch, capsys, arg
 
 
 def test_missing_input_exits_2(org, tmp_path, monkeypatch, capsys):
-    for key, value in env_of(org).items():
+    for key, value in environ(org).items():
         monkeypatch.setenv(key, value)
-    assert main([*org_flags(org)]) == 2
+    assert main([*connection_flags(org)]) == 2
     assert "--input" in capsys.readouterr().err
-    assert main(["--input", str(tmp_path / "nothing-*.jsonl"), *org_flags(org)]) == 2
+    assert main(["--input", str(tmp_path / "nothing-*.jsonl"), *connection_flags(org)]) == 2
     assert "matches no file" in capsys.readouterr().err
 
 
@@ -1119,7 +1101,7 @@ def test_sandbox_appends_the_sandbox_name_to_the_username(org, tmp_path):
     }
     base = tmp_path / "in.jsonl"
     base.write_text(jsonl([identify("sb", email="sb@example.com")]))
-    summary = run(["--input", str(base), "--sandbox", "uat", *org_flags(org)], env)
+    summary = run(["--input", str(base), "--sandbox", "uat", *connection_flags(org)], env)
     assert written(json.loads(summary.to_json())) == {"Lead": {"create": 1}}
     assert records(org, "Lead")[0]["Email"] == "sb@example.com"
 
@@ -1227,10 +1209,10 @@ def test_many_records_use_few_calls(org, tmp_path):
 
 
 def test_exit_status_says_when_events_wait_for_a_retry(org, tmp_path, monkeypatch, capsys):
-    for key, value in env_of(org).items():
+    for key, value in environ(org).items():
         monkeypatch.setenv(key, value)
     (tmp_path / "events.jsonl").write_text(jsonl([identify("x", email="x@example.com")]))
-    argv = ["--input", str(tmp_path / "events.jsonl"), *org_flags(org)]
+    argv = ["--input", str(tmp_path / "events.jsonl"), *connection_flags(org)]
     org.admin("POST", "/_emulator/limits", json={"remaining": 0})
     assert main(argv) == 3
     assert "retryable" in capsys.readouterr().err
@@ -1320,9 +1302,9 @@ def test_sessions_expiring_mid_run_are_renewed_and_nothing_is_lost(org, tmp_path
         )
     )
     options = PipelineOptions(
-        ["--input", str(tmp_path / "events.jsonl"), "--runner", "FnApiRunner", *org_flags(org)]
+        ["--input", str(tmp_path / "events.jsonl"), "--runner", "FnApiRunner", *connection_flags(org)]
     )
-    credentials, settings = validate(options, env_of(org))
+    credentials, settings = validate(options, environ(org))
     with beam.Pipeline(options=options) as p:
         build(p, options.view_as(BeamforceOptions), credentials, settings, client_factory=_ExpiringClient)
     assert sorted((r["Email"], r["Title"]) for r in records(org, "Lead")) == [

@@ -55,20 +55,14 @@ def test_collection_create_with_all_or_none_saves_nothing(emu, sf: Salesforce):
     assert emu.admin("GET", "records/Lead")["totalSize"] == 0
 
 
+def create_two_leads(sf: Salesforce) -> list[str]:
+    """Two Leads created through sObject Collections; their ids in request order."""
+    body = {"records": [lead(LastName="a", Company="c"), lead(LastName="b", Company="c")]}
+    return [r["id"] for r in sf.restful("composite/sobjects", method="POST", json=body)]
+
+
 def test_collection_update_and_delete(sf: Salesforce):
-    ids = [
-        r["id"]
-        for r in sf.restful(
-            "composite/sobjects",
-            method="POST",
-            json={
-                "records": [
-                    lead(LastName="a", Company="c"),
-                    lead(LastName="b", Company="c"),
-                ]
-            },
-        )
-    ]
+    ids = create_two_leads(sf)
 
     updated = sf.restful(
         "composite/sobjects",
@@ -84,19 +78,7 @@ def test_collection_update_and_delete(sf: Salesforce):
 
 
 def test_collection_results_name_records_by_their_18_character_ids(sf: Salesforce):
-    ids = [
-        r["id"]
-        for r in sf.restful(
-            "composite/sobjects",
-            method="POST",
-            json={
-                "records": [
-                    lead(LastName="a", Company="c"),
-                    lead(LastName="b", Company="c"),
-                ]
-            },
-        )
-    ]
+    ids = create_two_leads(sf)
 
     updated = sf.restful(
         "composite/sobjects",

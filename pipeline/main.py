@@ -154,7 +154,7 @@ def help_parser() -> argparse.ArgumentParser:
         f"SALESFORCE_SECURITY_TOKEN. Apache Beam pipeline options (--runner, ...) are accepted too; "
         f"the default runner is {DEFAULT_RUNNER} (in-process). Exit status: 0 done, 2 configuration "
         f"error, {EXIT_RETRYABLE} done but some events are retryable dead letters (e.g. the org's API "
-        "limit ran out: replay them later), 1 other failure.",
+        "limit ran out: replay them later by giving the dead-letter files as --input), 1 other failure.",
     )
     BeamforceOptions._add_argparse_args(parser)
     return parser
@@ -189,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary.retryable_dead_letters:
         print(
             f"beamforce: {summary.retryable_dead_letters} events could not be written for now; they are "
-            "retryable dead letters: replay them later",
+            "retryable dead letters: replay them later by running again with the dead-letter files as "
+            "--input (and another --dead_letter_output)",
             file=sys.stderr,
         )
         return EXIT_RETRYABLE

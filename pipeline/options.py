@@ -77,7 +77,8 @@ class BeamforceOptions(PipelineOptions):
             metavar="PREFIX",
             default=None,
             help="Write events that could not be delivered as JSON lines to PREFIX-SSSSS-of-NNNNN.jsonl "
-            "(stage, reason, message, retryable, the original event). Without it they are only counted.",
+            "(stage, reason, message, retryable, the original event). Without it they are only counted. "
+            "These files are valid --input: a later run replays the events they hold.",
         )
         parser.add_argument(
             "--summary_output",

@@ -112,8 +112,8 @@ class Summary:
         lines += [f"    {reason}: {n}" for reason, n in sorted(self.dead_lettered.items())]
         if self.retryable_dead_letters:
             lines.append(
-                f"    ({self.retryable_dead_letters} of them retryable: replay their events once the org "
-                "can take them)"
+                f"    ({self.retryable_dead_letters} of them retryable: replay them once the org can take "
+                "them, with the dead-letter files as --input)"
             )
         lines.append(
             "  balanced:          " + ("yes" if self.balanced else "NO: some events are unaccounted for")

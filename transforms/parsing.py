@@ -22,6 +22,9 @@ REQUIRED_BY_TYPE: dict[str, tuple[tuple[str, str], ...]] = {
     "alias": (("previousId", "missing_previous_id"),),
 }
 
+# The members of a dead-letter record (schemas/dead_letter.py), which a Segment call never has all of.
+DEAD_LETTER_KEYS = frozenset({"stage", "reason", "message", "retryable", "event", "time"})
+
 # Where a timestamp may be, best first: when it happened, then when Segment saw or got it.
 TIMESTAMP_KEYS = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
 
@@ -77,10 +80,33 @@ def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | D
         # The raw line, not the parsed value: `null` or `"x"` would not give the line back.
         message = f"line is a JSON {_json_kind(obj)}, not an object (a Segment call)"
         return DeadLetter.of(STAGE, "not_an_object", message, line, source=source)
+    if is_dead_letter(obj):
+        return _replay(obj, source)
     try:
         return _to_event(obj, source)
     except _Invalid as e:
         return DeadLetter.of(STAGE, e.reason, e.message, obj, source=source)
+
+
+def is_dead_letter(obj: dict[str, Any]) -> bool:
+    """True for a line of --dead_letter_output: such files can be read again as input to replay them."""
+    return DEAD_LETTER_KEYS <= obj.keys() and "type" not in obj
+
+
+def _replay(dead_letter: dict[str, Any], source: str | None) -> SegmentEvent | DeadLetter | None:
+    event = dead_letter["event"]
+    if isinstance(event, str):  # the raw line, which did not parse the first time
+        return parse_line(event, source)
+    if isinstance(event, dict):
+        try:
+            return _to_event(event, source)
+        except _Invalid as e:
+            return DeadLetter.of(STAGE, e.reason, e.message, event, source=source)
+    message = (
+        f"this dead letter ({dead_letter['reason']}) holds no event to replay: repair the file it names "
+        f"({dead_letter.get('source')}) and read that again"
+    )
+    return DeadLetter.of(STAGE, "nothing_to_replay", message, dead_letter, source=source)
 
 
 def derived_message_id(obj: dict[str, Any]) -> str:

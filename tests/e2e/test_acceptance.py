@@ -885,10 +885,14 @@ def test_api_limit_exhausted_while_writing_loses_nothing_and_replays(org, tmp_pa
     assert not created & dead
     assert all(d["retryable"] and d["reason"] == "REQUEST_LIMIT_EXCEEDED" for d in result.dead)
 
-    # Replaying the dead letters' events once the allocation is back writes the rest, once.
+    # The dead-letter files, read again as input once the allocation is back, write the rest, once.
     org.admin("POST", "/_emulator/limits", json={"remaining": 1000})
-    replay = run_events(org, tmp_path, [d["event"] for d in result.dead], name="replay")
+    dead_files = {
+        Path(f).name: Path(f).read_bytes() for f in sorted(glob.glob(str(tmp_path / "run" / "dead*")))
+    }
+    replay = run_files(org, tmp_path, dead_files, name="replay")
     assert replay.dead == []
+    assert written(replay.summary) == {"Lead": {"create": 4}}
     assert sorted(r["Email"] for r in raw_records(org, "Lead")) == [f"w{i}@example.com" for i in range(6)]
 
 

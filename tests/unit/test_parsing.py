@@ -341,3 +341,48 @@ def test_bytes_bom_and_surrounding_whitespace(line):
 def test_source_is_optional():
     assert parse_line('{"type": "page", "userId": "u", "messageId": "m"}').source is None
     assert dead("[]", source=None)[0] == "not_an_object"
+
+
+# --- replaying dead letters: a --dead_letter_output file is valid --input --------------------------
+
+
+def dead_letter_line(event, reason="REQUEST_LIMIT_EXCEEDED", source="events/old.jsonl"):
+    return DeadLetter.of("write", reason, "limit", event, retryable=True, source=source).to_json()
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        json.dumps(IDENTIFY),  # a parsed event that failed later
+        json.dumps({k: v for k, v in IDENTIFY.items() if k != "messageId"}),  # its derived id survives
+        "not json at all",  # a raw line that did not parse
+        '{"type": "identify", "userId": "u1", "traits": "x"}',  # an event that broke a rule
+    ],
+)
+def test_a_dead_letter_replays_as_its_original_line(original):
+    parsed_event = json.loads(original) if original.startswith("{") else original
+    assert parse_line(dead_letter_line(parsed_event), SOURCE) == parse_line(original, SOURCE)
+
+
+def test_a_dead_letter_without_an_event_cannot_be_replayed():
+    line = dead_letter_line(None, reason="unreadable_file")
+    reason, message, event = dead(line)
+    assert reason == "nothing_to_replay"
+    assert message == (
+        "this dead letter (unreadable_file) holds no event to replay: repair the file it names "
+        "(events/old.jsonl) and read that again"
+    )
+    assert event == json.loads(line)
+
+
+def test_an_event_with_a_type_is_never_taken_for_a_dead_letter():
+    event = {
+        **IDENTIFY,
+        "stage": "s",
+        "reason": "r",
+        "message": "m",
+        "retryable": False,
+        "event": "Signed Up",
+        "time": "t",
+    }
+    assert parse_line(json.dumps(event)).message_id == "m1"

@@ -1,6 +1,7 @@
 """The pipeline's command-line options and the one place that checks them before anything runs."""
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,7 @@ from apache_beam.runners.runner import create_runner
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.errors import ConfigurationError
+from salesforce.governor import NO_LIMIT_PERCENT
 from transforms.account_mapping import ADDRESS_MAPPINGS
 
 PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
@@ -106,6 +108,25 @@ class BeamforceOptions(PipelineOptions):
             default=1000,
             help="Records looked up with one SOQL query and written together (in calls of 200). "
             "Default 1000.",
+        )
+        parser.add_argument(
+            "--api_usage_limit_percent",
+            type=float,
+            metavar="P",
+            default=NO_LIMIT_PERCENT,
+            help="Stop calling Salesforce once the org's API usage over the rolling 24 hours (as "
+            "Salesforce reports it with every response) reaches P%% of its daily allocation, leaving the "
+            "rest for the org's other integrations; the events not written then are retryable dead "
+            "letters (API_USAGE_RESERVED) to replay later. More than 0, at most 100. Default 100: off "
+            "(the org's own limit applies).",
+        )
+        parser.add_argument(
+            "--max_calls_per_second",
+            type=float,
+            metavar="R",
+            default=None,
+            help="At most R Salesforce API calls a second (logins included) per writer, i.e. per worker "
+            "thread: the org sees at most R times the number of writers. Default: no limit.",
         )
         parser.add_argument(
             "--shards",
@@ -210,6 +231,20 @@ def validate(
                 "directory"
             )
 
+    limit = o.api_usage_limit_percent
+    if not 0 < limit <= NO_LIMIT_PERCENT:  # also refuses nan
+        raise ConfigurationError(
+            f"--api_usage_limit_percent {limit:g} is out of range: give a share of the org's daily API "
+            "allocation more than 0 and at most 100, e.g. --api_usage_limit_percent 80 (100, the default, "
+            "turns the limit off)"
+        )
+    rate = o.max_calls_per_second
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        raise ConfigurationError(
+            f"--max_calls_per_second {rate:g} is not a rate: give a number of calls a second above 0, "
+            "e.g. --max_calls_per_second 5, or leave the option out for no limit"
+        )
+
     credentials = Credentials.from_env(environ)
     if sandbox and credentials.username.lower().endswith("." + sandbox.lower()):
         raise ConfigurationError(
@@ -221,5 +256,7 @@ def validate(
         sandbox=sandbox,
         ca_bundle=ca_bundle,
         api_version=o.salesforce_api_version,
+        api_usage_limit_percent=limit,
+        max_calls_per_second=rate,
     )
     return credentials, settings

@@ -27,6 +27,7 @@ class Summary:
     dropped_unknown: dict[str, int] = field(default_factory=dict)
     dropped_readonly: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
+    throttled_seconds: int = 0  # whole seconds the writers waited for --max_calls_per_second
 
     @classmethod
     def from_counters(cls, counters: Mapping[str, int], extra_api_calls: int = 0) -> "Summary":
@@ -43,6 +44,8 @@ class Summary:
                 s.retryable_dead_letters += value
             elif name == "api_calls":
                 s.api_calls += value
+            elif name == "throttled_seconds":
+                s.throttled_seconds += value
             elif kind == "filtered":
                 _add(s.filtered, rest, value)
             elif kind == "dead_letter":
@@ -132,6 +135,8 @@ class Summary:
                 lines.append(title)
                 lines += [f"    {name}: {n} records" for name, n in sorted(counts.items())]
         lines.append(f"Salesforce API calls: {self.api_calls}")
+        if self.throttled_seconds:
+            lines.append(f"Waited for --max_calls_per_second: {self.throttled_seconds} s (writers together)")
         return "\n".join(lines)
 
 

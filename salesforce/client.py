@@ -22,6 +22,7 @@ from salesforce.errors import (
     TransientError,
     is_retryable,
 )
+from salesforce.governor import ApiUsage, TokenBucket, UsageGovernor, parse_limit_info
 from salesforce.login import UNTRUSTED_CERTIFICATE, LoginTransientError, rest_client, soap_session_login
 from schemas.fields import ObjectMeta
 
@@ -110,7 +111,11 @@ class SalesforceClient:
         self._login_lock = threading.Lock()
         self._api_calls = 0
         self.retries = 0  # calls repeated after a transient failure
-        self.throttled_seconds = 0.0  # time spent backing off
+        self.backoff_seconds = 0.0  # time spent backing off before retries
+        self.throttled_seconds = 0.0  # time spent waiting for the call rate limit (max_calls_per_second)
+        self._governor = UsageGovernor(settings.api_usage_limit_percent, clock)
+        rate = settings.max_calls_per_second
+        self._bucket = TokenBucket(rate, clock) if rate is not None else None
         self.session_renewals = 0
         self._session = settings.make_session()
         self._session.hooks["response"].append(self._count_call)
@@ -127,9 +132,28 @@ class SalesforceClient:
         """HTTP calls this client made, login and failed attempts included."""
         return self._api_calls
 
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The org's API usage as the last response that reported it said (Sforce-Limit-Info)."""
+        return self._governor.reading
+
     def _count_call(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # Read here rather than from simple-salesforce's sf.api_usage: this hook sees every response
+        # (errors too) and outlives the Salesforce object that each login replaces.
+        usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         with self._lock:
             self._api_calls += 1
+            self._governor.record(usage)
+
+    def _before_call(self, counts_against_allocation: bool = True) -> None:
+        """Refuses the call when the API budget is reserved, then waits for the call rate limit."""
+        with self._lock:
+            if counts_against_allocation:
+                self._governor.check()  # before taking a token: a refused call spends none
+            wait = self._bucket.reserve() if self._bucket is not None else 0.0
+            self.throttled_seconds += wait
+        if wait > 0:
+            self._sleep(wait)
 
     # -- session ---------------------------------------------------------------------------------
 
@@ -142,6 +166,8 @@ class SalesforceClient:
         """
         attempt = 0
         while True:
+            # Logins do not count against the daily allocation, but they are calls the rate covers.
+            self._before_call(counts_against_allocation=False)
             try:
                 result = soap_session_login(self.credentials, self.settings, self._session)
             except LoginTransientError as exc:
@@ -182,7 +208,7 @@ class SalesforceClient:
         """Waits before retry number `attempt + 1`, here or in a caller (a create resent after a lookup)."""
         delay = self.backoff_delay(attempt)
         self.retries += 1
-        self.throttled_seconds += delay
+        self.backoff_seconds += delay
         self._sleep(delay)
 
     def _call(self, op: Callable[[Salesforce], T], idempotent: bool = True) -> T:
@@ -191,11 +217,13 @@ class SalesforceClient:
         A non-idempotent call (create) is repeated here only when Salesforce refused it before doing
         anything (expired session, concurrency limit, no connection); other transient failures raise
         TransientError(maybe_applied=True) at once, so that the caller can look the records up first.
+        Every attempt passes the governor first: ApiUsageReserved is raised without calling.
         """
         attempt = 0
         renewals = 0
         while True:
             sf = self._current()
+            self._before_call()
             try:
                 return op(sf)
             except SalesforceExpiredSession:

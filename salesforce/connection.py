@@ -1,5 +1,6 @@
 """Where and how to reach Salesforce: login URL, sandbox, CA bundle, API version, retry and cache settings."""
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ class ConnectionSettings:
     max_retries: int = 5
     backoff_base_seconds: float = 0.5
     timeout_seconds: float = 120.0  # per HTTP request; a hung connection must not stall a bundle forever
+    # Stop calling once the org's rolling 24-hour API usage reaches this share; 100 = off.
+    api_usage_limit_percent: float = 100.0
+    # Calls (login included) a second per client, i.e. per writer; None = unlimited.
+    max_calls_per_second: float | None = None
 
     def __post_init__(self) -> None:
         if not self.login_url.startswith("https://"):
@@ -67,6 +72,18 @@ class ConnectionSettings:
             raise ConfigurationError("backoff_base_seconds must be 0 or more")
         if self.timeout_seconds <= 0:
             raise ConfigurationError("timeout_seconds must be positive")
+        if not 0 < self.api_usage_limit_percent <= 100:  # also refuses NaN
+            raise ConfigurationError(
+                "api_usage_limit_percent must be more than 0 and at most 100 "
+                f"(got {self.api_usage_limit_percent!r})"
+            )
+        if self.max_calls_per_second is not None and not (
+            self.max_calls_per_second > 0 and math.isfinite(self.max_calls_per_second)
+        ):
+            raise ConfigurationError(
+                f"max_calls_per_second must be a positive number, or None for no limit "
+                f"(got {self.max_calls_per_second!r})"
+            )
 
     @property
     def effective_login_url(self) -> str:

@@ -43,6 +43,13 @@ class ApiLimitExceeded(Exception):
         self.message = message
 
 
+class ApiUsageReserved(ApiLimitExceeded):
+    """The org's daily API usage reached the share this pipeline may use (--api_usage_limit_percent):
+    the call was not made, so the rest stays for the org's other integrations. Retryable later."""
+
+    error_code = "API_USAGE_RESERVED"
+
+
 class TransientError(Exception):
     """A call kept failing with a transient error (5xx, lock, connection) after every retry, or could
     not reach Salesforce in a way no retry fixes (error_code "SSLError": an untrusted certificate;

@@ -80,7 +80,8 @@ def _has(fields: Mapping[str, Any], name: str) -> bool:
 
 
 class _BatchStopped(Exception):
-    """The rest of the batch cannot be written now (daily API limit); remaining keys fail with it."""
+    """The rest of the batch cannot be written now (the daily API limit, or the share of it the governor
+    keeps for other integrations: API_USAGE_RESERVED); remaining keys fail with it."""
 
     def __init__(self, code: str, message: str, retryable: bool):
         self.code, self.message, self.retryable = code, message, retryable
@@ -154,7 +155,7 @@ class _Upsert:
                         else:
                             written.failed[k] = (exc.error_code, exc.message, True)
                     break
-                except ApiLimitExceeded as exc:
+                except ApiLimitExceeded as exc:  # ApiUsageReserved too: same handling, its own code
                     # Keep what was written so far; nothing after this can be sent today.
                     written.stopped = _BatchStopped(exc.error_code, exc.message, True)
                     for k in todo + keys[start + COLLECTION_SIZE :]:

@@ -11,7 +11,13 @@ from apache_beam.metrics import Metrics
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
-from salesforce.errors import ApiLimitExceeded, SalesforceApiError, SalesforceLoginError, TransientError
+from salesforce.errors import (
+    ApiLimitExceeded,
+    ApiUsageReserved,
+    SalesforceApiError,
+    SalesforceLoginError,
+    TransientError,
+)
 from salesforce.upsert import UpsertItem, UpsertOutcome, upsert_by_key
 from schemas.dead_letter import DeadLetter
 from schemas.fields import ObjectMeta
@@ -94,9 +100,12 @@ class _WriteBatch(beam.DoFn):
         self._client = None
         self._logged_in = False
         self._calls_reported = 0
+        self._throttled_reported = 0
         self._progress = {"created": 0, "updated": 0, "dead-lettered": 0}
         self._last_progress = 0.0
         self.api_calls = Metrics.counter(NAMESPACE, "api_calls")
+        # Like Beam's cumulativeThrottlingSeconds: time this writer waited for --max_calls_per_second.
+        self.throttled_seconds = Metrics.counter(NAMESPACE, "throttled_seconds")
         self.batch_sizes = Metrics.distribution(NAMESPACE, "write_batch_size")
         self.latency_ms = Metrics.distribution(NAMESPACE, "write_batch_latency_ms")
 
@@ -112,6 +121,7 @@ class _WriteBatch(beam.DoFn):
         self._last_progress = time.monotonic()
         self._client = self._client_factory(self._credentials, self._settings)
         self._calls_reported = self._client.api_calls
+        self._throttled_reported = self._whole_throttled_seconds()
         try:
             self._client.login()
             self._logged_in = True
@@ -120,12 +130,21 @@ class _WriteBatch(beam.DoFn):
             # dead-lettered (retryable) rather than crashing the workers in a loop.
             _log.warning("Salesforce login failed in a writer, will retry per batch: %s", type(e).__name__)
 
+    def _whole_throttled_seconds(self) -> int:
+        # Counters hold integers: report whole seconds of the running total, so that many short waits
+        # still add up. A client from another factory may have no rate limit at all.
+        return int(getattr(self._client, "throttled_seconds", 0.0))
+
     def _report_api_calls(self) -> None:
         # Counted in process(), not setup(): metrics are only collected inside a bundle, and the
         # login made in setup() must be counted too.
         calls = self._client.api_calls
         self.api_calls.inc(calls - self._calls_reported)
         self._calls_reported = calls
+        throttled = self._whole_throttled_seconds()
+        if throttled > self._throttled_reported:
+            self.throttled_seconds.inc(throttled - self._throttled_reported)
+            self._throttled_reported = throttled
 
     def process(self, batch: list[MergedOp]):
         self.batch_sizes.update(len(batch))
@@ -171,17 +190,19 @@ class _WriteBatch(beam.DoFn):
             items = [f.item for _, f in sendable]
             skip_field = SKIP_FIELDS.get(sobject)
             outcomes = upsert_by_key(client, sobject, match_field, items, skip_field) if items else []
-        # upsert_by_key turns the API limit, exhausted retries and refused calls into "failed"
-        # outcomes per record; it raises only SalesforceLoginError. The other handlers are for
-        # login() and describe().
+        # upsert_by_key turns the API limit (and the governor's ApiUsageReserved), exhausted retries
+        # and refused calls into "failed" outcomes per record; it raises only SalesforceLoginError.
+        # The other handlers are for login() and describe().
         except SalesforceLoginError as e:  # login, or a session renewal inside describe/upsert
             self._logged_in = False
             yield from self._batch_failed(ops, "login_failed", str(e))
             return
-        except ApiLimitExceeded as e:  # describe
-            yield from self._batch_failed(
-                ops, "REQUEST_LIMIT_EXCEEDED", f"The org's API request limit is exhausted: {e}"
-            )
+        except ApiLimitExceeded as e:  # describe, or the governor refusing it
+            if isinstance(e, ApiUsageReserved):
+                message = e.message
+            else:
+                message = f"The org's API request limit is exhausted: {e}"
+            yield from self._batch_failed(ops, e.error_code, message)
             return
         except TransientError as e:  # login, or describe with no metadata read earlier to fall back on
             yield from self._batch_failed(ops, "transient_error", f"Salesforce did not answer in time: {e}")

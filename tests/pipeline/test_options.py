@@ -211,3 +211,65 @@ def test_help_lists_every_option_with_help(capsys):
         assert flag in text
     for action in help_parser()._actions:
         assert action.help, f"{action.option_strings} has no help"
+
+
+def test_api_budget_options_reach_the_connection_settings(events):
+    _, settings = _validate(
+        ["--input", events, "--api_usage_limit_percent", "90", "--max_calls_per_second", "2.5"]
+    )
+    assert (settings.api_usage_limit_percent, settings.max_calls_per_second) == (90.0, 2.5)
+    _, settings = _validate(["--input", events])
+    assert (settings.api_usage_limit_percent, settings.max_calls_per_second) == (100.0, None)
+
+
+PERCENT_FIX = (
+    "is out of range: give a share of the org's daily API allocation more than 0 and at most 100, "
+    "e.g. --api_usage_limit_percent 80 (100, the default, turns the limit off)"
+)
+RATE_FIX = (
+    "is not a rate: give a number of calls a second above 0, e.g. --max_calls_per_second 5, or leave "
+    "the option out for no limit"
+)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--api_usage_limit_percent", "0"], f"--api_usage_limit_percent 0 {PERCENT_FIX}"),
+        (["--api_usage_limit_percent", "-5"], f"--api_usage_limit_percent -5 {PERCENT_FIX}"),
+        (["--api_usage_limit_percent", "100.5"], f"--api_usage_limit_percent 100.5 {PERCENT_FIX}"),
+        (["--api_usage_limit_percent", "nan"], f"--api_usage_limit_percent nan {PERCENT_FIX}"),
+        (["--max_calls_per_second", "0"], f"--max_calls_per_second 0 {RATE_FIX}"),
+        (["--max_calls_per_second", "-1"], f"--max_calls_per_second -1 {RATE_FIX}"),
+        (["--max_calls_per_second", "inf"], f"--max_calls_per_second inf {RATE_FIX}"),
+        (["--max_calls_per_second", "nan"], f"--max_calls_per_second nan {RATE_FIX}"),
+    ],
+)
+def test_api_budget_options_out_of_range(events, argv, message):
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(["--input", events, *argv])
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    "argv, error",
+    [
+        (
+            ["--api_usage_limit_percent", "most"],
+            "argument --api_usage_limit_percent: invalid float value: 'most'",
+        ),
+        (["--max_calls_per_second", "fast"], "argument --max_calls_per_second: invalid float value: 'fast'"),
+    ],
+)
+def test_api_budget_options_that_are_not_numbers_exit_2(events, capsys, argv, error):
+    assert main(["--input", events, *argv]) == 2
+    assert error in capsys.readouterr().err
+
+
+def test_help_explains_the_api_budget_options(capsys):
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--api_usage_limit_percent P" in text
+    assert "reaches P% of its daily allocation" in text
+    assert "--max_calls_per_second R" in text
+    assert "per writer, i.e. per worker thread: the org sees at most R times the number of writers" in text

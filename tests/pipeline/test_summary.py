@@ -101,3 +101,25 @@ def test_python_m_pipeline_help():
     assert done.returncode == 0
     assert done.stdout.startswith("usage: python -m pipeline")
     assert "SALESFORCE_USERNAME" in done.stdout
+
+
+def test_throttled_seconds_show_only_when_there_were_any():
+    assert "Waited" not in Summary.from_counters(COUNTERS).format_text()
+    s = Summary.from_counters({**COUNTERS, "throttled_seconds": 7})
+    assert s.throttled_seconds == 7
+    assert s.format_text().endswith(
+        "Salesforce API calls: 6\nWaited for --max_calls_per_second: 7 s (writers together)"
+    )
+    assert json.loads(s.to_json())["throttled_seconds"] == 7
+
+
+def test_reserved_api_usage_dead_letters_are_listed_like_any_reason():
+    counters = {
+        "events_read": 3,
+        "dead_letter:API_USAGE_RESERVED": 3,
+        "dead_letter_retryable": 3,
+        "api_calls": 2,
+    }
+    text = Summary.from_counters(counters).format_text()
+    assert "  dead-lettered:     3\n    API_USAGE_RESERVED: 3\n    (3 of them retryable" in text
+    assert "  balanced:          yes" in text

@@ -4,6 +4,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+# Counters that add to one number of the summary: counter name -> Summary attribute.
+TOTALS = {
+    "events_read": "events_read",
+    "blank_lines": "blank_lines",
+    "deduplicated": "deduplicated",
+    "dead_letter_retryable": "retryable_dead_letters",
+    "api_calls": "api_calls",
+    "throttled_seconds": "throttled_seconds",
+}
+# Counters keyed by reason or object, as "<kind>:<rest>": kind -> Summary attribute.
+BY_KEY = {"filtered": "filtered", "dead_letter": "dead_lettered", "ambiguous_match": "ambiguous_matches"}
 # Counter kinds the writer reports per field, as "<kind>:<Object>.<Field>".
 FIELD_NOTES = ("trimmed", "converted", "dropped_type", "dropped_unknown", "dropped_readonly")
 
@@ -34,24 +45,10 @@ class Summary:
         s = cls(api_calls=extra_api_calls)
         for name, value in sorted(counters.items()):
             kind, _, rest = name.partition(":")
-            if name == "events_read":
-                s.events_read += value
-            elif name == "blank_lines":
-                s.blank_lines += value
-            elif name == "deduplicated":
-                s.deduplicated += value
-            elif name == "dead_letter_retryable":
-                s.retryable_dead_letters += value
-            elif name == "api_calls":
-                s.api_calls += value
-            elif name == "throttled_seconds":
-                s.throttled_seconds += value
-            elif kind == "filtered":
-                _add(s.filtered, rest, value)
-            elif kind == "dead_letter":
-                _add(s.dead_lettered, rest, value)
-            elif kind == "ambiguous_match":
-                _add(s.ambiguous_matches, rest, value)
+            if name in TOTALS:
+                setattr(s, TOTALS[name], getattr(s, TOTALS[name]) + value)
+            elif kind in BY_KEY:
+                _add(getattr(s, BY_KEY[kind]), rest, value)
             elif kind in ("events_written", "records_written"):
                 sobject, _, action = rest.rpartition(":")
                 target = s.written if kind == "events_written" else s.records_written

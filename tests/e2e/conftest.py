@@ -47,12 +47,16 @@ SYSTEM_FIELDS = frozenset(
 )
 
 
+def emulator_with(tmp_path_factory, name: str, org_config: str):
+    """A running emulator (context manager) whose org is configured by the YAML `org_config`."""
+    root = tmp_path_factory.mktemp(name)
+    (root / "org.yaml").write_text(org_config)
+    return start_emulator(root / "data", config_path=root / "org.yaml")
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    root = tmp_path_factory.mktemp("emulator")
-    config = root / "org.yaml"
-    config.write_text(ORG_CONFIG)
-    with start_emulator(root / "data", config_path=config) as emu:
+    with emulator_with(tmp_path_factory, "emulator", ORG_CONFIG) as emu:
         yield emu
 
 

@@ -18,7 +18,6 @@ import pytest
 import requests
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from emulator.process import start_emulator
 from pipeline.main import build, main, run
 from pipeline.options import BeamforceOptions, validate
 from salesforce.client import SalesforceClient
@@ -26,7 +25,7 @@ from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.upsert import UpsertItem, upsert_by_key
 from tests import seed_examples
-from tests.e2e.conftest import connection_flags, environ
+from tests.e2e.conftest import connection_flags, emulator_with, environ
 from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP, SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,9 +75,7 @@ DEFAULT_STATUS = "Open - Not Contacted"
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory):
-    root = tmp_path_factory.mktemp("acceptance-org")
-    (root / "org.yaml").write_text(ORG_CONFIG)
-    with start_emulator(root / "data", config_path=root / "org.yaml") as process:
+    with emulator_with(tmp_path_factory, "acceptance-org", ORG_CONFIG) as process:
         yield process
 
 

@@ -8,6 +8,7 @@ No authentication; never counted as API calls. Errors come in Salesforce's REST 
   cursors, puts the API allocation and the faults back to the config. Sessions, call counts and the
   read-only Organization row (built from the config) survive.
 - `GET records/{sobject}` -> `{"totalSize": N, "records": [...]}`: every stored field of the live records.
+  As in Salesforce, text is stored as UTF-8: a lone surrogate (JSON `"\\ud800"`) in a body becomes U+FFFD.
 - `POST records/{sobject}` seeds records as a data load would (`Org.seed`), for tests: fields that
   clients cannot write (`IsConverted`, `CreatedDate`, `LastModifiedDate`, ...) may be set and required
   fields may be left out; names, types, lengths and picklist values are still checked. A JSON object
@@ -16,7 +17,10 @@ No authentication; never counted as API calls. Errors come in Salesforce's REST 
   404 `NOT_FOUND`; a refused record -> 400 with its error code (`STRING_TOO_LONG`, `INVALID_FIELD`, ...).
 - `GET calls` -> `{"total": N, "by_kind": {...}}`; `POST calls/reset` zeroes them.
 - `POST sessions/expire` -> `{"expired": N}`.
-- `GET|POST limits` (`{"remaining": N}`), `GET|POST faults` (see `emulator.config.Faults`).
+- `GET|POST limits` (`{"remaining": N}`), `GET|POST faults` (see `emulator.config.Faults`). With
+  `{"hold": true}` API calls wait, in flight, until the faults are set again without it (or reset).
+- `POST in_flight/wait` (`{"count": N}`) -> `{"in_flight": n, "reached": true}` once at least N API
+  calls are in flight (`false` after 20 s): with `hold`, tests fill the concurrent cap without racing.
 - `POST bulk/wait` -> `{"idle": true}` once every Bulk API 2.0 job submitted so far has been processed
   (`false` after 30 s), so that tests need not poll.
 """
@@ -38,6 +42,7 @@ from emulator.rest import in_org, read_json
 log = logging.getLogger(__name__)
 PREFIX = "/_emulator"
 BULK_WAIT_SECONDS = 30.0
+IN_FLIGHT_WAIT_SECONDS = 20.0  # below the admin client's 30 s timeout, so that it gets the answer
 
 
 def routes() -> list[Route]:
@@ -51,6 +56,7 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/limits", set_limits, methods=["GET", "POST"]),
         Route(f"{PREFIX}/faults", set_faults, methods=["GET", "POST"]),
         Route(f"{PREFIX}/bulk/wait", wait_for_bulk, methods=["POST"]),
+        Route(f"{PREFIX}/in_flight/wait", wait_for_in_flight, methods=["POST"]),
     ]
 
 
@@ -145,6 +151,15 @@ async def wait_for_bulk(request: Request) -> Response:
     service = getattr(request.app.state, "bulk2", None)
     idle = service is None or await in_org(service.runner.wait_idle, BULK_WAIT_SECONDS)
     return JSONResponse({"idle": idle})
+
+
+async def wait_for_in_flight(request: Request) -> Response:
+    count = (await _object(request)).get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ApiError(400, "INVALID_INPUT", "'count' must be a non-negative integer")
+    in_flight = request.app.state.in_flight
+    reached = await in_flight.wait_for(count, IN_FLIGHT_WAIT_SECONDS)
+    return JSONResponse({"in_flight": in_flight.count, "reached": reached})
 
 
 async def _object(request: Request) -> dict[str, Any]:

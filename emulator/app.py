@@ -68,9 +68,10 @@ class CallCounter:
 
 
 class FaultInjector:
-    """Latency and transient errors; the random draws happen in arrival order, so a seed repeats."""
+    """Latency, transient errors and holding calls; the random draws happen in arrival order, so a seed repeats."""
 
     def __init__(self, faults: Faults):
+        self._released = asyncio.Event()
         self.set(faults)
 
     def set(self, faults: Faults) -> None:
@@ -85,8 +86,14 @@ class FaultInjector:
             raise ConfigError(f"faults.error_rate: must be between 0 and 1, got {faults.error_rate}")
         if faults.error_rate and not faults.error_kinds:
             raise ConfigError("faults.error_kinds: name at least one error kind when error_rate > 0")
+        if not isinstance(faults.hold, bool):
+            raise ConfigError(f"faults.hold: must be true or false, got {faults.hold!r}")
         self.faults = faults
         self.rng = random.Random(faults.seed)
+        if faults.hold:
+            self._released.clear()
+        else:
+            self._released.set()  # lets every held call go on
 
     async def inject(self) -> str | None:
         f = self.faults
@@ -94,6 +101,8 @@ class FaultInjector:
         error = None
         if f.error_rate > 0 and self.rng.random() < f.error_rate:
             error = f.error_kinds[self.rng.randrange(len(f.error_kinds))]
+        if f.hold:
+            await self._released.wait()
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         return error
@@ -124,6 +133,37 @@ def call_kind(method: str, rest_path: str) -> str:
     return {"GET": "get", "HEAD": "get", "PATCH": "update", "DELETE": "delete"}.get(method, "other")
 
 
+class InFlight:
+    """The API calls being served now, for the concurrent cap; tests wait for a count instead of racing."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._watchers: list[tuple[int, asyncio.Future[None]]] = []
+
+    def enter(self) -> None:
+        self.count += 1
+        for wanted, watcher in self._watchers:
+            if self.count >= wanted and not watcher.done():
+                watcher.set_result(None)
+
+    def leave(self) -> None:
+        self.count -= 1
+
+    async def wait_for(self, count: int, timeout: float) -> bool:
+        """True once at least `count` calls are in flight; False if that takes longer than `timeout` s."""
+        if self.count >= count:
+            return True
+        entry = (count, asyncio.get_running_loop().create_future())
+        self._watchers.append(entry)
+        try:
+            await asyncio.wait_for(entry[1], timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._watchers.remove(entry)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -145,7 +185,6 @@ class Gate:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -197,7 +236,8 @@ class Gate:
             await send_error(send, SESSION_INVALID)
             return
         usage: ApiUsage = state.usage
-        if self.in_flight >= state.config.concurrent_requests:
+        in_flight: InFlight = state.in_flight
+        if in_flight.count >= state.config.concurrent_requests:
             await send_error(send, CONCURRENT_LIMIT, _limit_header(usage))
             return
         if not usage.try_take():
@@ -207,7 +247,7 @@ class Gate:
         kind = call_kind(scope["method"], rest_path)
         scope_state = scope.setdefault("state", {})
         scope_state.update(call_kind=kind, session=session, fault=None)
-        self.in_flight += 1
+        in_flight.enter()
         try:
             fault = await state.faults.inject()
             if fault is not None and not (fault == LOCK_FAULT and kind == "collections"):
@@ -223,7 +263,7 @@ class Gate:
 
             await self.app(_normalized(scope), receive, send_with_usage)
         finally:
-            self.in_flight -= 1
+            in_flight.leave()
             state.calls.count(scope_state.get("call_kind") or kind)
 
 
@@ -337,6 +377,7 @@ def create_app(config: OrgConfig, data_dir: str | Path, max_body_bytes: int = MA
     app.state.org = Org(data / "org.sqlite3", config)
     app.state.calls = CallCounter()
     app.state.faults = faults
+    app.state.in_flight = InFlight()
     app.state.sessions = SessionStore(state_db, config.org_id, config.session_lifetime_seconds)
     app.state.usage = ApiUsage(state_db, config.daily_api_requests)
     app.state.cursors = rest.QueryCursors()

@@ -41,6 +41,7 @@ from emulator.bulk2_jobs import (
 )
 from emulator.errors import ApiError
 from emulator.responses import JSONResponse
+from emulator.surrogates import may_hold_surrogates, replace_surrogates
 
 if TYPE_CHECKING:
     from emulator.org import Org
@@ -412,7 +413,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = replace_surrogates(body) if may_hold_surrogates(raw) else body
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BulkError(400, "JSON_PARSER_ERROR", f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BulkError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")

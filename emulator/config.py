@@ -70,6 +70,7 @@ class Faults:
     error_rate: float = 0.0  # share of API calls answered with a transient error
     error_kinds: tuple[str, ...] = ("SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW")
     seed: int | None = None  # random seed, for repeatable fault sequences
+    hold: bool = False  # API calls wait, in flight, until hold is set back to false (tests fill the cap)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from emulator import ids
 from emulator.errors import ApiError, MultipleChoicesError
 from emulator.org import Org
 from emulator.responses import JSONResponse
+from emulator.surrogates import may_hold_surrogates, replace_surrogates
 from emulator.versions import version_list
 
 T = TypeVar("T")
@@ -62,7 +63,9 @@ async def read_json(request: Request) -> Any:
         )
     try:
         # Salesforce reads bodies as UTF-8 only (json.loads would also guess UTF-16/32 from a BOM).
-        return json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"))
+        # Stored as Salesforce stores text (UTF-8): a lone surrogate escape would fail every response.
+        return replace_surrogates(body) if may_hold_surrogates(raw) else body
     except UnicodeDecodeError as exc:
         raise ApiError(
             400, "JSON_PARSER_ERROR", f"Invalid UTF-8 start byte at [line:1, column:{exc.start + 1}]"

@@ -11,6 +11,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
+from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
 from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
@@ -18,14 +19,7 @@ from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
 from salesforce.login import UNKNOWN_HOST
-from transforms.batch_by_shard import BatchByShard
-from transforms.dead_letters import WriteDeadLetters
-from transforms.merge_by_record import MergeByRecord
-from transforms.parse_events import ParseEvents
-from transforms.read_events import ReadEvents
-from transforms.select_enabled import SelectEnabled
-from transforms.to_record_ops import ToRecordOps
-from transforms.write_to_salesforce import ClientFactory, WriteToSalesforce
+from transforms.write_to_salesforce import ClientFactory
 
 NAMESPACE = "beamforce"
 # Beam's default DirectRunner first tries to download the Prism runner, which fails without
@@ -42,42 +36,21 @@ class RunFailed(RuntimeError):
     """The run cannot go on for a reason outside the configuration; the message says what happened."""
 
 
-def build(
-    p: beam.Pipeline,
-    options: BeamforceOptions,
-    credentials: Credentials,
-    settings: ConnectionSettings,
-    client_factory: ClientFactory = SalesforceClient,
-) -> None:
-    """Wires the graph: events -> Salesforce, with every stage's dead letters into one sink."""
-    read = p | "ReadEvents" >> ReadEvents(options.input)
-    parsed = read.output | "ParseEvents" >> ParseEvents()
-    ops = (
-        parsed.output
-        | "SelectEnabled" >> SelectEnabled(options.always_enabled)
-        | "ToRecordOps" >> ToRecordOps(options.address_mapping)
-    )
-    written = (
-        ops.output
-        | "MergeByRecord" >> MergeByRecord()
-        | "BatchByShard" >> BatchByShard(options.shards, options.batch_size)
-        | "WriteToSalesforce" >> WriteToSalesforce(credentials, settings, client_factory)
-    )
-    _ = (
-        (read.dead_letter, parsed.dead_letter, ops.dead_letter, written.dead_letter)
-        | "FlattenDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters" >> WriteDeadLetters(options.dead_letter_output)
-    )
-
-
-def counters(result: PipelineResult) -> dict[str, int]:
-    """The run's counters in our namespace, summed over steps (several steps share a name)."""
+def counters(result: PipelineResult) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """The run's counters and string sets in our namespace, summed (and joined) over steps, since
+    several steps share a name: (counter name -> total, string-set name -> values)."""
     totals: dict[str, int] = {}
+    string_sets: dict[str, set[str]] = {}
     query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
     for c in query["counters"]:
         value = c.committed if c.committed is not None else c.attempted
         totals[c.key.metric.name] = totals.get(c.key.metric.name, 0) + (value or 0)
-    return totals
+    for m in query.get("string_sets", ()):
+        value = m.committed if m.committed is not None else m.attempted
+        # Runners hand back a StringSetData (values in .string_set) or, like the FnApiRunner, a set.
+        values = getattr(value, "string_set", value) or ()
+        string_sets.setdefault(m.key.metric.name, set()).update(values)
+    return totals, string_sets
 
 
 def login_once(
@@ -89,9 +62,11 @@ def login_once(
         client.login()
     except SalesforceLoginError as e:
         user = credentials.username + (f".{settings.sandbox}" if settings.sandbox else "")
+        # Salesforce's code and reason as its faultstring puts them ("INVALID_LOGIN: Invalid username...").
         raise ConfigurationError(
-            f"Salesforce login at {settings.login_url} as {user} failed: {e}. Check SALESFORCE_USERNAME, "
-            "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN (and --sandbox / --salesforce_login_url)"
+            f"Salesforce login at {settings.login_url} as {user} was refused: {e.code}: "
+            f"{e.message.rstrip('.')}. Check SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
+            "SALESFORCE_SECURITY_TOKEN (and --sandbox / --salesforce_login_url)"
         ) from None
     except TransientError as e:
         if e.error_code == "SSLError":
@@ -135,7 +110,10 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     result = p.run()
     result.wait_until_finish()
 
-    summary = Summary.from_counters(counters(result), extra_api_calls=client.api_calls)
+    totals, string_sets = counters(result)
+    summary = Summary.from_metrics(
+        totals, string_sets, extra_api_calls=client.api_calls, dead_letter_output=bf.dead_letter_output
+    )
     print(summary.format_text())
     if bf.summary_output:
         with open(bf.summary_output, "w", encoding="utf-8") as f:
@@ -189,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary.retryable_dead_letters:
         print(
             f"beamforce: {summary.retryable_dead_letters} events could not be written for now; they are "
-            "retryable dead letters: replay them later by running again with the dead-letter files as "
-            "--input (and another --dead_letter_output)",
+            f"retryable dead letters: replay them later by running again with --input "
+            f"'{summary.dead_letter_files}' (and another --dead_letter_output, if you gave one)",
             file=sys.stderr,
         )
         return EXIT_RETRYABLE

@@ -1,10 +1,13 @@
 """The pipeline's command-line options and the one place that checks them before anything runs."""
 
 import argparse
+import glob
 import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -21,6 +24,10 @@ SANDBOX_LOGIN_URL = "https://test.salesforce.com"
 DEFAULT_API_VERSION = "59.0"
 # SOAP login() exists from API 31.0 and is gone from 65.0 on (Salesforce, Winter '26).
 MIN_API_VERSION, MAX_API_VERSION = 31, 64
+# Without --dead_letter_output, dead letters go under the current directory, a new folder per run,
+# so that a forgotten flag loses nothing and no run overwrites another's.
+DEFAULT_DEAD_LETTER_DIR = "dead_letters"
+DEAD_LETTER_FILE_PREFIX = "dead_letters"
 
 
 def _positive_int(text: str) -> int:
@@ -79,14 +86,18 @@ class BeamforceOptions(PipelineOptions):
             metavar="PREFIX",
             default=None,
             help="Write events that could not be delivered as JSON lines to PREFIX-SSSSS-of-NNNNN.jsonl "
-            "(stage, reason, message, retryable, the original event). Without it they are only counted. "
-            "These files are valid --input: a later run replays the events they hold.",
+            "(stage, reason, message, retryable, the original event); PREFIX ends in a file name, e.g. "
+            f"out/{DEAD_LETTER_FILE_PREFIX}. Default: {DEFAULT_DEAD_LETTER_DIR}/<UTC start time, e.g. "
+            f"20261201T104501Z>/{DEAD_LETTER_FILE_PREFIX} under the current directory, a new one each run "
+            "(the summary says where). These files are valid --input: a later run replays the events "
+            "they hold.",
         )
         parser.add_argument(
             "--summary_output",
             metavar="FILE",
             default=None,
-            help="Also write the run's summary (the counters) as JSON to FILE.",
+            help="Also write the run's summary (the counters) as JSON to FILE (checked to be writable "
+            "before the run starts).",
         )
         parser.add_argument(
             "--address_mapping",
@@ -160,28 +171,103 @@ def _local_prefix_writable(prefix: str) -> bool:
     return os.path.isdir(ancestor) and os.access(ancestor, os.W_OK)
 
 
+def default_dead_letter_output(started: datetime) -> str:
+    """dead_letters/<UTC start, e.g. 20261201T104501Z>/dead_letters, relative to the current directory."""
+    stamp = started.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir, n = os.path.join(DEFAULT_DEAD_LETTER_DIR, stamp), 1
+    # Runs started in the same second must not write (and overwrite) the same files.
+    while os.path.exists(run_dir):
+        n += 1
+        run_dir = os.path.join(DEFAULT_DEAD_LETTER_DIR, f"{stamp}-{n}")
+    return os.path.join(run_dir, DEAD_LETTER_FILE_PREFIX)
+
+
+def _check_input(pattern: str) -> None:
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception as e:  # Beam wraps every filesystem's failure differently
+        raise ConfigurationError(f"--input {pattern!r} cannot be listed: {e}") from None
+    # Beam reads nothing from a directory, quietly: the run would end "done" with no event read.
+    if any(not os.path.isdir(m.path) for m in matched):
+        return
+    # Beam's glob lists files only, so a glob of directories matches nothing at all.
+    local = "://" not in pattern
+    if local and (os.path.isdir(pattern) or any(os.path.isdir(p) for p in glob.glob(pattern))):
+        example = pattern.rstrip("/" + os.sep) + "/*.jsonl"
+        what, where = (
+            ("is a directory", "it") if os.path.isdir(pattern) else ("matches only directories", "them")
+        )
+        raise ConfigurationError(
+            f"--input {pattern!r} {what}: give a glob of the event files in {where}, e.g. --input '{example}'"
+        )
+    raise ConfigurationError(
+        f"--input {pattern!r} matches no file: check the path, and quote the glob so that the shell "
+        "does not expand it"
+    )
+
+
+def _check_dead_letter_output(prefix: str, default: bool) -> None:
+    if not default and (prefix.endswith(("/", os.sep)) or ("://" not in prefix and os.path.isdir(prefix))):
+        # Beam would write files named "-00000-of-00001.jsonl" into the directory.
+        example = prefix.rstrip("/" + os.sep) + "/" + DEAD_LETTER_FILE_PREFIX
+        raise ConfigurationError(
+            f"--dead_letter_output {prefix!r} names a directory, not a file name prefix: give a prefix "
+            f"such as '{example}' (files {DEAD_LETTER_FILE_PREFIX}-SSSSS-of-NNNNN.jsonl in that directory)"
+        )
+    if not _local_prefix_writable(prefix):
+        raise ConfigurationError(
+            f"--dead_letter_output {prefix!r}{' (the default)' if default else ''} cannot be written: its "
+            "directory is not a directory that can be created or written; give a prefix such as "
+            "out/dead_letters"
+        )
+
+
+def _check_summary_output(path: str) -> None:
+    """The summary is written last, after Salesforce was: a path that cannot take it must fail first."""
+    if os.path.isdir(path):
+        raise ConfigurationError(
+            f"--summary_output {path!r} is a directory: give a file name, e.g. "
+            f"'{os.path.join(path, 'summary.json')}'"
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ConfigurationError(
+            f"--summary_output {path!r} cannot be written: give a file in an existing directory"
+        )
+    try:
+        if os.path.exists(path):
+            # Opened for appending and closed: nothing is written, nothing truncated. O_NONBLOCK so
+            # that a FIFO without a reader fails instead of hanging.
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK))
+        else:
+            # A nameless temporary file (O_TMPFILE where the filesystem has it), gone when closed.
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+    except OSError as e:
+        raise ConfigurationError(
+            f"--summary_output {path!r} cannot be written ({e.strerror}): give a file you may write, or a "
+            "new file in a directory you may write"
+        ) from None
+
+
 _SANDBOX_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _API_VERSION = re.compile(r"^(\d+)\.0$")
 
 
 def validate(
-    options: PipelineOptions, environ: Mapping[str, str] = os.environ
+    options: PipelineOptions, environ: Mapping[str, str] = os.environ, started: datetime | None = None
 ) -> tuple[Credentials, ConnectionSettings]:
-    """Checks the options together and reads the credentials; ConfigurationError says what to fix."""
+    """Checks the options together and reads the credentials; ConfigurationError says what to fix.
+
+    Fills in the default --dead_letter_output (from `started`, the run's start, default now) in
+    `options`, so that the run writes where its summary says.
+    """
     o = options.view_as(BeamforceOptions)
     if not o.input:
         raise ConfigurationError(
             "--input is required: give the event files to read, e.g. --input 'events/*.jsonl'"
         )
-    try:
-        matched = FileSystems.match([o.input])[0].metadata_list
-    except Exception as e:  # Beam wraps every filesystem's failure differently
-        raise ConfigurationError(f"--input {o.input!r} cannot be listed: {e}") from None
-    if not matched:
-        raise ConfigurationError(
-            f"--input {o.input!r} matches no file: check the path, and quote the glob so that the shell "
-            "does not expand it"
-        )
+    _check_input(o.input)
 
     runner = options.view_as(StandardOptions).runner
     if runner is not None:
@@ -217,19 +303,13 @@ def validate(
             "CA certificates"
         )
 
-    if o.dead_letter_output and not _local_prefix_writable(o.dead_letter_output):
-        raise ConfigurationError(
-            f"--dead_letter_output {o.dead_letter_output!r} cannot be written: its directory is not a "
-            "directory that can be created or written; give a prefix such as out/dead_letters"
-        )
+    default = not o.dead_letter_output
+    if default:
+        o.dead_letter_output = default_dead_letter_output(started or datetime.now(UTC))
+    _check_dead_letter_output(o.dead_letter_output, default)
 
     if o.summary_output is not None:
-        parent = os.path.dirname(os.path.abspath(o.summary_output))
-        if os.path.isdir(o.summary_output) or not os.path.isdir(parent):
-            raise ConfigurationError(
-                f"--summary_output {o.summary_output!r} cannot be written: give a file in an existing "
-                "directory"
-            )
+        _check_summary_output(o.summary_output)
 
     limit = o.api_usage_limit_percent
     if not 0 < limit <= NO_LIMIT_PERCENT:  # also refuses nan

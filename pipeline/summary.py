@@ -1,22 +1,49 @@
 """The run's summary: every event read accounted for as written, filtered, deduplicated or dead-lettered."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+
+from transforms import metrics
 
 # Counters that add to one number of the summary: counter name -> Summary attribute.
 TOTALS = {
-    "events_read": "events_read",
-    "blank_lines": "blank_lines",
-    "deduplicated": "deduplicated",
-    "dead_letter_retryable": "retryable_dead_letters",
-    "api_calls": "api_calls",
-    "throttled_seconds": "throttled_seconds",
+    metrics.EVENTS_READ: "events_read",
+    metrics.BLANK_LINES: "blank_lines",
+    metrics.DEDUPLICATED: "deduplicated",
+    metrics.DEAD_LETTER_RETRYABLE: "retryable_dead_letters",
+    metrics.API_CALLS: "api_calls",
+    metrics.THROTTLED_SECONDS: "throttled_seconds",
+    metrics.STALE_FIELDS_SKIPPED: "stale_fields_skipped",
 }
 # Counters keyed by reason or object, as "<kind>:<rest>": kind -> Summary attribute.
 BY_KEY = {"filtered": "filtered", "dead_letter": "dead_lettered", "ambiguous_match": "ambiguous_matches"}
-# Counter kinds the writer reports per field, as "<kind>:<Object>.<Field>".
-FIELD_NOTES = ("trimmed", "converted", "dropped_type", "dropped_unknown", "dropped_readonly")
+# Kinds of per-field notes; each is a Summary attribute holding a FieldNotes.
+FIELD_NOTES = metrics.FIELD_NOTE_KINDS
+# Field names listed per kind: the text is read by people, the JSON by programs; both stay small
+# however many distinct trait names the events carry.
+TEXT_FIELD_NAMES = 20
+JSON_FIELD_NAMES = 100
+
+
+@dataclass
+class FieldNotes:
+    """One kind of per-field note (e.g. trimmed): how many records had it, and on which fields."""
+
+    records: int = 0  # records with at least one such field (the fields_<kind> counter)
+    fields: set[str] = field(default_factory=set)  # "Object.Field" names, as many as the writers listed
+
+    def __bool__(self) -> bool:
+        return bool(self.records or self.fields)
+
+    def listed(self, limit: int) -> tuple[list[str], int]:
+        """The first `limit` names in order, and how many more there are."""
+        names = sorted(self.fields)
+        return names[:limit], max(len(names) - limit, 0)
+
+    def to_dict(self) -> dict:
+        names, more = self.listed(JSON_FIELD_NAMES)
+        return {"records": self.records, "fields": names, "fields_not_listed": more}
 
 
 @dataclass
@@ -32,17 +59,37 @@ class Summary:
     dead_lettered: dict[str, int] = field(default_factory=dict)  # reason -> events
     retryable_dead_letters: int = 0  # of those, the ones a later replay could deliver
     ambiguous_matches: dict[str, int] = field(default_factory=dict)  # object -> records
-    trimmed: dict[str, int] = field(default_factory=dict)  # "Object.Field" -> records
-    converted: dict[str, int] = field(default_factory=dict)
-    dropped_type: dict[str, int] = field(default_factory=dict)
-    dropped_unknown: dict[str, int] = field(default_factory=dict)
-    dropped_readonly: dict[str, int] = field(default_factory=dict)
+    trimmed: FieldNotes = field(default_factory=FieldNotes)
+    converted: FieldNotes = field(default_factory=FieldNotes)
+    dropped_type: FieldNotes = field(default_factory=FieldNotes)
+    dropped_unknown: FieldNotes = field(default_factory=FieldNotes)
+    dropped_readonly: FieldNotes = field(default_factory=FieldNotes)
+    stale_fields_skipped: int = 0  # field values not written: the record already held newer ones
     api_calls: int = 0
     throttled_seconds: int = 0  # whole seconds the writers waited for --max_calls_per_second
+    dead_letter_output: str | None = None  # the --dead_letter_output prefix the run wrote to
 
     @classmethod
-    def from_counters(cls, counters: Mapping[str, int], extra_api_calls: int = 0) -> "Summary":
-        s = cls(api_calls=extra_api_calls)
+    def from_counters(
+        cls, counters: Mapping[str, int], extra_api_calls: int = 0, dead_letter_output: str | None = None
+    ) -> "Summary":
+        """From counters alone: per-field notes then have record counts but no field names."""
+        return cls.from_metrics(counters, {}, extra_api_calls, dead_letter_output)
+
+    @classmethod
+    def from_metrics(
+        cls,
+        counters: Mapping[str, int],
+        string_sets: Mapping[str, Iterable[str]],
+        extra_api_calls: int = 0,
+        dead_letter_output: str | None = None,
+    ) -> "Summary":
+        """From the run's counters and string sets (namespace "beamforce", summed over steps)."""
+        s = cls(api_calls=extra_api_calls, dead_letter_output=dead_letter_output)
+        for kind in FIELD_NOTES:
+            notes = getattr(s, kind)
+            notes.records = counters.get(metrics.field_note(kind), 0)
+            notes.fields = set(string_sets.get(metrics.field_names(kind), ()))
         for name, value in sorted(counters.items()):
             kind, _, rest = name.partition(":")
             if name in TOTALS:
@@ -53,8 +100,6 @@ class Summary:
                 sobject, _, action = rest.rpartition(":")
                 target = s.written if kind == "events_written" else s.records_written
                 _add(target.setdefault(sobject, {}), action, value)
-            elif kind in FIELD_NOTES:
-                _add(getattr(s, kind), rest, value)
         return s
 
     @property
@@ -79,16 +124,22 @@ class Summary:
     @property
     def missing_fields(self) -> list[str]:
         """Fields the mapping wanted that the org does not have: create them to receive the data."""
-        return sorted(self.dropped_unknown)
+        return sorted(self.dropped_unknown.fields)
+
+    @property
+    def dead_letter_files(self) -> str | None:
+        """A glob of the dead-letter files (valid --input for a replay)."""
+        return f"{self.dead_letter_output}-*.jsonl" if self.dead_letter_output else None
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d.update({kind: getattr(self, kind).to_dict() for kind in FIELD_NOTES})
         d.update(
             events_written=self.events_written,
             events_filtered=self.events_filtered,
             events_dead_lettered=self.events_dead_lettered,
             balanced=self.balanced,
-            missing_fields=self.missing_fields,
+            missing_fields=self.dropped_unknown.listed(JSON_FIELD_NAMES)[0],
         )
         return d
 
@@ -115,22 +166,31 @@ class Summary:
                 f"    ({self.retryable_dead_letters} of them retryable: replay them once the org can take "
                 "them, with the dead-letter files as --input)"
             )
+        if self.events_dead_lettered and self.dead_letter_files:
+            lines.append(f"Dead letters: {self.events_dead_lettered}, written to {self.dead_letter_files}")
         lines.append(
             "  balanced:          " + ("yes" if self.balanced else "NO: some events are unaccounted for")
         )
         if self.ambiguous_matches:
             lines.append("Several records matched (the most recently modified one was updated):")
             lines += [f"    {sobject}: {n}" for sobject, n in sorted(self.ambiguous_matches.items())]
-        for title, counts in (
+        for title, notes in (
             ("Fields missing in the org (create them to receive these values):", self.dropped_unknown),
             ("Values trimmed to the field's length:", self.trimmed),
             ("Values converted to the field's type:", self.converted),
             ("Values dropped, wrong type for the field:", self.dropped_type),
             ("Values dropped, field not writable:", self.dropped_readonly),
         ):
-            if counts:
-                lines.append(title)
-                lines += [f"    {name}: {n} records" for name, n in sorted(counts.items())]
+            if notes:
+                names, more = notes.listed(TEXT_FIELD_NAMES)
+                lines.append(f"{title} {notes.records} records")
+                lines += [f"    {name}" for name in names]
+                if more:
+                    lines.append(f"    ... and {more} more")
+        if self.stale_fields_skipped:
+            lines.append(
+                f"Older field values skipped (the record held newer ones): {self.stale_fields_skipped}"
+            )
         lines.append(f"Salesforce API calls: {self.api_calls}")
         if self.throttled_seconds:
             lines.append(f"Waited for --max_calls_per_second: {self.throttled_seconds} s (writers together)")

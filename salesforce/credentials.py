@@ -38,3 +38,48 @@ class Credentials:
                 "(set it to an empty string if the org's trusted IP ranges make it unnecessary)"
             )
         return cls(username=username, password=password, security_token=environ[SECURITY_TOKEN_VAR].strip())
+
+
+@dataclass(frozen=True)
+class CredentialsSource:
+    """Where a worker finds the credentials when it starts (a DoFn's setup()), instead of the
+    credentials themselves: a DoFn is pickled into the job's graph, which runners upload and show.
+
+    `file`: a file of `NAME=VALUE` lines (the three variables above; blank lines and `#` comments
+    skipped), e.g. a mounted secret; without it, the worker's environment. The file's variables win
+    over the environment's.
+    """
+
+    file: str | None = None
+
+    def resolve(self, environ: Mapping[str, str] = os.environ) -> Credentials:
+        if self.file is None:
+            return Credentials.from_env(environ)
+        return Credentials.from_env({**environ, **read_env_file(self.file)})
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """`NAME=VALUE` lines of a credentials file; ConfigurationError naming the line when one is not."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ConfigurationError(f"credentials file {path!r} cannot be read: {e.strerror}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, value = text.partition("=")
+        name = name.strip().removeprefix("export ").strip()
+        if not sep or not name:
+            # The line itself may hold a secret: name its number only.
+            raise ConfigurationError(
+                f"credentials file {path!r}, line {number}: expected NAME=VALUE, "
+                f"e.g. {USERNAME_VAR}=api@acme.com"
+            )
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values

@@ -3,7 +3,7 @@
 import logging
 import socket
 from dataclasses import dataclass
-from html import escape
+from html import escape, unescape
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
 
@@ -11,6 +11,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.login import DEFAULT_CLIENT_ID_PREFIX, soap_login
+from simple_salesforce.util import getUniqueElementValueFromXmlString
 
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
@@ -106,7 +107,7 @@ def soap_session_login(
                 BAD_LOGIN_RESPONSE, "the answer is not a Salesforce login fault"
             ) from None
         code = str(exc.code)
-        message = _scrub(str(exc.message), credentials)
+        message = _scrub(fault_reason(exc), credentials)
         if (isinstance(exc.code, int) and exc.code >= 500) or is_retryable(code):
             raise LoginTransientError(code, message) from None
         raise SalesforceLoginError(code, message) from None
@@ -128,6 +129,25 @@ def soap_session_login(
     except ExpatError as exc:  # a 200 that is not SOAP: an HTML page from a proxy, a truncated body
         raise LoginTransientError(BAD_LOGIN_RESPONSE, type(exc).__name__) from None
     return LoginResult(session_id=session_id, instance_url=f"https://{sf_instance}")
+
+
+def fault_reason(exc: SalesforceAuthenticationFailed) -> str:
+    """Salesforce's own words for a refused login: the fault's exceptionMessage, else its faultstring.
+
+    Not `exc.message`: that is simple-salesforce's unformatted class template ("Authentication failed.
+    Response content: {content}"). Without an exceptionMessage, simple-salesforce hands over the whole
+    SOAP body instead, of which only the faultstring is meant for people.
+    """
+    reason = (getattr(exc, "auth_message", None) or "").strip()
+    if reason.startswith("<"):
+        try:
+            fault = getUniqueElementValueFromXmlString(reason.encode(), "faultstring")
+        except ExpatError:
+            fault = None  # not XML after all: keep the text as it came
+        # Salesforce's faultstring is "CODE: message", and the code is reported beside it already.
+        reason = (fault or reason).removeprefix(f"{exc.code}: ")
+    # minidom hands elements back as markup: "&amp;" in a message is "&" to a reader.
+    return unescape(reason) or "no reason given"
 
 
 def name_resolution_failure(exc: BaseException) -> socket.gaierror | None:

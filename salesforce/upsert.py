@@ -1,5 +1,6 @@
 """Create-or-update by a match key: one IN-list lookup per batch, then sObject Collections writes."""
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +18,12 @@ LOCK_RETRIES = 3
 # Newest first; Id breaks ties between records modified within the same millisecond.
 LOOKUP_ORDER = "LastModifiedDate DESC, Id DESC"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # names go into SOQL unquoted
+# Event times as field_times and the times field hold them: fixed width, so text order is time order.
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+# The times field's length when describe cannot tell (docs/org-setup.md: Long Text Area(131072)).
+TIMES_FIELD_LENGTH = 131_072
+# A second writer's create of a key that the first one created is refused with this code.
+DUPLICATE_VALUE = "DUPLICATE_VALUE"
 
 CREATED = "created"
 UPDATED = "updated"
@@ -29,6 +36,9 @@ class UpsertItem:
     key: str  # match value (e.g. email); compared case-insensitively
     fields: dict  # written on create and update
     create_defaults: dict = field(default_factory=dict)  # only on create, only where `fields` lacks the field
+    # Per field of `fields`: the time of the event that set it, "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC); a
+    # missing field or "" is unknown, older than any time. Used only with upsert_by_key's times_field.
+    field_times: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,9 @@ class UpsertOutcome:
     message: str | None = None
     retryable: bool = False
     ambiguous: bool = False  # several records matched; the most recently modified one was updated
+    # Fields not written because the record holds a newer value (times_field); an update whose every
+    # field is stale makes no call and is still "updated".
+    stale_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -49,8 +62,12 @@ class _Entry:
     key: str
     fields: dict
     create_defaults: dict
+    times: dict[str, str] = field(default_factory=dict)  # lower-cased field name -> event time
     outcome: UpsertOutcome | None = None
     created_by_us: bool = False  # not found at first, found after a create call failed ambiguously
+    maybe_applied: bool = False  # this round: its create call failed in a way that may have written it
+    collided: bool = False  # its create was refused: a record holds its key (key_field), look it up
+    retry_error: tuple[str, str] | None = None  # code and message that sent it round again
 
 
 def _merged(base: Mapping[str, Any], newer: Mapping[str, Any]) -> dict:
@@ -94,12 +111,19 @@ class _Upsert:
         sobject: str,
         match_field: str,
         skip_field: str | None,
+        key_field: str | None = None,
+        times_field: str | None = None,
     ):
         self.client = client
         self.sobject = sobject
         self.match_field = match_field
         self.skip_field = skip_field
-        fields = ["Id", match_field, "LastModifiedDate"] + ([skip_field] if skip_field else [])
+        self.key_field = key_field
+        self.times_field = times_field
+        self.times_length = TIMES_FIELD_LENGTH
+        self.unreadable_times = 0  # records whose times field held no JSON object of times
+        extra = [f for f in (skip_field, key_field, times_field) if f]
+        fields = ["Id", match_field, "LastModifiedDate"] + extra
         self.select = f"SELECT {', '.join(fields)} FROM {sobject}"
         self.query_path = f"/services/data/v{client.settings.api_version}/query/?q="
 
@@ -114,20 +138,110 @@ class _Upsert:
             order_by=LOOKUP_ORDER,
         )
 
-    def lookup(self, entries: list[_Entry]) -> dict[str, list[dict]]:
-        """Matching records by folded key, most recently modified first."""
+    def lookup(self, entries: list[_Entry], by_key: list[_Entry] | None = None) -> dict[str, list[dict]]:
+        """Matching records by folded key, most recently modified first; for the `by_key` entries
+        also the record that holds their key in key_field, whatever its match field says now."""
         found: dict[str, list[dict]] = {}
         for soql in self.queries(entries):
             for record in self.client.query_all(soql):
                 value = _get(record, self.match_field)
                 if isinstance(value, str):
                     found.setdefault(fold(value), []).append(record)
+        if by_key and self.key_field:
+            self._lookup_keys(by_key, found)
         for records in found.values():
             # The server orders each query; sorting again keeps the rule true across split queries.
             records.sort(
                 key=lambda r: (str(_get(r, "LastModifiedDate") or ""), str(r.get("Id"))), reverse=True
             )
         return found
+
+    def _lookup_keys(self, entries: list[_Entry], found: dict[str, list[dict]]) -> None:
+        assert self.key_field is not None
+        owners: dict[str, list[str]] = {}  # normalized key -> folded keys of the entries
+        for entry in entries:
+            owners.setdefault(normal_key(entry.key), []).append(fold(entry.key))
+        try:
+            queries = in_clause_queries(
+                self.select, self.key_field, list(owners), api_path=self.query_path, order_by=LOOKUP_ORDER
+            )
+        except ValueError:
+            return  # a key too long for a query is too long for key_field: no record holds it
+        for soql in queries:
+            for record in self.client.query_all(soql):
+                value = _get(record, self.key_field)
+                for folded in owners.get(fold(value), ()) if isinstance(value, str) else ():
+                    records = found.setdefault(folded, [])
+                    if all(r.get("Id") != record.get("Id") for r in records):
+                        records.append(record)
+
+    # -- record bodies -----------------------------------------------------------------------------
+
+    def create_body(self, entry: _Entry) -> dict:
+        record = _create_record(self.match_field, entry)
+        if self.key_field:
+            _put(record, self.key_field, normal_key(entry.key))
+        if self.times_field:
+            times = {
+                k: entry.times[k.lower()]
+                for k in record
+                if entry.times.get(k.lower()) and _has(entry.fields, k)
+            }
+            if times:
+                _put(record, self.times_field, _times_json(times, self.times_length))
+        return record
+
+    def update_body(self, entry: _Entry, record: Mapping[str, Any]) -> tuple[dict, tuple[str, ...], bool]:
+        """(fields to send, stale fields, whether key_field was added) for updating `record`; the
+        fields are empty when every one of them is stale."""
+        fields = {k: v for k, v in entry.fields.items() if k.lower() != "id"}
+        stale: list[str] = []
+        if self.times_field:
+            raw = _get(record, self.times_field)
+            stored = self.stored_times(raw)
+            fresh = {}
+            for name, value in fields.items():
+                # Equal times write: replaying the event that set the value changes nothing.
+                if stored.get(name.lower(), ("", ""))[1] > entry.times.get(name.lower(), ""):
+                    stale.append(name)
+                else:
+                    fresh[name] = value
+            if not fresh:
+                return {}, tuple(stale), False
+            fields = fresh
+            merged = dict(stored)
+            for name in fresh:
+                when = entry.times.get(name.lower(), "")
+                if when:  # not stale, so at least as new as the stored time
+                    merged[name.lower()] = (name, when)
+            text = _times_json(dict(merged.values()), self.times_length) if merged else ""
+            if text != (raw or ""):
+                _put(fields, self.times_field, text)
+        key_added = False
+        if self.key_field and not _get(record, self.key_field):
+            # Someone else created it: claiming the key makes a concurrent create of it collide.
+            _put(fields, self.key_field, normal_key(entry.key))
+            key_added = True
+        return fields, tuple(stale), key_added
+
+    def stored_times(self, raw: Any) -> dict[str, tuple[str, str]]:
+        """The times field's value as lower-cased field name -> (field name, time); {} if unreadable."""
+        if raw is None or raw == "":
+            return {}
+        try:
+            data = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self.unreadable_times += 1
+            return {}
+        out = {}
+        for name, when in data.items():
+            if isinstance(when, str) and _TIME.match(when):
+                out[str(name).lower()] = (str(name), when)
+            else:
+                self.unreadable_times += 1
+        return out
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -197,6 +311,8 @@ def upsert_by_key(
     match_field: str,
     items: list[UpsertItem],
     skip_field: str | None = None,
+    key_field: str | None = None,
+    times_field: str | None = None,
 ) -> list[UpsertOutcome]:
     """Creates or updates one record per item, matched on `match_field` = item.key (ignoring case).
 
@@ -207,14 +323,37 @@ def upsert_by_key(
     `fields` lacks. A create call that fails in a way that may have written records is never resent
     blindly: the keys are looked up again first, so nothing is created twice.
 
+    `key_field` (a text field marked External ID and Unique, case-insensitive) receives the
+    normalized key, fold(key.strip()), on create, and on update when the record lacks it: Salesforce
+    then refuses a second writer's create of the same key (DUPLICATE_VALUE), and that writer looks the
+    key up again and updates the record instead, so concurrent jobs neither duplicate nor lose writes.
+    If another record already holds the key, the update is made without it and is `ambiguous`.
+
+    `times_field` (a Long Text Area) holds {"Field": "event time", ...} as JSON. A field whose stored
+    time is newer than item.field_times says is not written (`stale_fields`), so replaying old events
+    never reverts newer values; the times of what is written are merged in by the same call.
+
+    Pass key_field and times_field only when the org has them (docs/org-setup.md); upsert_by_key adds
+    their values itself. Without them it behaves as before they existed.
+
     Failures of the whole batch (daily API limit, retries exhausted, a query Salesforce rejects)
     become "failed" outcomes with Salesforce's code and `retryable`; only SalesforceLoginError is
     raised, because no batch can succeed until the credentials are fixed.
     """
-    for name in (sobject, match_field, skip_field or "Id"):
+    for name in (sobject, match_field, skip_field or "Id", key_field or "Id", times_field or "Id"):
         if not _NAME.match(name):
             raise ValueError(f"not a Salesforce API name: {name!r}")
-    run = _Upsert(client, sobject, match_field, skip_field)
+    own = [f.lower() for f in (key_field, times_field) if f]
+    if len(set(own)) != len(own) or set(own) & {match_field.lower(), (skip_field or "").lower()}:
+        raise ValueError("key_field and times_field must be two fields of their own, not the match field")
+    if times_field:
+        for item in items:
+            for name, when in item.field_times.items():
+                if when and not (isinstance(when, str) and _TIME.match(when)):
+                    raise ValueError(
+                        f"field_times[{name!r}] must be 'YYYY-MM-DDTHH:MM:SS.mmmZ' (UTC) or '', got {when!r}"
+                    )
+    run = _Upsert(client, sobject, match_field, skip_field, key_field, times_field)
     entries: dict[str, _Entry] = {}
     item_entry: list[_Entry | None] = []
     for item in items:
@@ -223,23 +362,43 @@ def upsert_by_key(
             continue
         folded = fold(item.key)
         entry = entries.get(folded)
+        fields = {k: v for k, v in item.fields.items() if k.lower() not in own}
+        times = {k.lower(): v for k, v in item.field_times.items() if v} if times_field else {}
         if entry is None:
-            entries[folded] = entry = _Entry(item.key, dict(item.fields), dict(item.create_defaults))
+            entries[folded] = entry = _Entry(item.key, fields, dict(item.create_defaults), times)
+        elif times_field:
+            # The newer event's value wins field by field; at equal times, the later item's.
+            newer = {
+                k: v for k, v in fields.items() if times.get(k.lower(), "") >= entry.times.get(k.lower(), "")
+            }
+            entry.fields = _merged(entry.fields, newer)
+            entry.times.update({k.lower(): times[k.lower()] for k in newer if k.lower() in times})
+            entry.create_defaults = _merged(entry.create_defaults, item.create_defaults)
         else:
             # The caller merges ops per key; should two still arrive, the later one's values win.
-            entry.fields = _merged(entry.fields, item.fields)
+            entry.fields = _merged(entry.fields, fields)
             entry.create_defaults = _merged(entry.create_defaults, item.create_defaults)
         item_entry.append(entry)
 
     _reject_unqueryable(run, entries)
+    pending = [e for e in entries.values() if e.outcome is None]
     try:
-        _run_rounds(run, [e for e in entries.values() if e.outcome is None])
+        if times_field and pending:
+            run.times_length = _field_length(client, sobject, times_field)
+        _run_rounds(run, pending)
     except _BatchStopped as stop:
         for entry in entries.values():
             if entry.outcome is None:
                 entry.outcome = UpsertOutcome(
                     entry.key, FAILED, None, stop.code, stop.message, stop.retryable
                 )
+    if run.unreadable_times:
+        log.warning(
+            "%d %s value(s) of %s were not a JSON object of field times; read as no times",
+            run.unreadable_times,
+            sobject,
+            times_field,
+        )
 
     outcomes = []
     for item, entry in zip(items, item_entry, strict=True):
@@ -270,32 +429,31 @@ def _reject_unqueryable(run: _Upsert, entries: dict[str, _Entry]) -> None:
 
 
 def _run_rounds(run: _Upsert, pending: list[_Entry]) -> None:
-    """Looks `pending` up and writes it; keys whose create call may have been applied go round again."""
+    """Looks `pending` up and writes it; keys whose create call may have been applied, or was refused
+    because another writer created the key meanwhile, go round again."""
     client = run.client
     round_no = 0
     while pending:
-        pending, last_error = _one_round(run, pending, first_round=round_no == 0)
+        pending, last_error = _one_round(run, pending)
         if not pending:
             return
-        assert last_error is not None
         if round_no >= client.settings.max_retries:
             for entry in pending:
-                entry.outcome = UpsertOutcome(
-                    entry.key, FAILED, None, last_error.error_code, last_error.message, True
-                )
+                assert entry.retry_error is not None
+                entry.outcome = UpsertOutcome(entry.key, FAILED, None, *entry.retry_error, True)
             return
-        log.warning(
-            "create call failed (%s); looking the keys up again before retrying", last_error.error_code
-        )
-        client.back_off(round_no)
+        # A key another writer created is there to be found at once; a failed call needs a pause.
+        if last_error is not None:
+            log.warning(
+                "create call failed (%s); looking the keys up again before retrying", last_error.error_code
+            )
+            client.back_off(round_no)
         round_no += 1
 
 
-def _one_round(
-    run: _Upsert, pending: list[_Entry], first_round: bool
-) -> tuple[list[_Entry], TransientError | None]:
+def _one_round(run: _Upsert, pending: list[_Entry]) -> tuple[list[_Entry], TransientError | None]:
     try:
-        found = run.lookup(pending)
+        found = run.lookup(pending, [e for e in pending if e.collided])
     except (ApiLimitExceeded, TransientError) as exc:
         raise _BatchStopped(exc.error_code, exc.message, True) from None
     except SalesforceApiError as exc:
@@ -304,13 +462,22 @@ def _one_round(
     by_key = {fold(e.key): e for e in pending}
     updates: dict[str, dict] = {}
     targets: dict[str, tuple[str, bool]] = {}  # folded key -> (record id, ambiguous)
+    stale: dict[str, tuple[str, ...]] = {}
+    key_added: set[str] = set()
     creates: dict[str, dict] = {}
     for folded, entry in by_key.items():
         matches = found.get(folded, [])
+        maybe_applied, entry.maybe_applied = entry.maybe_applied, False
         if not matches:
-            creates[folded] = _create_record(run.match_field, entry)
+            if entry.collided:
+                # The record holding the key is not one this user can see, or the duplicate was of
+                # another unique field: a create would be refused again.
+                assert entry.retry_error is not None
+                entry.outcome = UpsertOutcome(entry.key, FAILED, None, *entry.retry_error, False)
+            else:
+                creates[folded] = run.create_body(entry)
             continue
-        if not first_round:
+        if maybe_applied:
             entry.created_by_us = True
         open_matches = [m for m in matches if not (run.skip_field and _get(m, run.skip_field))]
         ambiguous = len(matches) > 1
@@ -319,35 +486,77 @@ def _one_round(
                 entry.key, SKIPPED_CONVERTED, matches[0].get("Id"), ambiguous=ambiguous
             )
             continue
-        targets[folded] = (open_matches[0]["Id"], ambiguous)
-        if entry.fields:
-            updates[folded] = {
-                "Id": targets[folded][0],
-                **{k: v for k, v in entry.fields.items() if k.lower() != "id"},
-            }
-        else:
+        target = _target(run, entry, open_matches)
+        targets[folded] = (target["Id"], ambiguous)
+        if not entry.fields:
             entry.outcome = _updated(entry, *targets[folded])
+            continue
+        fields, stale[folded], added = run.update_body(entry, target)
+        if not fields:
+            entry.outcome = _updated(entry, *targets[folded], stale[folded])
+            continue
+        if added:
+            key_added.add(folded)
+        updates[folded] = {"Id": target["Id"], **fields}
 
     written = run.write(run.client.update_many, updates)
+    without_key: dict[str, dict] = {}
+    for folded, (code, _, _) in list(written.failed.items()):
+        if code == DUPLICATE_VALUE and folded in key_added:
+            # Another record holds the key already: update this one without claiming it.
+            del written.failed[folded]
+            without_key[folded] = {k: v for k, v in updates[folded].items() if k != run.key_field}
+            targets[folded] = (targets[folded][0], True)
+    _record_updates(by_key, targets, stale, written)
+    if without_key:
+        _record_updates(by_key, targets, stale, run.write(run.client.update_many, without_key))
+
+    written = run.write(run.client.create_many, creates, look_up_before_resending=True)
+    for folded, result in written.ok.items():
+        by_key[folded].outcome = UpsertOutcome(by_key[folded].key, CREATED, result.id)
+    again = []
+    for folded, (code, message, retryable) in written.failed.items():
+        entry = by_key[folded]
+        if run.key_field and code == DUPLICATE_VALUE:
+            # Another writer created the key since the lookup: find its record and update it.
+            entry.collided, entry.retry_error = True, (code, message)
+            again.append(entry)
+        else:
+            entry.outcome = UpsertOutcome(entry.key, FAILED, None, code, message, retryable)
+    if written.stopped:
+        raise written.stopped
+    for folded, exc in written.maybe_applied.items():
+        entry = by_key[folded]
+        entry.maybe_applied, entry.retry_error = True, (exc.error_code, exc.message)
+        again.append(entry)
+    last_error = next(iter(written.maybe_applied.values()), None)
+    return again, last_error
+
+
+def _record_updates(
+    by_key: dict[str, _Entry],
+    targets: dict[str, tuple[str, bool]],
+    stale: dict[str, tuple[str, ...]],
+    written: "_Written",
+) -> None:
     for folded in written.ok:
-        by_key[folded].outcome = _updated(by_key[folded], *targets[folded])
+        by_key[folded].outcome = _updated(by_key[folded], *targets[folded], stale[folded])
     for folded, (code, message, retryable) in written.failed.items():
         entry = by_key[folded]
         entry.outcome = UpsertOutcome(entry.key, FAILED, targets[folded][0], code, message, retryable)
     if written.stopped:
         raise written.stopped
 
-    written = run.write(run.client.create_many, creates, look_up_before_resending=True)
-    for folded, result in written.ok.items():
-        by_key[folded].outcome = UpsertOutcome(by_key[folded].key, CREATED, result.id)
-    for folded, (code, message, retryable) in written.failed.items():
-        entry = by_key[folded]
-        entry.outcome = UpsertOutcome(entry.key, FAILED, None, code, message, retryable)
-    if written.stopped:
-        raise written.stopped
-    again = [by_key[k] for k in written.maybe_applied]
-    last_error = next(iter(written.maybe_applied.values()), None)
-    return again, last_error
+
+def _target(run: _Upsert, entry: _Entry, open_matches: list[dict]) -> dict:
+    """The record to update: the one holding the key in key_field, else the most recently modified."""
+    if run.key_field:
+        key = normal_key(entry.key)
+        for record in open_matches:
+            value = _get(record, run.key_field)
+            if isinstance(value, str) and fold(value) == key:
+                return record
+    return open_matches[0]
 
 
 def _create_record(match_field: str, entry: _Entry) -> dict:
@@ -360,7 +569,38 @@ def _create_record(match_field: str, entry: _Entry) -> dict:
     return record
 
 
-def _updated(entry: _Entry, record_id: str, ambiguous: bool) -> UpsertOutcome:
+def _updated(entry: _Entry, record_id: str, ambiguous: bool, stale: tuple[str, ...] = ()) -> UpsertOutcome:
     # Found only after our own create call failed mid-flight: the record is ours, just created.
     action = CREATED if entry.created_by_us else UPDATED
-    return UpsertOutcome(entry.key, action, record_id, ambiguous=ambiguous)
+    return UpsertOutcome(entry.key, action, record_id, ambiguous=ambiguous, stale_fields=stale)
+
+
+def normal_key(key: str) -> str:
+    """The key as key_field holds it: trimmed and folded, so that every writer spells it alike."""
+    return fold(key.strip())
+
+
+def _put(record: dict, name: str, value: Any) -> None:
+    """Sets `name`, replacing any spelling of it that differs only in case."""
+    for k in [k for k in record if k.lower() == name.lower()]:
+        del record[k]
+    record[name] = value
+
+
+def _times_json(times: Mapping[str, str], limit: int) -> str:
+    """Compact JSON of field -> time, dropping the oldest entries until it fits in `limit` characters."""
+    kept = dict(times)
+    while True:
+        text = json.dumps(kept, separators=(",", ":"), sort_keys=True)
+        if len(text) <= limit or not kept:
+            return text
+        del kept[min(kept, key=lambda name: (kept[name], name))]
+
+
+def _field_length(client: SalesforceClient, sobject: str, name: str) -> int:
+    """The field's length from describe (cached by the client), or the documented length."""
+    try:
+        meta = client.describe(sobject).get(name)
+    except (ApiLimitExceeded, TransientError, SalesforceApiError):
+        return TIMES_FIELD_LENGTH
+    return meta.length if meta is not None and meta.length > 0 else TIMES_FIELD_LENGTH

@@ -3,7 +3,9 @@
 import datetime
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+from schemas.events import EventRef
 
 STAGES = ("read", "parse", "map", "write")
 
@@ -30,7 +32,22 @@ class DeadLetter:
     source: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True, default=str)
+        """One JSON line, always valid input for a later run (so never NaN or Infinity).
+
+        Text stays readable (not \\u-escaped) unless it holds a lone surrogate, which UTF-8 cannot
+        encode: then the whole line is ASCII with escapes, which read back to the same text.
+        """
+        record = asdict(self)
+        try:
+            text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str, allow_nan=False)
+        except ValueError:  # a non-finite number, which parsing refuses: keep the event as text
+            record["event"] = json.dumps(record["event"], ensure_ascii=False, default=str)
+            text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(record, ensure_ascii=True, sort_keys=True, default=str, allow_nan=False)
+        return text
 
     @classmethod
     def of(
@@ -43,3 +60,14 @@ class DeadLetter:
         source: str | None = None,
     ) -> "DeadLetter":
         return cls(stage, reason, message, retryable, event, utc_now_iso(), source)
+
+
+class UndeliveredEvent(NamedTuple):
+    """A write-stage failure of one event, before its dead letter is built: the writer holds only a
+    reference to the event (see EventRef), which ResolveDeadLetters turns back into the event."""
+
+    ref: EventRef
+    stage: str
+    reason: str
+    message: str
+    retryable: bool

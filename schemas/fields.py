@@ -21,6 +21,8 @@ class FieldMeta:
     scale: int = 0
     picklist_values: tuple[str, ...] = ()
     restricted_picklist: bool = False
+    external_id: bool = False
+    unique: bool = False
 
     @classmethod
     def from_describe(cls, d: Mapping[str, Any]) -> "FieldMeta":
@@ -37,6 +39,8 @@ class FieldMeta:
             scale=d.get("scale") or 0,
             picklist_values=tuple(p["value"] for p in d.get("picklistValues") or () if p.get("active", True)),
             restricted_picklist=bool(d.get("restrictedPicklist", False)),
+            external_id=bool(d.get("externalId", False)),
+            unique=bool(d.get("unique", False)),
         )
 
 

@@ -3,6 +3,10 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.events import EventRef
+
+NO_REF = EventRef(None, 0)
+
 
 @dataclass(frozen=True)
 class RecordOp:
@@ -10,7 +14,7 @@ class RecordOp:
 
     `fields` are written on create and on update; `create_defaults` only fill fields that are
     missing when the record is created (Lead `LastName`/`Company` = "n/a"): they never
-    overwrite a value already in Salesforce.
+    overwrite a value already in Salesforce. `ref` says where the event was read, for its dead letters.
     """
 
     sobject: str
@@ -20,12 +24,26 @@ class RecordOp:
     create_defaults: dict[str, Any] = field(default_factory=dict)
     timestamp: str = ""
     message_id: str = ""
-    event: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None  # the file the event was read from, for its dead letters
+    ref: EventRef = NO_REF
 
     @property
     def key(self) -> str:
         return record_key(self.sobject, self.match_value)
+
+    @property
+    def source(self) -> str | None:
+        return self.ref.source
+
+    @property
+    def order(self) -> tuple:
+        """Merge order: event time, then the messageId, so that every copy of one event (the same call
+        delivered twice, archives that overlap) has the same place whichever copy is merged.
+
+        Events without a timestamp come before every timed one, in input order (file, line).
+        """
+        if self.timestamp:
+            return (self.timestamp, self.message_id)
+        return ("", self.ref.source or "", self.ref.seq, self.message_id)
 
 
 def record_key(sobject: str, match_value: str) -> str:
@@ -35,11 +53,12 @@ def record_key(sobject: str, match_value: str) -> str:
 
 @dataclass(frozen=True)
 class MergedOp:
-    """All operations on one record, merged in timestamp order (later values win).
+    """All operations on one record, merged in event order, field by field (later values win).
 
-    `events` holds the original event of every contributing operation, in merge order,
-    so that a failed write dead-letters each of them; `message_ids` and `sources` (the file
-    each was read from) run parallel to it.
+    `field_times` gives, per field of `fields`, the time of the event whose value is kept ("" when that
+    event had no timestamp), so that the writer can skip values older than what a record already holds.
+    `refs` holds one reference per contributing event (duplicates removed), so that a failed write
+    dead-letters each of them.
     """
 
     sobject: str
@@ -47,17 +66,14 @@ class MergedOp:
     match_value: str
     fields: dict[str, Any]
     create_defaults: dict[str, Any]
-    events: tuple[dict[str, Any], ...]
-    message_ids: tuple[str, ...]
-    sources: tuple[str | None, ...]
-
-    def __post_init__(self) -> None:
-        if not len(self.events) == len(self.message_ids) == len(self.sources):
-            raise ValueError(
-                f"MergedOp needs one message_id and one source per event: {len(self.events)} events, "
-                f"{len(self.message_ids)} message_ids, {len(self.sources)} sources"
-            )
+    field_times: dict[str, str]
+    refs: tuple[EventRef, ...]
 
     @property
     def key(self) -> str:
         return record_key(self.sobject, self.match_value)
+
+    @property
+    def events(self) -> int:
+        """How many events went into this record."""
+        return len(self.refs)

@@ -1,10 +1,12 @@
 """group → Account: the seed's mapping, matched by AccountNumber = groupId."""
 
+import math
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
 from schemas.records import RecordOp
+from transforms.parsing import js_number_text, json_kind
 from transforms.trait_mapping import (
     address_parts,
     address_traits,
@@ -36,7 +38,7 @@ ACCOUNT_FIELDS: dict[str, str] = {
 
 
 def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> RecordOp | DeadLetter:
-    """The Account a group asks for; DeadLetter (stage "map") without a groupId or traits.name.
+    """The Account a group asks for; DeadLetter (stage "map") without a groupId or a usable traits.name.
 
     Raises ValueError for an `address_mapping` that is not one of ADDRESS_MAPPINGS.
     """
@@ -60,8 +62,18 @@ def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> R
             "missing_name",
             "group has no traits.name: Salesforce requires an Account Name; add traits.name",
         )
+    name_text = account_name(name)
+    if name_text is None:
+        # Caught here, not by Salesforce: a list or `true` as the Name would fail every write of it.
+        kind = "number that is not finite" if isinstance(name, float) else json_kind(name)
+        return map_dead_letter(
+            event,
+            "missing_name",
+            f"group traits.name is a JSON {kind}, not a name: Salesforce requires an Account Name as text; "
+            "set traits.name to the company's name",
+        )
     fields: dict[str, Any] = {MATCH_FIELD: group_id}
-    fields.update(mapped_fields(traits, ACCOUNT_FIELDS, keep=fields))
+    fields.update(mapped_fields({**traits, "name": name_text}, ACCOUNT_FIELDS, keep=fields))
     for prefix in ADDRESS_PREFIXES[address_mapping]:
         fields.update(address_parts(traits, prefix))
     fields.update(custom_fields(traits, ACCOUNT_FIELDS.keys() | address_traits(traits)))
@@ -72,6 +84,17 @@ def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> R
         fields=fields,
         timestamp=event.timestamp,
         message_id=event.message_id,
-        event=event.raw,
-        source=event.source,
+        ref=event.ref,
     )
+
+
+def account_name(name: Any) -> str | None:
+    """traits.name as an Account Name: text as it is, a finite number as Segment's JavaScript writes it.
+
+    None for anything else (an array, an object, a boolean, inf): no Name can be made of it.
+    """
+    if isinstance(name, str):
+        return name
+    if isinstance(name, int | float) and not isinstance(name, bool) and math.isfinite(name):
+        return js_number_text(name)
+    return None

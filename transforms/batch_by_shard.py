@@ -7,8 +7,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.records import MergedOp
-
-NAMESPACE = "beamforce"
+from transforms import metrics
 
 
 def shard_key(op: MergedOp, shards: int) -> str:
@@ -42,7 +41,7 @@ class _KeyByShard(beam.DoFn):
 class _SplitIntoBatches(beam.DoFn):
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
-        self.batch_sizes = Metrics.distribution(NAMESPACE, "batch_size")
+        self.batch_sizes = Metrics.distribution(metrics.NAMESPACE, metrics.BATCH_SIZE)
 
     def process(self, element: tuple[str, Iterable[MergedOp]]):
         _, ops = element

@@ -79,8 +79,7 @@ def identify_to_lead(event: SegmentEvent) -> RecordOp | DeadLetter:
         create_defaults=dict(LEAD_CREATE_DEFAULTS),
         timestamp=event.timestamp,
         message_id=event.message_id,
-        event=event.raw,
-        source=event.source,
+        ref=event.ref,
     )
 
 

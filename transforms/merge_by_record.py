@@ -1,23 +1,40 @@
-"""MergeByRecord: all operations on one record merged into one, duplicate messageIds dropped."""
-
-from collections.abc import Iterable
+"""MergeByRecord: the operations on each record merged into one, duplicate messageIds dropped (bounded)."""
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.records import MergedOp, RecordOp
-from transforms import merging
+from transforms import metrics
+from transforms.merging import RecordMerge
 
-NAMESPACE = "beamforce"
+
+class MergeRecordOps(beam.CombineFn):
+    """Folds a record's operations as they arrive: runners combine before shuffling, so memory and
+    shuffled bytes grow with the number of records, not of events."""
+
+    def create_accumulator(self) -> RecordMerge:
+        return RecordMerge()
+
+    def add_input(self, merge: RecordMerge, op: RecordOp) -> RecordMerge:
+        return merge.add(op)
+
+    def merge_accumulators(self, merges) -> RecordMerge:
+        merges = iter(merges)
+        first = next(merges)
+        for other in merges:
+            first.merge(other)
+        return first
+
+    def extract_output(self, merge: RecordMerge) -> tuple[MergedOp, int]:
+        return merge.result(), merge.duplicates
 
 
-class _Merge(beam.DoFn):
+class _CountDuplicates(beam.DoFn):
     def __init__(self) -> None:
-        self.deduplicated = Metrics.counter(NAMESPACE, "deduplicated")
+        self.deduplicated = Metrics.counter(metrics.NAMESPACE, metrics.DEDUPLICATED)
 
-    def process(self, element: tuple[str, Iterable[RecordOp]]):
-        _, ops = element
-        merged, duplicates = merging.merge_ops(ops)
+    def process(self, element: tuple[str, tuple[MergedOp, int]]):
+        _, (merged, duplicates) = element
         if duplicates:
             self.deduplicated.inc(duplicates)
         yield merged
@@ -28,12 +45,12 @@ def _key_by_record(op: RecordOp) -> tuple[str, RecordOp]:
 
 
 class MergeByRecord(beam.PTransform):
-    """Groups RecordOps by record key (bounded input) and merges each group in timestamp order."""
+    """Merges RecordOps per record key over the whole (bounded) input, in event order, field by field."""
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         return (
             ops
             | "KeyByRecord" >> beam.Map(_key_by_record).with_output_types(tuple[str, RecordOp])
-            | "GroupByRecord" >> beam.GroupByKey()
-            | "Merge" >> beam.ParDo(_Merge()).with_output_types(MergedOp)
+            | "MergePerRecord" >> beam.CombinePerKey(MergeRecordOps())
+            | "CountDuplicates" >> beam.ParDo(_CountDuplicates()).with_output_types(MergedOp)
         )

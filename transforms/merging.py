@@ -1,48 +1,134 @@
-"""Merge every operation on one record into one write: timestamp order, later values win."""
+"""Merge every operation on one record into one write: field by field, the latest event's value wins.
 
+`RecordMerge` folds operations in as they arrive, in any order, and partial merges combine with each
+other, so that a runner can merge with a combiner (memory grows with records, not events) and a
+streaming buffer can merge what it holds at flush time. The result does not depend on arrival order.
+"""
+
+import hashlib
 from collections.abc import Iterable
+from typing import Any
 
-from schemas.records import MergedOp, RecordOp
+from schemas.events import EventRef
+from schemas.records import MergedOp, RecordOp, record_key
+
+
+def _event_id(op: RecordOp) -> bytes:
+    """Identity of the event behind `op`: its messageId, or where it was read when it has none.
+
+    A 64-bit digest rather than the id itself: records keep one per event, and ids run to 40 characters.
+    """
+    text = op.message_id or f"\x00{op.ref.source}\x00{op.ref.seq}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+class RecordMerge:
+    """A record's operations merged so far (a combiner's accumulator; mutable, not thread-safe).
+
+    A repeated messageId is the same call delivered twice (Segment retries, archives overlap): only the
+    first copy merged counts, the others are counted in `duplicates`. Copies of one messageId are the
+    same event, so which copy counts does not change the record.
+    """
+
+    __slots__ = (
+        "sobject",
+        "match_field",
+        "match_value",
+        "_match_order",
+        "fields",
+        "defaults",
+        "refs",
+        "duplicates",
+    )
+
+    def __init__(self) -> None:
+        self.sobject = ""
+        self.match_field = ""
+        self.match_value = ""
+        self._match_order: tuple | None = None
+        self.fields: dict[str, tuple[tuple, Any]] = {}  # field -> (order of the event, value)
+        self.defaults: dict[str, Any] = {}
+        self.refs: dict[bytes, EventRef] = {}  # event id -> where the event was read
+        self.duplicates = 0
+
+    def add(self, op: RecordOp) -> "RecordMerge":
+        event_id = _event_id(op)
+        if event_id in self.refs:
+            self.duplicates += 1
+            return self
+        self.refs[event_id] = op.ref
+        order = op.order
+        if self._match_order is None:
+            self.sobject, self.match_field = op.sobject, op.match_field
+        elif op.key != record_key_of(self):
+            raise ValueError(f"RecordMerge got ops for several records: {record_key_of(self)}, {op.key}")
+        if self._match_order is None or order > self._match_order:
+            # The latest spelling of the key, like any other value (keys match case-insensitively).
+            self.match_value, self._match_order = op.match_value, order
+        fields = self.fields
+        for name, value in op.fields.items():
+            held = fields.get(name)
+            if held is None or order >= held[0]:
+                fields[name] = (order, value)
+        for name, value in op.create_defaults.items():
+            self.defaults.setdefault(name, value)
+        return self
+
+    def merge(self, other: "RecordMerge") -> "RecordMerge":
+        """Folds `other` (a partial merge of the same record) into this one."""
+        if other._match_order is None:
+            return self
+        if self._match_order is None:
+            self.sobject, self.match_field = other.sobject, other.match_field
+        elif record_key_of(other) != record_key_of(self):
+            raise ValueError(f"RecordMerge got ops for several records: {record_key_of(self)}")
+        self.duplicates += other.duplicates
+        # Events both partial merges hold were merged on both sides with the same values: drop the copy.
+        duplicate_ids = other.refs.keys() & self.refs.keys()
+        self.duplicates += len(duplicate_ids)
+        for event_id, ref in other.refs.items():
+            if event_id not in duplicate_ids:
+                self.refs[event_id] = ref
+        if self._match_order is None or other._match_order > self._match_order:
+            self.match_value, self._match_order = other.match_value, other._match_order
+        fields = self.fields
+        for name, held in other.fields.items():
+            mine = fields.get(name)
+            if mine is None or held[0] > mine[0]:
+                fields[name] = held
+        for name, value in other.defaults.items():
+            self.defaults.setdefault(name, value)
+        return self
+
+    def result(self) -> MergedOp:
+        if self._match_order is None:
+            raise ValueError("RecordMerge.result needs at least one RecordOp")
+        return MergedOp(
+            sobject=self.sobject,
+            match_field=self.match_field,
+            match_value=self.match_value,
+            fields={name: value for name, (_, value) in self.fields.items()},
+            create_defaults=dict(self.defaults),
+            field_times={name: order[0] for name, (order, _) in self.fields.items()},
+            # In event order, so that dead letters list a record's events as they happened.
+            refs=tuple(sorted(self.refs.values(), key=_ref_order)),
+        )
+
+
+def _ref_order(ref: EventRef) -> tuple[str, int]:
+    return (ref.source or "", ref.seq)
+
+
+def record_key_of(merge: RecordMerge) -> str:
+    return record_key(merge.sobject, merge.match_value)
 
 
 def merge_ops(ops: Iterable[RecordOp]) -> tuple[MergedOp, int]:
-    """The merged operation and how many duplicate messageIds were dropped.
+    """The merged operation of `ops` (all on one record) and how many duplicate messageIds were dropped.
 
-    Ops are ordered by (timestamp, message_id), so the result does not depend on arrival order;
-    an op without a timestamp sorts first. A repeated messageId is the same call delivered twice
-    (Segment retries, archives overlap): only its first copy counts. An empty message_id is
-    never a duplicate. Raises ValueError for no ops or ops on several records.
+    Raises ValueError for no ops or ops on several records.
     """
-    ordered = sorted(ops, key=lambda op: (op.timestamp, op.message_id))
-    if not ordered:
-        raise ValueError("merge_ops needs at least one RecordOp")
-    keys = {op.key for op in ordered}
-    if len(keys) > 1:
-        raise ValueError(f"merge_ops got ops for several records: {', '.join(sorted(keys))}")
-    kept: list[RecordOp] = []
-    seen: set[str] = set()
-    for op in ordered:
-        if op.message_id and op.message_id in seen:
-            continue
-        seen.add(op.message_id)
-        kept.append(op)
-    fields: dict = {}
-    create_defaults: dict = {}
-    for op in kept:
-        fields.update(op.fields)
-        create_defaults.update(op.create_defaults)
-    last = kept[-1]
-    return (
-        MergedOp(
-            sobject=last.sobject,
-            match_field=last.match_field,
-            # The latest spelling of the key, like any other value (keys match case-insensitively).
-            match_value=last.match_value,
-            fields=fields,
-            create_defaults=create_defaults,
-            events=tuple(op.event for op in kept),
-            message_ids=tuple(op.message_id for op in kept),
-            sources=tuple(op.source for op in kept),
-        ),
-        len(ordered) - len(kept),
-    )
+    merge = RecordMerge()
+    for op in ops:
+        merge.add(op)
+    return merge.result(), merge.duplicates

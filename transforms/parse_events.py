@@ -1,8 +1,12 @@
-"""ParseEvents: (source, line) pairs into SegmentEvents, bad lines into dead letters."""
+"""ParseEvents: EventLines into SegmentEvents, bad lines into dead letters."""
+
+import dataclasses
+import json
 
 import apache_beam as beam
 
 from schemas.dead_letter import DeadLetter
+from schemas.events import EventLine, SegmentEvent
 from transforms import parsing
 from transforms.result import Result
 
@@ -11,8 +15,11 @@ STAGE = "parse"
 
 
 class _ParseLine(beam.DoFn):
-    def process(self, element: tuple[str, str | bytes]):
-        source, line = element
+    def __init__(self, keep_text: bool) -> None:
+        self._keep_text = keep_text
+
+    def process(self, element: EventLine):
+        source, seq, line = element
         parsed = parsing.parse_line(line, source)
         if parsed is None:
             # ReadEvents drops blank lines before counting events; should one get here anyway,
@@ -20,14 +27,25 @@ class _ParseLine(beam.DoFn):
             parsed = DeadLetter.of(STAGE, "blank_line", "line is blank", line, source=source)
         if isinstance(parsed, DeadLetter):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
-        else:
-            yield parsed
+            return
+        raw_text = json.dumps(parsed.raw, ensure_ascii=False) if self._keep_text else None
+        yield dataclasses.replace(parsed, seq=seq, raw_text=raw_text)
 
 
 class ParseEvents(beam.PTransform):
-    """Parses one Segment event per line; never fails on input, only dead-letters it."""
+    """Parses one Segment event per line; never fails on input, only dead-letters it.
+
+    `keep_text`: carry each event's JSON text along (see EventRef), for sources that cannot be read
+    again to rebuild a dead letter (streams). Files are read again instead.
+    """
+
+    def __init__(self, keep_text: bool = False) -> None:
+        super().__init__()
+        self._keep_text = keep_text
 
     def expand(self, lines: beam.PCollection):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
-        parsed = lines | "ParseLine" >> beam.ParDo(_ParseLine()).with_outputs(DEAD_LETTER, main="events")
+        parsed = lines | "ParseLine" >> beam.ParDo(_ParseLine(self._keep_text)).with_output_types(
+            SegmentEvent
+        ).with_outputs(DEAD_LETTER, main="events")
         return Result(parsed.events, parsed[DEAD_LETTER])

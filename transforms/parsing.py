@@ -1,8 +1,11 @@
 """Parse one JSON line into a SegmentEvent, or a dead letter saying what is wrong with it."""
 
 import datetime
+import decimal
 import hashlib
 import json
+import math
+import re
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
@@ -28,6 +31,19 @@ DEAD_LETTER_KEYS = frozenset({"stage", "reason", "message", "retryable", "event"
 # Where a timestamp may be, best first: when it happened, then when Segment saw or got it.
 TIMESTAMP_KEYS = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
 
+# No Segment call nests anywhere near this deep; and an event nested about 490 deep overflows Python's
+# recursion where Beam pickles it, crashing the pipeline. Deeper lines are dead letters, not events.
+MAX_NESTING_DEPTH = 64
+
+# A UTF-16 surrogate (U+D800 to U+DFFF), which UTF-8, and so Salesforce and every output, cannot hold; and
+# its JSON escape, any case. json.loads joins a valid pair of escapes into one character, so any
+# surrogate left after it is a lone one.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+# The escapes that `backslashreplace` writes for bytes that are not UTF-8: always 0x80 to 0xff.
+_ESCAPED_BYTE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
+
 # Object-valued members; a non-object value is a malformed event, not something to guess at.
 OBJECT_MEMBERS = (
     ("traits", "invalid_traits"),
@@ -51,12 +67,19 @@ def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | D
 
     Blank or whitespace-only lines are not events: they give None, and the caller counts them
     (`blank_lines`) so that nothing read goes unaccounted for.
+
+    Lines that no event can be made of hold their raw text in the dead letter, so that replaying it
+    gives the same dead letter: a number no double holds (`invalid_number`: parsed it would be inf,
+    which JSON cannot write), and arrays or objects nested deeper than MAX_NESTING_DEPTH
+    (`too_deeply_nested`: no Segment call nests that deep, and pickling such an event, as Beam does,
+    overflows Python's recursion). Lone UTF-16 surrogates (`"\\ud800"`, valid JSON), which UTF-8 and
+    so Salesforce and every output cannot hold, become U+FFFD in every string, keys included.
     """
     if isinstance(line, bytes):
         try:
             line = line.decode("utf-8")
         except UnicodeDecodeError as e:
-            # Keep the bytes readable and replayable: backslash escapes lose nothing.
+            # Keep the bytes readable and replayable: a replay reads the escapes back as bytes.
             text = line.decode("utf-8", errors="backslashreplace")
             return DeadLetter.of(
                 STAGE,
@@ -65,20 +88,29 @@ def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | D
                 text,
                 source=source,
             )
+    # Only text decoded leniently (surrogateescape) holds a surrogate character: it is never JSON text.
+    line = _SURROGATE.sub("\ufffd", line)
     # A byte-order mark opens files saved by some Windows editors; JSON does not allow it.
     text = line.lstrip("\ufeff")
     if not text.strip():
         return None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_double)
+    except _Invalid as e:
+        return DeadLetter.of(STAGE, e.reason, e.message, line, source=source)
     except ValueError as e:
         return DeadLetter.of(STAGE, "invalid_json", f"line is not JSON: {e}", line, source=source)
     except RecursionError:  # valid or not, no Segment call nests this deep
-        message = "line nests arrays or objects too deeply to parse; no Segment call does"
-        return DeadLetter.of(STAGE, "invalid_json", message, line, source=source)
+        message = f"line nests arrays or objects too deeply for Python's json to parse, {_TOO_DEEP}"
+        return DeadLetter.of(STAGE, "too_deeply_nested", message, line, source=source)
+    too_deep = _nesting_error(obj, text)
+    if too_deep is not None:
+        return DeadLetter.of(STAGE, "too_deeply_nested", too_deep, line, source=source)
+    if _SURROGATE_ESCAPE.search(text):  # cheap for almost every line: the walk runs only when it may matter
+        obj = _without_surrogates(obj)
     if not isinstance(obj, dict):
         # The raw line, not the parsed value: `null` or `"x"` would not give the line back.
-        message = f"line is a JSON {_json_kind(obj)}, not an object (a Segment call)"
+        message = f"line is a JSON {json_kind(obj)}, not an object (a Segment call)"
         return DeadLetter.of(STAGE, "not_an_object", message, line, source=source)
     if is_dead_letter(obj):
         return _replay(obj, source)
@@ -96,6 +128,9 @@ def is_dead_letter(obj: dict[str, Any]) -> bool:
 def _replay(dead_letter: dict[str, Any], source: str | None) -> SegmentEvent | DeadLetter | None:
     event = dead_letter["event"]
     if isinstance(event, str):  # the raw line, which did not parse the first time
+        if dead_letter["reason"] == "invalid_encoding":
+            # The text escapes the bytes that are not UTF-8: only those bytes give that dead letter again.
+            return parse_line(_unescaped_bytes(event), source)
         return parse_line(event, source)
     if isinstance(event, dict):
         try:
@@ -125,7 +160,8 @@ def normalize_timestamp(value: str) -> str:
 
 def _utc(value: str) -> str | None:
     try:
-        parsed = datetime.datetime.fromisoformat(value.strip())
+        # RFC 3339 allows a lower-case t and z, which fromisoformat does not.
+        parsed = datetime.datetime.fromisoformat(value.strip().upper())
     except ValueError:
         return None
     if parsed.tzinfo is None:
@@ -134,12 +170,110 @@ def _utc(value: str) -> str | None:
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def js_number_text(number: int | float) -> str:
+    """`number` as JavaScript's Number.prototype.toString writes it, as Segment's libraries send ids.
+
+    10.0 is "10", -0.0 "0", 1e21 "1e+21", 1.5e-7 "1.5e-7". An int is written as it is. The digits are
+    repr's, the shortest that read back as the same double, as in JavaScript; where they go is
+    ECMAScript's Number::toString (https://tc39.es/ecma262/#sec-numeric-types-number-tostring).
+    """
+    if isinstance(number, int):
+        return str(number)
+    if math.isnan(number):
+        return "NaN"
+    if number == 0:
+        return "0"
+    if number < 0:
+        return "-" + js_number_text(-number)
+    if math.isinf(number):
+        return "Infinity"
+    # number = 0.<digits> * 10**point: the spec's s is `digits`, its k len(digits), its n `point`.
+    _, digit_tuple, exponent = decimal.Decimal(repr(number)).as_tuple()
+    assert isinstance(exponent, int)  # finite
+    point = len(digit_tuple) + exponent
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    if len(digits) <= point <= 21:
+        return digits + "0" * (point - len(digits))
+    if 0 < point <= 21:
+        return digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return "0." + "0" * -point + digits
+    mantissa = digits if len(digits) == 1 else digits[0] + "." + digits[1:]
+    return f"{mantissa}e{point - 1:+d}"
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep arrays and objects nest in `value`: 0 for a scalar, 1 for `{}` or `[1]`.
+
+    Without recursion: it measures exactly the values too deep for recursive code.
+    """
+    deepest = 0
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+_TOO_DEEP = f"more than MAX_NESTING_DEPTH ({MAX_NESTING_DEPTH}): no Segment call nests that deep"
+
+
+def _nesting_error(obj: Any, text: str) -> str | None:
+    """Why `obj`, parsed from `text`, nests too deeply; None when it does not."""
+    # A dead letter wraps its event in one more object, which is not the event's nesting.
+    wrapper = 1 if isinstance(obj, dict) and is_dead_letter(obj) else 0
+    # Cheap for almost every line: this few brackets, in strings or not, cannot nest deeper.
+    if text.count("{") + text.count("[") <= MAX_NESTING_DEPTH + wrapper:
+        return None
+    depth = nesting_depth(obj) - wrapper
+    if depth <= MAX_NESTING_DEPTH:
+        return None
+    return f"event nests arrays or objects {depth} levels deep, {_TOO_DEEP}"
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` with every surrogate in its strings, keys included, as U+FFFD.
+
+    Recursive: only called on values no deeper than MAX_NESTING_DEPTH (+1 for a dead letter).
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _unescaped_bytes(text: str) -> bytes:
+    """The bytes an `invalid_encoding` dead letter's text was escaped from (see parse_line)."""
+    parts = _ESCAPED_BYTE.split(text)
+    # split() puts the captured hex digits at the odd places, the text between at the even ones.
+    return b"".join(bytes.fromhex(part) if i % 2 else part.encode("utf-8") for i, part in enumerate(parts))
+
+
+def _double(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        # Parsed, it would be inf, which json.dumps then writes as the non-JSON `Infinity`.
+        shown = text if len(text) <= 40 else text[:30] + "..."
+        raise _Invalid(
+            "invalid_number",
+            f"number {shown} is out of range: a double (how JSON readers, JavaScript and Salesforce "
+            "hold numbers) cannot hold it",
+        )
+    return value
+
+
 def _reject_constant(name: str) -> Any:
     # Python's json accepts NaN/Infinity; JSON (and Salesforce) do not.
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """The JSON type of a parsed value, for messages: object, array, string, boolean, number or null."""
     kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
         (dict, "object"),
         (list, "array"),
@@ -201,12 +335,12 @@ def _object_member(obj: dict[str, Any], member: str, reason: str, where: str | N
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _Invalid(reason, f"{where or member} is a JSON {_json_kind(value)}, not an object")
+        raise _Invalid(reason, f"{where or member} is a JSON {json_kind(value)}, not an object")
     return value
 
 
 def _identifier(obj: dict[str, Any], member: str) -> str | None:
-    """An id-like member as a string: numbers become their JSON text; blank counts as missing."""
+    """An id-like member as a string: numbers as JavaScript writes them; blank counts as missing."""
     value = obj.get(member)
     if value is None:
         return None
@@ -214,8 +348,9 @@ def _identifier(obj: dict[str, Any], member: str) -> str | None:
         return value if value.strip() else None
     # bool is an int in Python, but `true` is no id.
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return json.dumps(value)
-    raise _Invalid(_invalid_reason(member), f"{member} is a JSON {_json_kind(value)}, not a string or number")
+        # Segment's libraries are JavaScript: the id 10 they send is `10` whether the JSON says 10 or 10.0.
+        return js_number_text(value)
+    raise _Invalid(_invalid_reason(member), f"{member} is a JSON {json_kind(value)}, not a string or number")
 
 
 def _invalid_reason(member: str) -> str:

@@ -1,19 +1,22 @@
-"""ReadEvents: JSON-lines event files (plain or gzip) into (source file, line) pairs."""
+"""ReadEvents: JSON-lines event files (plain, gzip or bzip2) into EventLines (file, line number, text)."""
 
 import bz2
 import contextlib
 import gzip
 import zlib
+from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.dead_letter import DeadLetter
+from schemas.events import EventLine
+from transforms import metrics
 from transforms.result import Result
 
-NAMESPACE = "beamforce"
 DEAD_LETTER = "dead_letter"
 STAGE = "read"
 
@@ -34,28 +37,67 @@ class _ReadLines(beam.DoFn):
     """
 
     def __init__(self) -> None:
-        self.events_read = Metrics.counter(NAMESPACE, "events_read")
-        self.blank_lines = Metrics.counter(NAMESPACE, "blank_lines")
+        self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
+        self.blank_lines = Metrics.counter(metrics.NAMESPACE, metrics.BLANK_LINES)
 
     def process(self, readable: fileio.ReadableFile):
         source = readable.metadata.path
         lines = 0
+        events = blanks = 0
         try:
             with _open(readable) as f:
-                for raw in iter(f.readline, b""):
-                    lines += 1
+                for lines, raw in numbered_lines(f):
                     line = _line_of(raw)
                     if line is not None:
-                        self.events_read.inc()
-                        yield source, line
+                        events += 1
+                        yield EventLine(source, lines, line)
                     else:
-                        self.blank_lines.inc()
+                        blanks += 1
         except READ_ERRORS as e:
-            self.events_read.inc()
+            events += 1
             message = f"file cannot be read after line {lines}: {type(e).__name__}: {e}"
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER, DeadLetter.of(STAGE, "unreadable_file", message, None, source=source)
             )
+        finally:
+            # Counted once per file: a counter update per line costs more than reading the line.
+            self.events_read.inc(events)
+            self.blank_lines.inc(blanks)
+
+
+def numbered_lines(f) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for every line of a binary file; LF, CRLF and a lone CR all end a line.
+
+    Line numbers count every line, blank ones too, so that they name the line a user sees in an editor,
+    and a later reading of the same file (to rebuild a dead letter) finds the same line by its number.
+    """
+    number = 0
+    for chunk in iter(f.readline, b""):
+        body = chunk.removesuffix(b"\n").removesuffix(b"\r") if chunk.endswith(b"\n") else chunk
+        if b"\r" in body:
+            # Classic Mac OS line endings: without this, a whole file would be one opaque line.
+            parts = body.split(b"\r")
+            if not chunk.endswith(b"\n") and parts[-1] == b"":
+                parts.pop()  # the file ends with a CR
+            for part in parts:
+                number += 1
+                yield number, part
+            continue
+        number += 1
+        yield number, body
+
+
+def read_lines(path: str, wanted: set[int]) -> Iterator[tuple[int, str | bytes]]:
+    """The lines of `path` whose numbers are in `wanted`, as ReadEvents read them (text, or bytes when
+    not UTF-8). Stops after the last wanted line."""
+    last = max(wanted, default=0)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        with _decompressed(raw, path) as f:
+            for number, body in numbered_lines(f):
+                if number in wanted:
+                    yield number, _text_of(body)
+                if number >= last:
+                    return
 
 
 @contextlib.contextmanager
@@ -63,33 +105,42 @@ def _open(readable: fileio.ReadableFile):
     with readable.open(
         mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
     ) as raw:
-        path = readable.metadata.path
-        for suffix, decompressor in DECOMPRESSORS.items():
-            if path.endswith(suffix):
-                with decompressor(raw) as decompressed:
-                    yield decompressed
-                return
-        yield raw
+        with _decompressed(raw, readable.metadata.path) as f:
+            yield f
 
 
-def _line_of(raw: bytes) -> str | bytes | None:
-    """The line without its ending (LF or CRLF); None when blank.
+@contextlib.contextmanager
+def _decompressed(raw, path: str):
+    for suffix, decompressor in DECOMPRESSORS.items():
+        if path.endswith(suffix):
+            with decompressor(raw) as decompressed:
+                yield decompressed
+            return
+    yield raw
 
-    Lines are read as bytes so that invalid UTF-8 reaches the parser (and becomes a dead letter)
-    instead of failing the read. A lone byte-order mark (Windows editors) is as blank as an empty line.
-    """
-    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+
+def _text_of(body: bytes) -> str | bytes:
+    """Lines are read as bytes so that invalid UTF-8 reaches the parser (and becomes a dead letter)
+    instead of failing the read."""
     try:
-        line: str | bytes = raw.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError:
-        return raw
-    return None if not line.lstrip("\ufeff").strip() else line
+        return body
+
+
+def _line_of(body: bytes) -> str | bytes | None:
+    """The line (without its ending); None when blank. A lone byte-order mark (Windows editors) is as
+    blank as an empty line."""
+    line = _text_of(body)
+    if isinstance(line, str) and not line.lstrip("\ufeff").strip():
+        return None
+    return line
 
 
 class ReadEvents(beam.PTransform):
     """Reads every file matching `file_pattern`; `.gz`/`.bz2` are decompressed by extension.
 
-    Returns Result(output=(source, line) pairs, dead_letter=files that could not be read).
+    Returns Result(output=EventLines, dead_letter=files that could not be read).
     """
 
     def __init__(self, file_pattern: str) -> None:
@@ -107,6 +158,7 @@ class ReadEvents(beam.PTransform):
             # single worker reads every file in turn.
             | "SpreadFiles" >> beam.Reshuffle()
             | "OpenFiles" >> fileio.ReadMatches()
-            | "ReadLines" >> beam.ParDo(_ReadLines()).with_outputs(DEAD_LETTER, main="lines")
+            | "ReadLines"
+            >> beam.ParDo(_ReadLines()).with_output_types(EventLine).with_outputs(DEAD_LETTER, main="lines")
         )
         return Result(read.lines, read[DEAD_LETTER])

@@ -4,15 +4,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.events import SegmentEvent
-from transforms import gating
-
-NAMESPACE = "beamforce"
+from transforms import gating, metrics
 
 
 class _KeepEnabled(beam.DoFn):
     def __init__(self, always_enabled: bool) -> None:
         self._always_enabled = always_enabled
-        self.disabled = Metrics.counter(NAMESPACE, "filtered:integration_disabled")
+        self.disabled = Metrics.counter(metrics.NAMESPACE, metrics.filtered("integration_disabled"))
 
     def process(self, event: SegmentEvent):
         if self._always_enabled:
@@ -34,4 +32,6 @@ class SelectEnabled(beam.PTransform):
         self._always_enabled = bool(always_enabled)
 
     def expand(self, events: beam.PCollection) -> beam.PCollection:
-        return events | "KeepEnabled" >> beam.ParDo(_KeepEnabled(self._always_enabled))
+        return events | "KeepEnabled" >> beam.ParDo(_KeepEnabled(self._always_enabled)).with_output_types(
+            SegmentEvent
+        )

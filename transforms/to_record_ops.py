@@ -5,10 +5,10 @@ from apache_beam.metrics import Metrics
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
-from transforms import account_mapping, lead_mapping
+from schemas.records import RecordOp
+from transforms import account_mapping, lead_mapping, metrics
 from transforms.result import Result
 
-NAMESPACE = "beamforce"
 DEAD_LETTER = "dead_letter"
 
 
@@ -24,7 +24,7 @@ class _MapEvent(beam.DoFn):
         else:
             # Custom actions (a later issue) will give track/page/screen/alias something to do;
             # until then they are counted as filtered so that the totals still add up.
-            Metrics.counter(NAMESPACE, f"filtered:no_action_for_{event.type}").inc()
+            Metrics.counter(metrics.NAMESPACE, metrics.filtered(f"no_action_for_{event.type}")).inc()
             return
         if isinstance(op, DeadLetter):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, op)
@@ -46,7 +46,7 @@ class ToRecordOps(beam.PTransform):
 
     def expand(self, events: beam.PCollection):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
-        mapped = events | "MapEvent" >> beam.ParDo(_MapEvent(self._address_mapping)).with_outputs(
-            DEAD_LETTER, main="ops"
-        )
+        mapped = events | "MapEvent" >> beam.ParDo(_MapEvent(self._address_mapping)).with_output_types(
+            RecordOp
+        ).with_outputs(DEAD_LETTER, main="ops")
         return Result(mapped.ops, mapped[DEAD_LETTER])

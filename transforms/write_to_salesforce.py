@@ -19,15 +19,21 @@ from salesforce.errors import (
     TransientError,
 )
 from salesforce.upsert import UpsertItem, UpsertOutcome, upsert_by_key
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import UndeliveredEvent
 from schemas.fields import ObjectMeta
 from schemas.records import MergedOp
-from transforms import fitting
+from transforms import fitting, metrics
 from transforms.result import Result
 
-NAMESPACE = "beamforce"
 DEAD_LETTER = "dead_letter"
 STAGE = "write"
+
+# Fields of the org set-up in docs/org-setup.md: an External ID + Unique text field holding the
+# normalized match key (creates become safe against a concurrent writer), and a long text area holding
+# each field's last event time (replays and backfills never revert newer values). Events never write them.
+KEY_FIELD = "Beamforce_Key__c"
+TIMES_FIELD = "Beamforce_Field_Times__c"
+RESERVED_FIELDS = frozenset({KEY_FIELD.lower(), TIMES_FIELD.lower()})
 
 # Salesforce refuses to update a converted Lead; the upsert skips it instead of failing the batch.
 SKIP_FIELDS = {"Lead": "IsConverted"}
@@ -62,29 +68,57 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
 
     `fields` are what an update may write; create-only values (the op's create_defaults and any
     field that is createable but not updateable) go to `create_defaults`, which the upsert only
-    writes on create and never over a value in `fields`. A match value longer than its field gives
-    no item but an `error`: trimmed, it would write a record that no later lookup finds.
+    writes on create and never over a value in `fields`. A create default fills a field only when
+    fitting left it without a usable value: a Company that is a list is dropped, and 'n/a' still
+    gives Salesforce the value it requires. A match value longer than its field gives no item but an
+    `error`: trimmed, it would write a record that no later lookup finds.
     """
     too_long = fitting.match_value_too_long(op.match_field, op.match_value, meta)
     if too_long:
         return FittedItem(None, {}, ("STRING_TOO_LONG", f"{op.sobject}.{too_long}"))
-    for_update = fitting.fit_fields(op.fields, meta, for_create=False)
-    for_create = fitting.fit_fields({**op.create_defaults, **op.fields}, meta, for_create=True)
+    wanted = {k: v for k, v in op.fields.items() if k.lower() not in RESERVED_FIELDS}
+    reserved = tuple(k for k in op.fields if k.lower() in RESERVED_FIELDS)
+    for_update = fitting.fit_fields(wanted, meta, for_create=False)
+    for_create = fitting.fit_fields(wanted, meta, for_create=True)
+    fitted_names = {k.lower() for k in for_create.fields}
+    defaults = fitting.fit_fields(
+        {k: v for k, v in op.create_defaults.items() if k.lower() not in fitted_names}, meta, for_create=True
+    )
     create_only = {k: v for k, v in for_create.fields.items() if k not in for_update.fields}
+    create_only.update(defaults.fields)
     notes = {
         kind: tuple(dict.fromkeys(getattr(for_update, kind) + getattr(for_create, kind)))
         for kind in ("trimmed", "converted", "dropped_type", "dropped_unknown")
     }
     # A field is only worth reporting as read-only when neither a create nor an update may write it.
-    notes["dropped_readonly"] = tuple(
+    notes["dropped_readonly"] = reserved + tuple(
         f for f in for_update.dropped_readonly if f in set(for_create.dropped_readonly)
     )
-    return FittedItem(UpsertItem(op.match_value, for_update.fields, create_only), notes)
+    times = {}
+    for name, time_ in op.field_times.items():
+        field = meta.get(name)
+        if field is not None:
+            times[field.name] = time_
+    return FittedItem(UpsertItem(op.match_value, for_update.fields, create_only, field_times=times), notes)
 
 
-def _dead_letters(op: MergedOp, reason: str, message: str, retryable: bool) -> Iterable[DeadLetter]:
-    for event, source in zip(op.events, op.sources, strict=True):
-        yield DeadLetter.of(STAGE, reason, message, event, retryable=retryable, source=source)
+def _undelivered(op: MergedOp, reason: str, message: str, retryable: bool) -> Iterable[Any]:
+    for ref in op.refs:
+        failure = UndeliveredEvent(ref, STAGE, reason, message, retryable)
+        yield beam.pvalue.TaggedOutput(DEAD_LETTER, failure)
+
+
+def org_setup_fields(meta: ObjectMeta) -> tuple[str | None, str | None]:
+    """The key and times fields of docs/org-setup.md as the org names them, or None where missing.
+
+    The key field only counts when it is an External ID and Unique: without Salesforce's uniqueness
+    it would protect nothing.
+    """
+    key = meta.get(KEY_FIELD)
+    times = meta.get(TIMES_FIELD)
+    key_name = key.name if key is not None and key.external_id and key.unique else None
+    times_name = times.name if times is not None and times.createable and times.updateable else None
+    return key_name, times_name
 
 
 ClientFactory = Callable[[Credentials, ConnectionSettings], Any]
@@ -103,11 +137,22 @@ class _WriteBatch(beam.DoFn):
         self._throttled_reported = 0
         self._progress = {"created": 0, "updated": 0, "dead-lettered": 0}
         self._last_progress = 0.0
-        self.api_calls = Metrics.counter(NAMESPACE, "api_calls")
+        self._noted: dict[str, set[str]] = {}  # field note kind -> "Object.Field" names reported
+        self._setup_warned: set[str] = set()
+        ns = metrics.NAMESPACE
+        self.api_calls = Metrics.counter(ns, metrics.API_CALLS)
         # Like Beam's cumulativeThrottlingSeconds: time this writer waited for --max_calls_per_second.
-        self.throttled_seconds = Metrics.counter(NAMESPACE, "throttled_seconds")
-        self.batch_sizes = Metrics.distribution(NAMESPACE, "write_batch_size")
-        self.latency_ms = Metrics.distribution(NAMESPACE, "write_batch_latency_ms")
+        self.throttled_seconds = Metrics.counter(ns, metrics.THROTTLED_SECONDS)
+        self.stale_fields = Metrics.counter(ns, metrics.STALE_FIELDS_SKIPPED)
+        self.batch_sizes = Metrics.distribution(ns, metrics.WRITE_BATCH_SIZE)
+        self.latency_ms = Metrics.distribution(ns, metrics.WRITE_BATCH_LATENCY_MS)
+        self.field_notes = {
+            kind: Metrics.counter(ns, metrics.field_note(kind)) for kind in metrics.FIELD_NOTE_KINDS
+        }
+        self.field_names = {
+            kind: Metrics.string_set(ns, metrics.field_names(kind)) for kind in metrics.FIELD_NOTE_KINDS
+        }
+        self.setup_missing = Metrics.string_set(ns, metrics.ORG_SETUP_MISSING)
 
     def display_data(self) -> dict:
         # Credentials stay out on purpose: display data ends up in runner UIs and job graphs.
@@ -119,6 +164,8 @@ class _WriteBatch(beam.DoFn):
 
     def setup(self) -> None:
         self._last_progress = time.monotonic()
+        self._noted = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
+        self._setup_warned = set()
         self._client = self._client_factory(self._credentials, self._settings)
         self._calls_reported = self._client.api_calls
         self._throttled_reported = self._whole_throttled_seconds()
@@ -129,6 +176,12 @@ class _WriteBatch(beam.DoFn):
             # The main checked the credentials before the run; if they fail now, every batch is
             # dead-lettered (retryable) rather than crashing the workers in a loop.
             _log.warning("Salesforce login failed in a writer, will retry per batch: %s", type(e).__name__)
+
+    def teardown(self) -> None:
+        client, self._client = self._client, None
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
 
     def _whole_throttled_seconds(self) -> int:
         # Counters hold integers: report whole seconds of the running total, so that many short waits
@@ -178,6 +231,37 @@ class _WriteBatch(beam.DoFn):
                 self._calls_reported,
             )
 
+    def _setup_fields(self, sobject: str, meta: ObjectMeta) -> tuple[str | None, str | None]:
+        key_field, times_field = org_setup_fields(meta)
+        for wanted, found in ((KEY_FIELD, key_field), (TIMES_FIELD, times_field)):
+            name = f"{sobject}.{wanted}"
+            if found is None:
+                self.setup_missing.add(name)
+                if name not in self._setup_warned:
+                    self._setup_warned.add(name)
+                    _log.warning(
+                        "%s is missing or not set up as docs/org-setup.md says: %s",
+                        name,
+                        "concurrent jobs may create duplicates"
+                        if wanted == KEY_FIELD
+                        else "a replay or backfill of older events may revert newer values",
+                    )
+        return key_field, times_field
+
+    def _note_fields(self, sobject: str, notes: dict[str, tuple[str, ...]]) -> None:
+        for kind, names in notes.items():
+            if not names:
+                continue
+            self.field_notes[kind].inc()
+            noted = self._noted[kind]
+            for name in names:
+                qualified = f"{sobject}.{name}"
+                if qualified in noted or len(noted) >= metrics.FIELD_NAMES_PER_KIND:
+                    continue
+                noted.add(qualified)
+                self.field_names[kind].add(qualified)
+                _log.info("field %s: %s", qualified, kind.replace("_", " "))
+
     def _write(self, sobject: str, match_field: str, ops: list[MergedOp]):
         client = self._client
         try:
@@ -185,11 +269,24 @@ class _WriteBatch(beam.DoFn):
                 client.login()
                 self._logged_in = True
             meta = client.describe(sobject)
+            key_field, times_field = self._setup_fields(sobject, meta)
             fitted = [fit_item(op, meta) for op in ops]
             sendable = [(op, f) for op, f in zip(ops, fitted, strict=True) if f.item is not None]
             items = [f.item for _, f in sendable]
             skip_field = SKIP_FIELDS.get(sobject)
-            outcomes = upsert_by_key(client, sobject, match_field, items, skip_field) if items else []
+            outcomes = (
+                upsert_by_key(
+                    client,
+                    sobject,
+                    match_field,
+                    items,
+                    skip_field,
+                    key_field=key_field,
+                    times_field=times_field,
+                )
+                if items
+                else []
+            )
         # upsert_by_key turns the API limit (and the governor's ApiUsageReserved), exhausted retries
         # and refused calls into "failed" outcomes per record; it raises only SalesforceLoginError.
         # The other handlers are for login() and describe().
@@ -215,44 +312,40 @@ class _WriteBatch(beam.DoFn):
             self._report_api_calls()
         for op, f in zip(ops, fitted, strict=True):
             if f.error is not None:
-                for dl in _dead_letters(op, *f.error, retryable=False):
-                    yield beam.pvalue.TaggedOutput(DEAD_LETTER, dl)
+                yield from _undelivered(op, *f.error, retryable=False)
         for (op, f), outcome in zip(sendable, outcomes, strict=True):
-            for kind, names in f.notes.items():
-                for name in names:
-                    Metrics.counter(NAMESPACE, f"{kind}:{sobject}.{name}").inc()
+            self._note_fields(sobject, f.notes)
             yield from self._outcome(op, outcome)
 
     def _outcome(self, op: MergedOp, outcome: UpsertOutcome):
         sobject = op.sobject
         if outcome.ambiguous:
-            Metrics.counter(NAMESPACE, f"ambiguous_match:{sobject}").inc()
+            Metrics.counter(metrics.NAMESPACE, metrics.ambiguous_match(sobject)).inc()
+        if outcome.stale_fields:
+            self.stale_fields.inc(len(outcome.stale_fields))
         if outcome.action in ACTION_COUNTER:
             kind = ACTION_COUNTER[outcome.action]
-            Metrics.counter(NAMESPACE, f"records_written:{sobject}:{kind}").inc()
-            Metrics.counter(NAMESPACE, f"events_written:{sobject}:{kind}").inc(len(op.events))
+            Metrics.counter(metrics.NAMESPACE, metrics.records_written(sobject, kind)).inc()
+            Metrics.counter(metrics.NAMESPACE, metrics.events_written(sobject, kind)).inc(op.events)
             yield WrittenRecord(
-                sobject, op.match_value, outcome.action, outcome.record_id, len(op.events), outcome.ambiguous
+                sobject, op.match_value, outcome.action, outcome.record_id, op.events, outcome.ambiguous
             )
         elif outcome.action == "skipped_converted":
             message = (
                 f"The {sobject} {outcome.record_id} matching {op.match_field}={op.match_value!r} was "
                 "converted; Salesforce refuses updates to converted Leads"
             )
-            for dl in _dead_letters(op, "lead_converted", message, retryable=False):
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dl)
+            yield from _undelivered(op, "lead_converted", message, retryable=False)
         else:
             reason = outcome.error_code or "UNKNOWN_EXCEPTION"
             message = outcome.message or "Salesforce rejected the record without a message"
-            for dl in _dead_letters(op, reason, message, retryable=outcome.retryable):
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dl)
+            yield from _undelivered(op, reason, message, retryable=outcome.retryable)
 
     def _batch_failed(self, ops: list[MergedOp], reason: str, message: str, retryable: bool = True):
         # Nothing in the batch was written (or it was, and a replay finds and updates it, never
         # creating twice): every event is handed back.
         for op in ops:
-            for dl in _dead_letters(op, reason, message, retryable=retryable):
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dl)
+            yield from _undelivered(op, reason, message, retryable)
 
 
 class WriteToSalesforce(beam.PTransform):
@@ -282,5 +375,5 @@ class WriteToSalesforce(beam.PTransform):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
         written = batches | "UpsertBatch" >> beam.ParDo(
             _WriteBatch(self._credentials, self._settings, self._client_factory)
-        ).with_outputs(DEAD_LETTER, main="written")
+        ).with_output_types(WrittenRecord).with_outputs(DEAD_LETTER, main="written")
         return Result(written.written, written[DEAD_LETTER])

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from emulator.app import MAX_BODY_BYTES, Gate
+from emulator.responses import json_bytes
 from tests.emulator.conftest import API
 
 NOT_FOUND = [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
@@ -140,6 +141,53 @@ def test_bad_ids_and_field_lists(raw):
     response = raw("GET", "sobjects/Lead/00Q8c0000000001EAA", params={"fields": "Nope"})
     assert (response.status_code, response.json()[0]["errorCode"]) == (400, "INVALID_FIELD")
     assert raw("DELETE", "sobjects/Lead/xyz").json()[0]["errorCode"] == "MALFORMED_ID"
+
+
+# JSON text with a lone high and a lone low surrogate, then a valid pair (an emoji): valid JSON, but
+# UTF-8 cannot hold a lone surrogate, so Salesforce's storage (and every response) cannot either.
+SURROGATES = b'"A\\ud800 \\uDFFF \\ud83d\\ude00"'
+STORED = "A\ufffd \ufffd \U0001f600"
+LEAD = b'"LastName": ' + SURROGATES + b', "Company": "C"'
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("sobjects/Lead", b"{" + LEAD + b"}"),
+        ("composite/sobjects", b'{"allOrNone": true, "records": [{"attributes": {"type": "Lead"}, ' + LEAD + b"}]}"),
+        ("/_emulator/records/Lead", b"{" + LEAD + b"}"),
+    ],
+)
+def test_lone_surrogates_are_stored_as_replacement_characters(emu, raw, path, body):
+    absolute = path.startswith("/")
+    response = raw("POST", path, data=body, absolute=absolute, headers={"Content-Type": "application/json"})
+    assert response.status_code in (200, 201), response.text
+    listed = emu.admin("GET", "records/Lead")
+    assert [r["LastName"] for r in listed["records"]] == [STORED]
+    lead = raw("GET", f"sobjects/Lead/{listed['records'][0]['Id']}")
+    assert (lead.status_code, lead.json()["LastName"]) == (200, STORED)
+    found = raw("GET", "query", params={"q": "SELECT LastName FROM Lead"})
+    assert [r["LastName"] for r in found.json()["records"]] == [STORED]
+
+
+def test_an_update_with_a_lone_surrogate_is_stored_as_a_replacement_character(emu, raw):
+    lead_id = emu.admin("POST", "records/Lead", {"LastName": "A", "Company": "C"})["id"]
+    body = b'{"Company": ' + SURROGATES + b"}"
+    response = raw("PATCH", f"sobjects/Lead/{lead_id}", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 204
+    assert [r["Company"] for r in emu.admin("GET", "records/Lead")["records"]] == [STORED]
+
+
+@pytest.mark.parametrize(
+    "content, body",
+    [
+        (["A\ud800", {"\udfff": "\U0001f600"}], '["A\ufffd",{"\ufffd":"\U0001f600"}]'),
+        ({"LastName": "Jürgen"}, '{"LastName":"Jürgen"}'),
+    ],
+)
+def test_responses_hold_no_lone_surrogates(content, body):
+    # A record stored before surrogates were replaced on the way in is still listed.
+    assert json_bytes(content) == body.encode("utf-8")
 
 
 @pytest.mark.parametrize("authorization", ["Bearer a b c", "Bearer", "OAuth", "x" * 5000])

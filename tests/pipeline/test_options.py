@@ -1,5 +1,8 @@
 """Options: every bad option or environment stops the run with a message naming the fix."""
 
+import os
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -109,6 +112,58 @@ def test_ca_bundle_and_api_version(events, tmp_path):
             "existing directory",
         ),
         (
+            # Under a file (read-only to root too): found before Salesforce is written, not after.
+            ["--input", "{events}", "--summary_output", "{events}/summary.json"],
+            ENV,
+            "--summary_output '{events}/summary.json' cannot be written: give a file in an existing "
+            "directory",
+        ),
+        (
+            ["--input", "{events}", "--summary_output", "{tmp}"],
+            ENV,
+            "--summary_output '{tmp}' is a directory: give a file name, e.g. '{tmp}/summary.json'",
+        ),
+        (
+            # Beam matches the directory itself and then reads nothing from it: a run "done" with 0 events.
+            ["--input", "{tmp}/events_dir"],
+            ENV,
+            "--input '{tmp}/events_dir' is a directory: give a glob of the event files in it, e.g. --input "
+            "'{tmp}/events_dir/*.jsonl'",
+        ),
+        (
+            ["--input", "{tmp}/events_dir/"],
+            ENV,
+            "--input '{tmp}/events_dir/' is a directory: give a glob of the event files in it, e.g. --input "
+            "'{tmp}/events_dir/*.jsonl'",
+        ),
+        (
+            ["--input", "{tmp}/events_dir/*"],
+            ENV,
+            "--input '{tmp}/events_dir/*' matches only directories: give a glob of the event files in "
+            "them, e.g. --input '{tmp}/events_dir/*/*.jsonl'",
+        ),
+        (
+            # Beam would write "-00000-of-00001.jsonl" into the directory.
+            ["--input", "{events}", "--dead_letter_output", "{tmp}/out/"],
+            ENV,
+            "--dead_letter_output '{tmp}/out/' names a directory, not a file name prefix: give a prefix "
+            "such as '{tmp}/out/dead_letters' (files dead_letters-SSSSS-of-NNNNN.jsonl in that directory)",
+        ),
+        (
+            ["--input", "{events}", "--dead_letter_output", "{tmp}/events_dir"],
+            ENV,
+            "--dead_letter_output '{tmp}/events_dir' names a directory, not a file name prefix: give a "
+            "prefix such as '{tmp}/events_dir/dead_letters' (files dead_letters-SSSSS-of-NNNNN.jsonl in "
+            "that directory)",
+        ),
+        (
+            ["--input", "{events}", "--dead_letter_output", "gs://bucket/dead/"],
+            ENV,
+            "--dead_letter_output 'gs://bucket/dead/' names a directory, not a file name prefix: give a "
+            "prefix such as 'gs://bucket/dead/dead_letters' (files dead_letters-SSSSS-of-NNNNN.jsonl in "
+            "that directory)",
+        ),
+        (
             # Under a file: no directory can be made there, and the dead letters would be lost.
             ["--input", "{events}", "--dead_letter_output", "{events}/dead/letters"],
             ENV,
@@ -149,10 +204,109 @@ def test_ca_bundle_and_api_version(events, tmp_path):
     ],
 )
 def test_bad_configuration(tmp_path, events, argv, environ, message):
+    (tmp_path / "events_dir" / "2026-12-01").mkdir(parents=True)  # a directory of directories
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{events}", events) for a in argv]
     with pytest.raises(ConfigurationError) as raised:
         _validate(argv, environ)
     assert str(raised.value) == message.replace("{tmp}", str(tmp_path)).replace("{events}", events)
+
+
+STARTED = datetime(2026, 12, 1, 10, 45, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "started, existing, prefix",
+    [
+        (STARTED, [], "dead_letters/20261201T104501Z/dead_letters"),
+        # The folder is named in UTC whatever the clock's zone.
+        (STARTED.astimezone(timezone(timedelta(hours=-5))), [], "dead_letters/20261201T104501Z/dead_letters"),
+        # A run started in the same second does not write over the first one's files.
+        (STARTED, ["20261201T104501Z"], "dead_letters/20261201T104501Z-2/dead_letters"),
+        (STARTED, ["20261201T104501Z", "20261201T104501Z-2"], "dead_letters/20261201T104501Z-3/dead_letters"),
+    ],
+)
+def test_dead_letters_default_to_a_new_folder_per_run(
+    tmp_path, monkeypatch, events, started, existing, prefix
+):
+    monkeypatch.chdir(tmp_path)
+    for name in existing:
+        (tmp_path / "dead_letters" / name).mkdir(parents=True)
+    before = sorted(tmp_path.rglob("*"))
+    options = PipelineOptions(["--input", events])
+    validate(options, ENV, started=started)
+    # Resolved in the options themselves: the run writes where its summary says.
+    assert options.view_as(BeamforceOptions).dead_letter_output == prefix
+    assert sorted(tmp_path.rglob("*")) == before  # Beam makes the folder when it writes
+
+
+def test_a_given_dead_letter_output_is_kept(tmp_path, events):
+    options = PipelineOptions(["--input", events, "--dead_letter_output", f"{tmp_path}/out/dead"])
+    validate(options, ENV, started=STARTED)
+    assert options.view_as(BeamforceOptions).dead_letter_output == f"{tmp_path}/out/dead"
+
+
+def test_help_names_the_default_dead_letter_location(capsys):
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "Default: dead_letters/<UTC start time, e.g. 20261201T104501Z>/dead_letters under the current" in text
+    )
+
+
+@pytest.mark.parametrize("existing", [None, '{"old": true}\n'])
+def test_a_writable_summary_output_is_checked_without_a_trace(tmp_path, events, existing):
+    out = tmp_path / "out"
+    out.mkdir()
+    if existing is not None:
+        (out / "summary.json").write_text(existing)
+    _validate(["--input", events, "--summary_output", str(out / "summary.json")])
+    if existing is None:
+        assert list(out.iterdir()) == []
+    else:
+        assert (out / "summary.json").read_text() == existing
+
+
+AS_ROOT = pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root writes read-only files and directories anyway (CAP_DAC_OVERRIDE): nothing to refuse",
+)
+
+
+@AS_ROOT
+@pytest.mark.parametrize("case", ["read_only_file", "file_in_read_only_directory"])
+def test_a_read_only_summary_output_is_refused(tmp_path, events, case):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    target = locked / "summary.json"
+    if case == "read_only_file":
+        target.write_text("{}")
+        target.chmod(0o444)
+    else:
+        locked.chmod(0o555)
+    try:
+        with pytest.raises(ConfigurationError) as raised:
+            _validate(["--input", events, "--summary_output", str(target)])
+    finally:
+        locked.chmod(0o755)
+    assert str(raised.value) == (
+        f"--summary_output '{target}' cannot be written (Permission denied): give a file you may write, or "
+        "a new file in a directory you may write"
+    )
+
+
+# sysfs refuses new files, and writes to most of its files, even to root: read-only cases for any user.
+SYSFS = pytest.mark.skipif(not os.path.isfile("/sys/kernel/notes"), reason="needs Linux's /sys")
+
+
+@SYSFS
+@pytest.mark.parametrize("path", ["/sys/kernel/beamforce-summary.json", "/sys/kernel/notes"])
+def test_a_summary_output_that_even_root_cannot_write_is_refused(events, path):
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(["--input", events, "--summary_output", path])
+    message = str(raised.value)
+    assert message.startswith(f"--summary_output '{path}' cannot be written (")  # Permission denied, or EROFS
+    assert message.endswith("): give a file you may write, or a new file in a directory you may write")
+    assert not os.path.exists("/sys/kernel/beamforce-summary.json")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.summary import Summary
+from pipeline.summary import FieldNotes, Summary
 
 COUNTERS = {
     "events_read": 10,
@@ -22,24 +22,41 @@ COUNTERS = {
     "filtered:no_action_for_track": 1,
     "deduplicated": 1,
     "dead_letter:invalid_json": 1,
-    "trimmed:Lead.Title": 1,
-    "dropped_unknown:Lead.favoriteColor__c": 2,
-    "dropped_unknown:Account.plan__c": 1,
+    "fields_trimmed": 1,
+    "fields_dropped_unknown": 3,
     "ambiguous_match:Lead": 1,
     "api_calls": 6,
 }
+STRING_SETS = {
+    "field_names:trimmed": {"Lead.Title"},
+    "field_names:dropped_unknown": {"Lead.favoriteColor__c", "Account.plan__c"},
+}
 
 
-def test_from_counters():
-    s = Summary.from_counters(COUNTERS, extra_api_calls=1)
+def test_from_metrics():
+    s = Summary.from_metrics(COUNTERS, STRING_SETS, extra_api_calls=1)
     assert s.written == {"Lead": {"create": 3, "update": 1}, "Account": {"create": 1}}
     assert s.records_written == {"Lead": {"create": 2, "update": 1}, "Account": {"create": 1}}
     assert s.filtered == {"integration_disabled": 2, "no_action_for_track": 1}
     assert s.dead_lettered == {"invalid_json": 1}
     assert (s.events_read, s.blank_lines, s.deduplicated, s.api_calls) == (10, 2, 1, 7)
     assert s.missing_fields == ["Account.plan__c", "Lead.favoriteColor__c"]
+    assert s.dropped_unknown == FieldNotes(records=3, fields={"Lead.favoriteColor__c", "Account.plan__c"})
+    assert s.trimmed == FieldNotes(records=1, fields={"Lead.Title"})
+    assert s.converted == FieldNotes()
     assert s.ambiguous_matches == {"Lead": 1}
     assert s.balanced
+
+
+def test_from_counters_has_record_counts_without_names():
+    s = Summary.from_counters(COUNTERS, extra_api_calls=1)
+    assert (s.dropped_unknown, s.api_calls) == (FieldNotes(records=3), 7)
+
+
+def test_per_field_counters_are_not_read():
+    # The writers' old counters, one per field name: a job would grow a counter per trait name.
+    s = Summary.from_counters({"trimmed:Lead.Title": 1, "dropped_unknown:Lead.x__c": 2})
+    assert (s.trimmed, s.dropped_unknown, s.missing_fields) == (FieldNotes(), FieldNotes(), [])
 
 
 @pytest.mark.parametrize(
@@ -56,7 +73,7 @@ def test_balanced(change, balanced):
 
 
 def test_format_text():
-    assert Summary.from_counters(COUNTERS, extra_api_calls=1).format_text() == "\n".join(
+    assert Summary.from_metrics(COUNTERS, STRING_SETS, extra_api_calls=1).format_text() == "\n".join(
         [
             "Events read:         10 (and 2 blank lines)",
             "  written:           5",
@@ -72,18 +89,18 @@ def test_format_text():
             "  balanced:          yes",
             "Several records matched (the most recently modified one was updated):",
             "    Lead: 1",
-            "Fields missing in the org (create them to receive these values):",
-            "    Account.plan__c: 1 records",
-            "    Lead.favoriteColor__c: 2 records",
-            "Values trimmed to the field's length:",
-            "    Lead.Title: 1 records",
+            "Fields missing in the org (create them to receive these values): 3 records",
+            "    Account.plan__c",
+            "    Lead.favoriteColor__c",
+            "Values trimmed to the field's length: 1 records",
+            "    Lead.Title",
             "Salesforce API calls: 7",
         ]
     )
 
 
 def test_to_json_has_the_totals():
-    d = json.loads(Summary.from_counters(COUNTERS).to_json())
+    d = json.loads(Summary.from_metrics(COUNTERS, STRING_SETS).to_json())
     assert (d["events_written"], d["events_filtered"], d["events_dead_lettered"], d["balanced"]) == (
         5,
         3,
@@ -91,6 +108,8 @@ def test_to_json_has_the_totals():
         True,
     )
     assert d["missing_fields"] == ["Account.plan__c", "Lead.favoriteColor__c"]
+    assert d["trimmed"] == {"records": 1, "fields": ["Lead.Title"], "fields_not_listed": 0}
+    assert d["converted"] == {"records": 0, "fields": [], "fields_not_listed": 0}
 
 
 def test_python_m_pipeline_help():
@@ -123,3 +142,77 @@ def test_reserved_api_usage_dead_letters_are_listed_like_any_reason():
     text = Summary.from_counters(counters).format_text()
     assert "  dead-lettered:     3\n    API_USAGE_RESERVED: 3\n    (3 of them retryable" in text
     assert "  balanced:          yes" in text
+
+
+def _names(n: int) -> set[str]:
+    return {f"Lead.trait_{i:06d}__c" for i in range(n)}
+
+
+@pytest.mark.parametrize(
+    "names, shown, more_line",
+    [
+        (0, [], None),
+        (3, sorted(_names(3)), None),
+        (20, sorted(_names(20)), None),
+        (21, sorted(_names(21))[:20], "    ... and 1 more"),
+        (100_000, sorted(_names(100_000))[:20], "    ... and 99980 more"),
+    ],
+)
+def test_text_lists_at_most_20_field_names(names, shown, more_line):
+    s = Summary.from_metrics({"fields_dropped_unknown": 5}, {"field_names:dropped_unknown": _names(names)})
+    lines = s.format_text().splitlines()
+    at = lines.index("Fields missing in the org (create them to receive these values): 5 records")
+    listed = [line.strip() for line in lines[at + 1 :] if line.startswith("    Lead.")]
+    assert listed == shown
+    assert lines[at + 1 + len(shown)] == (more_line or "Salesforce API calls: 0")
+
+
+def test_json_lists_at_most_100_field_names_per_kind():
+    s = Summary.from_metrics(
+        {}, {"field_names:trimmed": _names(250), "field_names:dropped_unknown": _names(7)}
+    )
+    d = json.loads(s.to_json())
+    assert d["trimmed"] == {"records": 0, "fields": sorted(_names(250))[:100], "fields_not_listed": 150}
+    assert d["dropped_unknown"]["fields"] == d["missing_fields"] == sorted(_names(7))
+
+
+def test_summary_stays_small_with_100000_trait_names():
+    string_sets = {f"field_names:{kind}": _names(100_000) for kind in ("dropped_unknown", "trimmed")}
+    counters = {**COUNTERS, "fields_dropped_unknown": 100_000, "fields_trimmed": 100_000}
+    s = Summary.from_metrics(counters, string_sets)
+    assert len(s.format_text().encode()) < 5_000
+    assert len(s.to_json().encode()) < 20_000
+    assert json.loads(s.to_json())["dropped_unknown"]["fields_not_listed"] == 99_900
+
+
+@pytest.mark.parametrize(
+    "skipped, line", [(0, None), (4, "Older field values skipped (the record held newer ones): 4")]
+)
+def test_stale_fields_skipped_is_a_total(skipped, line):
+    s = Summary.from_counters({**COUNTERS, "stale_fields_skipped": skipped})
+    assert s.stale_fields_skipped == skipped
+    assert json.loads(s.to_json())["stale_fields_skipped"] == skipped
+    assert [x for x in s.format_text().splitlines() if x.startswith("Older field values")] == (
+        [line] if line else []
+    )
+
+
+@pytest.mark.parametrize(
+    "dead_letters, prefix, line",
+    [
+        (
+            12,
+            "dead_letters/20261201T104501Z/dead_letters",
+            "Dead letters: 12, written to dead_letters/20261201T104501Z/dead_letters-*.jsonl",
+        ),
+        (3, "gs://bucket/dead/letters", "Dead letters: 3, written to gs://bucket/dead/letters-*.jsonl"),
+        (0, "dead_letters/20261201T104501Z/dead_letters", None),  # no files to point at
+    ],
+)
+def test_summary_says_where_dead_letters_went(dead_letters, prefix, line):
+    counters = {"events_read": dead_letters, "dead_letter:invalid_json": dead_letters}
+    s = Summary.from_counters(counters, dead_letter_output=prefix)
+    text = s.format_text()
+    assert [x for x in text.splitlines() if x.startswith("Dead letters")] == ([line] if line else [])
+    assert (".jsonl" in text) is bool(line)
+    assert json.loads(s.to_json())["dead_letter_output"] == prefix

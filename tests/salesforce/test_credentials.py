@@ -1,12 +1,16 @@
 """Credentials from the environment, connection settings checks, and the SOAP login request we build."""
 
+from typing import Any
+
 import pytest
 import requests
 from simple_salesforce.login import SalesforceLogin
 
+from pipeline.main import main
+from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
-from salesforce.errors import ConfigurationError
+from salesforce.errors import ConfigurationError, SalesforceLoginError
 from salesforce.login import soap_body, soap_url
 
 FULL_ENV = {
@@ -127,3 +131,37 @@ def test_session_trusts_only_the_given_ca(tmp_path) -> None:
     default = ConnectionSettings().make_session()
     assert default.verify is True
     assert default.trust_env is True
+
+
+# The emulator's fault, word for word as Salesforce's: faultstring "INVALID_LOGIN: <this>".
+INVALID_LOGIN = "Invalid username, password, security token; or user locked out."
+
+
+def test_a_refused_login_says_what_salesforce_said(
+    org: Any, credentials: Credentials, settings: ConnectionSettings
+) -> None:
+    wrong = Credentials(credentials.username, "not-the-password", credentials.security_token)
+    with pytest.raises(SalesforceLoginError) as info:
+        SalesforceClient(wrong, settings, sleep=lambda s: None).login()
+    assert (info.value.code, info.value.message) == ("INVALID_LOGIN", INVALID_LOGIN)
+    assert str(info.value) == f"Salesforce login failed (INVALID_LOGIN): {INVALID_LOGIN}"
+
+
+def test_main_exits_2_with_salesforce_reason_for_wrong_credentials(
+    org: Any, emulator: Any, credentials: Credentials, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default dead-letter location is under the current directory
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    monkeypatch.setenv("SALESFORCE_USERNAME", credentials.username)
+    monkeypatch.setenv("SALESFORCE_PASSWORD", "not-the-password")
+    monkeypatch.setenv("SALESFORCE_SECURITY_TOKEN", credentials.security_token)
+    login_url = emulator.info["login_url"]
+    argv = ["--input", "events.jsonl", "--salesforce_login_url", login_url]
+    assert main([*argv, "--salesforce_ca_bundle", emulator.info["ca_bundle"]]) == 2
+    assert capsys.readouterr().err == (
+        f"beamforce: configuration error: Salesforce login at {login_url.rstrip('/')} as "
+        f"{credentials.username} was refused: INVALID_LOGIN: {INVALID_LOGIN.rstrip('.')}. Check "
+        "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN (and --sandbox / "
+        "--salesforce_login_url)\n"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "events.jsonl"]  # nothing written

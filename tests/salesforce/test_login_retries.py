@@ -12,7 +12,7 @@ from requests.adapters import BaseAdapter
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
-from salesforce.errors import TransientError
+from salesforce.errors import SalesforceLoginError, TransientError
 from salesforce.login import UNKNOWN_HOST
 from tests.salesforce.conftest import Sleeps
 
@@ -174,3 +174,50 @@ def test_a_resolver_that_cannot_answer_now_is_retried(
     with pytest.raises(TransientError) as info:
         client.login()
     assert (info.value.error_code, info.value.attempts, len(sleeps)) == ("ConnectionError", 3, 2)
+
+
+def _login_fault(code: str, faultstring: str, exception_message: str | None) -> bytes:
+    message = (
+        "" if exception_message is None else f"<sf:exceptionMessage>{exception_message}</sf:exceptionMessage>"
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:sf="urn:fault.partner.soap.sforce.com" '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault>'
+        f"<faultcode>sf:{code}</faultcode><faultstring>{faultstring}</faultstring><detail><sf:LoginFault>"
+        f"<sf:exceptionCode>{code}</sf:exceptionCode>{message}</sf:LoginFault></detail>"
+        "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (
+            _login_fault("INVALID_LOGIN", "INVALID_LOGIN: Invalid username", "Invalid username"),
+            "INVALID_LOGIN",
+            "Invalid username",
+        ),
+        (  # no exceptionMessage: simple-salesforce then passes the whole body, whose faultstring we read
+            _login_fault("LOGIN_MUST_USE_SECURITY_TOKEN", "LOGIN_MUST_USE_SECURITY_TOKEN: Use a token", None),
+            "LOGIN_MUST_USE_SECURITY_TOKEN",
+            "Use a token",
+        ),
+        (
+            _login_fault(
+                "INVALID_LOGIN", "INVALID_LOGIN: R&amp;D users are locked", "R&amp;D users are locked"
+            ),
+            "INVALID_LOGIN",
+            "R&D users are locked",
+        ),
+    ],
+    ids=["exception_message", "faultstring_only", "escaped"],
+)
+def test_a_refused_login_carries_the_fault_code_and_reason(
+    stub_client: Any, body: bytes, code: str, message: str
+) -> None:
+    client, adapter = stub_client([(500, body)])
+    with pytest.raises(SalesforceLoginError) as info:
+        client.login()
+    assert (info.value.code, info.value.message, adapter.requests) == (code, message, 1)
+    assert str(info.value) == f"Salesforce login failed ({code}): {message}"

@@ -4,13 +4,14 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from schemas.events import EventRef
 from schemas.records import MergedOp
 from tests.transforms.conftest import run_and_count
 from transforms.batch_by_shard import BatchByShard, shard_count, shard_key
 
 
 def _merged(sobject, value):
-    return MergedOp(sobject, "Email", value, {}, {}, ({"v": value},), (value,), (None,))
+    return MergedOp(sobject, "Email", value, {}, {}, {}, (EventRef(value, 1),))
 
 
 def test_shard_key_is_stable_and_case_insensitive():

@@ -2,9 +2,9 @@
 
 import glob
 import json
-import logging
 
 import apache_beam as beam
+import pytest
 
 from schemas.dead_letter import DeadLetter
 from tests.transforms.conftest import run_and_count
@@ -64,11 +64,24 @@ EXPECTED = [
 ]
 
 
-def test_without_prefix_only_counts_and_warns(p, caplog):
-    with caplog.at_level(logging.WARNING, logger="transforms.dead_letters"):
-        _ = p | "Letters" >> beam.Create(LETTERS) | "Write" >> WriteDeadLetters(None)
-    counts = run_and_count(p)
-    assert counts == {"dead_letter:invalid_json": 2, "dead_letter:STRING_TOO_LONG": 1}
-    assert [r.getMessage() for r in caplog.records] == [
-        "No --dead_letter_output: dead letters are only counted, not written"
-    ]
+@pytest.mark.parametrize("prefix", [None, "", "out/", "/tmp/dead/"])
+def test_needs_a_file_prefix(prefix):
+    with pytest.raises(ValueError, match="needs a file prefix"):
+        WriteDeadLetters(prefix)
+
+
+@pytest.mark.parametrize(
+    "event, line",
+    [
+        # A lone surrogate cannot be encoded as UTF-8: the line falls back to \u escapes, which read back.
+        ({"name": "a\ud800b"}, '"event": {"name": "a\\ud800b"}'),
+        ({"name": "caf\u00e9"}, '"event": {"name": "caf\u00e9"}'),
+        # Never the non-JSON Infinity: the event is kept as text instead.
+        ({"n": float("inf")}, '"event": "{\\"n\\": Infinity}"'),
+    ],
+)
+def test_dead_letter_lines_are_always_valid_utf8_json(event, line):
+    text = DeadLetter("write", "X", "m", True, event, "t").to_json()
+    assert line in text
+    text.encode("utf-8")
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in a dead letter"))

@@ -3,26 +3,28 @@
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
+from schemas.events import EventRef
 from schemas.records import RecordOp
 from tests.transforms.conftest import run_and_count
 from transforms.merge_by_record import MergeByRecord
 
 
-def _op(value, fields, ts, mid):
-    event = {"messageId": mid}
-    return RecordOp("Lead", "Email", value, fields, {"LastName": "n/a"}, ts, mid, event, f"{mid}.jsonl")
+def _op(value, fields, ts, mid, line=1):
+    return RecordOp(
+        "Lead", "Email", value, fields, {"LastName": "n/a"}, ts, mid, EventRef(f"{mid}.jsonl", line)
+    )
 
 
 OPS = [
     _op("a@example.com", {"Title": "old", "Phone": "1"}, "2026-01-01T00:00:00.000Z", "m1"),
     _op("A@Example.com", {"Title": "new"}, "2026-01-02T00:00:00.000Z", "m2"),
-    _op("a@example.com", {"Title": "new"}, "2026-01-02T00:00:00.000Z", "m2"),  # delivered twice
+    _op("a@example.com", {"Title": "new"}, "2026-01-02T00:00:00.000Z", "m2", line=7),  # delivered twice
     _op("b@example.com", {"Title": "b"}, "2026-01-01T00:00:00.000Z", "m3"),
 ]
 
 
 def _merged_summary(m):
-    return (m.sobject, m.match_value, m.fields, m.create_defaults, m.message_ids, m.events, m.sources)
+    return (m.sobject, m.match_value, m.fields, m.create_defaults, m.field_times, len(m.refs))
 
 
 def test_merges_per_record_and_counts_duplicates(p):
@@ -36,18 +38,16 @@ def test_merges_per_record_and_counts_duplicates(p):
                     "A@Example.com",
                     {"Title": "new", "Phone": "1"},
                     {"LastName": "n/a"},
-                    ("m1", "m2"),
-                    ({"messageId": "m1"}, {"messageId": "m2"}),
-                    ("m1.jsonl", "m2.jsonl"),
+                    {"Title": "2026-01-02T00:00:00.000Z", "Phone": "2026-01-01T00:00:00.000Z"},
+                    2,
                 ),
                 (
                     "Lead",
                     "b@example.com",
                     {"Title": "b"},
                     {"LastName": "n/a"},
-                    ("m3",),
-                    ({"messageId": "m3"},),
-                    ("m3.jsonl",),
+                    {"Title": "2026-01-01T00:00:00.000Z"},
+                    1,
                 ),
             ]
         ),

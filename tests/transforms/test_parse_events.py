@@ -5,8 +5,10 @@ import json
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
+from schemas.events import EventLine
 from tests.transforms.conftest import run_and_count
 from transforms.parse_events import ParseEvents
+from transforms.parsing import MAX_NESTING_DEPTH
 
 IDENTIFY = {
     "type": "identify",
@@ -28,15 +30,15 @@ def _dead_letter_summary(d):
 
 def test_events_and_dead_letters(p):
     lines = [
-        ("f1", json.dumps(IDENTIFY)),
-        ("f1", json.dumps(GROUP)),
-        ("f2", "{not json"),
-        ("f2", "[1, 2]"),
-        ("f2", '{"type": "purchase", "userId": "u"}'),
-        ("f2", '{"type": "group", "userId": "u", "traits": {"name": "T"}}'),
-        ("f3", b'{"type": "identify", "x": "\xff"}'),
+        EventLine("f1", 1, json.dumps(IDENTIFY)),
+        EventLine("f1", 2, json.dumps(GROUP)),
+        EventLine("f2", 1, "{not json"),
+        EventLine("f2", 2, "[1, 2]"),
+        EventLine("f2", 3, '{"type": "purchase", "userId": "u"}'),
+        EventLine("f2", 4, '{"type": "group", "userId": "u", "traits": {"name": "T"}}'),
+        EventLine("f3", 1, b'{"type": "identify", "x": "\xff"}'),
     ]
-    result = p | "Lines" >> beam.Create(lines) | "Parse" >> ParseEvents()
+    result = p | "Lines" >> beam.Create(lines).with_output_types(EventLine) | "Parse" >> ParseEvents()
 
     assert_that(
         result.output | "SummarizeEvents" >> beam.Map(_event_summary),
@@ -71,11 +73,46 @@ def test_events_and_dead_letters(p):
 
 
 def test_a_blank_line_that_slips_through_is_still_accounted_for(p):
-    result = p | "Lines" >> beam.Create([("f", "  ")]) | "Parse" >> ParseEvents()
+    lines = beam.Create([EventLine("f", 1, "  ")]).with_output_types(EventLine)
+    result = p | "Lines" >> lines | "Parse" >> ParseEvents()
     assert_that(result.output, equal_to([]), label="CheckNoEvents")
     assert_that(
         result.dead_letter | "Reasons" >> beam.Map(lambda d: (d.stage, d.reason)),
         equal_to([("parse", "blank_line")]),
+        label="CheckDeadLetters",
+    )
+    run_and_count(p)
+
+
+# Nested this deep, an event overflows Python's recursion where Beam pickles it; so does a value with inf.
+DEEP = '{"type": "identify", "userId": "u", "traits": {"x": ' + "[" * 488 + "]" * 488 + "}}"
+HUGE = '{"type": "identify", "userId": "u", "traits": {"email": "a@b.c", "n": 1e400}}'
+AT_LIMIT = {"type": "identify", "userId": "u", "traits": {"x": json.loads("[" * (MAX_NESTING_DEPTH - 2) + "]" * (MAX_NESTING_DEPTH - 2))}}
+# A lone surrogate, which UTF-8 cannot hold, in a name, a trait's name, an email; no messageId.
+SURROGATES = '{"type": "identify", "userId": "u", "traits": {"email": "a\\ud800@b.c", "\\udfff": "\\ud800 B"}}'
+
+
+def test_hostile_lines_are_dead_letters_or_clean_events(p):
+    lines = [
+        EventLine("f", 1, DEEP),
+        EventLine("f", 2, HUGE),
+        EventLine("f", 3, SURROGATES),
+        EventLine("f", 4, json.dumps(AT_LIMIT)),
+    ]
+    result = p | "Lines" >> beam.Create(lines).with_output_types(EventLine) | "Parse" >> ParseEvents()
+    assert_that(
+        result.output | "Traits" >> beam.Map(lambda e: (e.seq, e.traits)),
+        equal_to([(3, {"email": "a\ufffd@b.c", "\ufffd": "\ufffd B"}), (4, AT_LIMIT["traits"])]),
+        label="CheckEvents",
+    )
+    assert_that(
+        result.dead_letter | "SummarizeDeadLetters" >> beam.Map(_dead_letter_summary),
+        equal_to(
+            [
+                ("parse", "too_deeply_nested", False, DEEP, "f"),
+                ("parse", "invalid_number", False, HUGE, "f"),
+            ]
+        ),
         label="CheckDeadLetters",
     )
     run_and_count(p)

@@ -1,13 +1,14 @@
 """ReadEvents: lines of plain and gzip files with their source, blank lines counted apart."""
 
 import gzip
+import io
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.transforms.conftest import run_and_count
-from transforms.read_events import ReadEvents
+from transforms.read_events import ReadEvents, numbered_lines, read_lines
 
 
 def test_reads_plain_and_gzip_files_and_counts_blank_lines(tmp_path, p):
@@ -25,11 +26,12 @@ def test_reads_plain_and_gzip_files_and_counts_blank_lines(tmp_path, p):
         lines,
         equal_to(
             [
-                (str(plain), '{"n": 1}'),
-                (str(plain), '{"n": 2}'),
-                (str(packed), '\ufeff{"n": 3}'),
-                (str(packed), '{"n": "\u00e9"}'),
-                (str(bad), b'{"n": "\xff"}'),  # not UTF-8: left to the parser to dead-letter
+                # Line numbers count blank lines too: they name the line a user sees in an editor.
+                (str(plain), 1, '{"n": 1}'),
+                (str(plain), 4, '{"n": 2}'),
+                (str(packed), 1, '\ufeff{"n": 3}'),
+                (str(packed), 2, '{"n": "\u00e9"}'),
+                (str(bad), 1, b'{"n": "\xff"}'),  # not UTF-8: left to the parser to dead-letter
             ]
         ),
         label="CheckLines",
@@ -60,7 +62,7 @@ def test_a_file_that_is_not_gzip_is_one_dead_letter_and_the_others_are_read(tmp_
 
     read = p | "Read" >> ReadEvents(str(tmp_path / "*"))
 
-    assert_that(read.output, equal_to([(str(good), '{"n": 1}')]), label="CheckLines")
+    assert_that(read.output, equal_to([(str(good), 1, '{"n": 1}')]), label="CheckLines")
     assert_that(
         read.dead_letter | "Shape" >> beam.Map(lambda d: (d.stage, d.reason, d.retryable, d.source, d.event)),
         equal_to([("read", "unreadable_file", False, str(bad), None)]),
@@ -87,3 +89,40 @@ def test_a_truncated_gzip_keeps_the_lines_before_the_damage(tmp_path, p):
         label="CheckLinesBeforeTheDamage",
     )
     run_and_count(p)
+
+
+@pytest.mark.parametrize(
+    "data, lines",
+    [
+        (b"a\nb\n", [(1, b"a"), (2, b"b")]),
+        (b"a\r\nb\r\n", [(1, b"a"), (2, b"b")]),
+        # Classic Mac OS: CR alone ends a line, so that several events are not one opaque line.
+        (b"a\rb\rc", [(1, b"a"), (2, b"b"), (3, b"c")]),
+        (b"a\rb\r", [(1, b"a"), (2, b"b")]),
+        (b"a\r\rb\n", [(1, b"a"), (2, b""), (3, b"b")]),
+        (b"a\rb\r\nc\n\nd", [(1, b"a"), (2, b"b"), (3, b"c"), (4, b""), (5, b"d")]),
+        (b"", []),
+        (b"\n", [(1, b"")]),
+    ],
+)
+def test_numbered_lines_end_at_lf_crlf_and_lone_cr(data, lines):
+    assert list(numbered_lines(io.BytesIO(data))) == lines
+
+
+def test_cr_only_files_give_one_event_a_line(tmp_path, p):
+    mac = tmp_path / "mac.jsonl"
+    mac.write_bytes(b'{"n": 1}\r{"n": 2}\r\r{"n": 3}\r')
+    read = p | "Read" >> ReadEvents(str(mac))
+    assert_that(
+        read.output,
+        equal_to([(str(mac), 1, '{"n": 1}'), (str(mac), 2, '{"n": 2}'), (str(mac), 4, '{"n": 3}')]),
+    )
+    assert run_and_count(p) == {"events_read": 3, "blank_lines": 1}
+
+
+@pytest.mark.parametrize("name, compress", [("x.jsonl", bytes), ("x.jsonl.gz", gzip.compress)])
+def test_read_lines_finds_lines_again_by_number(tmp_path, name, compress):
+    path = tmp_path / name
+    path.write_bytes(compress(b'{"n": 1}\r\n\n{"n": "\xff"}\r{"n": 4}\n{"n": 5}\n'))
+    assert list(read_lines(str(path), {1, 3, 4})) == [(1, '{"n": 1}'), (3, b'{"n": "\xff"}'), (4, '{"n": 4}')]
+    assert list(read_lines(str(path), {99})) == []

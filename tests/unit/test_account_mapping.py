@@ -6,6 +6,7 @@ import pytest
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
+from schemas.events import EventRef
 from schemas.records import RecordOp
 from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP
 from transforms.account_mapping import ADDRESS_MAPPINGS, group_to_account
@@ -19,6 +20,13 @@ def group(traits, group_id="g1"):
     return parse_line(json.dumps(obj), "src")
 
 
+def unusable_name(kind):
+    return (
+        f"group traits.name is a JSON {kind}, not a name: Salesforce requires an Account Name as text; "
+        "set traits.name to the company's name"
+    )
+
+
 def test_the_seeds_group_call():
     event = parse_line(SEED_GROUP, "seed/group.jsonl")
     assert group_to_account(event) == RecordOp(
@@ -29,8 +37,7 @@ def test_the_seeds_group_call():
         create_defaults={},
         timestamp="2026-11-01T10:10:00.000Z",
         message_id="seed-group-1",
-        event=event.raw,
-        source="seed/group.jsonl",
+        ref=EventRef("seed/group.jsonl", 0),
     )
 
 
@@ -94,7 +101,11 @@ def test_bad_address_mapping_raises(address_mapping):
             {"Name": "I", "AccountNumber": "g1", "NumberOfEmployees": "4"},
         ),
         ({"name": "I", "Region__c": "EMEA"}, "g1", {"Name": "I", "AccountNumber": "g1", "Region__c": "EMEA"}),
-        ({"name": 42}, "g1", {"Name": 42, "AccountNumber": "g1"}),
+        # A number is a name as Segment's JavaScript writes it.
+        ({"name": 42}, "g1", {"Name": "42", "AccountNumber": "g1"}),
+        ({"name": 4.0}, "g1", {"Name": "4", "AccountNumber": "g1"}),
+        ({"name": 1e21}, "g1", {"Name": "1e+21", "AccountNumber": "g1"}),
+        ({"name": -0.5}, "g1", {"Name": "-0.5", "AccountNumber": "g1"}),
     ],
 )
 def test_traits_to_account_fields(traits, group_id, fields):
@@ -130,6 +141,23 @@ def test_traits_to_account_fields(traits, group_id, fields):
             "missing_name",
             "group has no traits.name: Salesforce requires an Account Name; add traits.name",
         ),
+        ({"name": ["Initech"]}, "g1", "missing_name", unusable_name("array")),
+        ({"name": {"name": "Initech"}}, "g1", "missing_name", unusable_name("object")),
+        ({"name": True}, "g1", "missing_name", unusable_name("boolean")),
+        ({"name": False}, "g1", "missing_name", unusable_name("boolean")),
+        ({"name": []}, "g1", "missing_name", unusable_name("array")),
+        (
+            {"name": ""},
+            "g1",
+            "missing_name",
+            "group has no traits.name: Salesforce requires an Account Name; add traits.name",
+        ),
+        (
+            {"name": "\t\n"},
+            "g1",
+            "missing_name",
+            "group has no traits.name: Salesforce requires an Account Name; add traits.name",
+        ),
     ],
 )
 def test_group_dead_letters(traits, group_id, reason, message):
@@ -143,6 +171,14 @@ def test_group_dead_letters(traits, group_id, reason, message):
         event.raw,
         "src",
     )
+
+
+@pytest.mark.parametrize("name", [float("inf"), float("nan")])
+def test_a_name_that_is_not_a_finite_number_is_a_dead_letter(name):
+    # Only a hand-built event can hold one: the parser dead-letters numbers a double cannot hold.
+    event = SegmentEvent(type="group", message_id="m", timestamp="", group_id="g", traits={"name": name})
+    result = group_to_account(event)
+    assert (result.reason, result.message) == ("missing_name", unusable_name("number that is not finite"))
 
 
 def test_group_without_group_id_is_a_dead_letter():

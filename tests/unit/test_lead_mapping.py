@@ -5,6 +5,7 @@ import json
 import pytest
 
 from schemas.dead_letter import DeadLetter
+from schemas.events import EventRef
 from schemas.records import RecordOp
 from tests.seed_examples import SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS, SEED_LEAD
 from transforms.lead_mapping import LEAD_CREATE_DEFAULTS, identify_to_lead, split_name
@@ -29,8 +30,7 @@ def test_the_seeds_identify_calls(line, message_id):
         create_defaults={"LastName": "n/a", "Company": "n/a"},
         timestamp=event.timestamp,
         message_id=message_id,
-        event=event.raw,
-        source="seed/identify.jsonl",
+        ref=EventRef("seed/identify.jsonl", 0),
     )
 
 

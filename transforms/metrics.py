@@ -1,0 +1,78 @@
+"""The pipeline's metric namespace and every metric name: a fixed set, none built from event data.
+
+A job that runs for months must not grow a new counter per trait name or per error message, so names
+are built only from closed sets: event types, the configured sObjects, the writer's actions and the
+reasons below. Per-field details (which fields were trimmed, which custom fields the org lacks) go to
+string-set metrics whose values the writers cap at FIELD_NAMES_PER_KIND per writer.
+"""
+
+import re
+
+NAMESPACE = "beamforce"
+
+# Plain totals.
+EVENTS_READ = "events_read"
+BLANK_LINES = "blank_lines"
+DEDUPLICATED = "deduplicated"
+DEAD_LETTER_RETRYABLE = "dead_letter_retryable"
+API_CALLS = "api_calls"
+THROTTLED_SECONDS = "throttled_seconds"
+STALE_FIELDS_SKIPPED = "stale_fields_skipped"  # field values older than what the record already holds
+
+# Distributions.
+BATCH_SIZE = "batch_size"
+WRITE_BATCH_SIZE = "write_batch_size"
+WRITE_BATCH_LATENCY_MS = "write_batch_latency_ms"
+
+# Kinds of per-field notes the writer makes while fitting records to the org's fields.
+FIELD_NOTE_KINDS = ("trimmed", "converted", "dropped_type", "dropped_unknown", "dropped_readonly")
+# At most this many distinct "Object.Field" names per kind and writer go into the string sets; the
+# per-kind counters still count every record.
+FIELD_NAMES_PER_KIND = 100
+
+# Salesforce error codes are UPPER_SNAKE; anything else a server says is folded into one reason, so
+# that a misbehaving proxy cannot mint counter names.
+_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+OTHER_REASON = "OTHER_ERROR"
+
+
+def filtered(reason: str) -> str:
+    """Events filtered for `reason` (a fixed pipeline reason, e.g. integration_disabled)."""
+    return f"filtered:{reason}"
+
+
+def dead_letter(reason: str) -> str:
+    """Dead letters by reason: a pipeline reason or a Salesforce error code."""
+    return f"dead_letter:{reason if _ERROR_CODE.match(reason or '') else OTHER_REASON}"
+
+
+def events_written(sobject: str, action: str) -> str:
+    """Events that went into records of `sobject` created or updated (`action`: create | update)."""
+    return f"events_written:{sobject}:{action}"
+
+
+def records_written(sobject: str, action: str) -> str:
+    return f"records_written:{sobject}:{action}"
+
+
+def ambiguous_match(sobject: str) -> str:
+    """Records for which several Salesforce records matched (the newest was updated)."""
+    return f"ambiguous_match:{sobject}"
+
+
+def field_note(kind: str) -> str:
+    """Counter of records with at least one field of this note kind (e.g. trimmed)."""
+    if kind not in FIELD_NOTE_KINDS:
+        raise ValueError(f"unknown field note kind {kind!r}: one of {', '.join(FIELD_NOTE_KINDS)}")
+    return f"fields_{kind}"
+
+
+def field_names(kind: str) -> str:
+    """String set of "Object.Field" names with this note kind (capped per writer)."""
+    if kind not in FIELD_NOTE_KINDS:
+        raise ValueError(f"unknown field note kind {kind!r}: one of {', '.join(FIELD_NOTE_KINDS)}")
+    return f"field_names:{kind}"
+
+
+# String set of "Object.Field" names of docs/org-setup.md's fields that the org lacks.
+ORG_SETUP_MISSING = "org_setup_missing"

@@ -1,0 +1,111 @@
+"""ResolveDeadLetters: write-stage failures, which hold references to events, into full dead letters.
+
+The merging and writing stages carry one EventRef per event instead of the event itself, so that a
+backfill's memory grows with its records, not its events. When a write fails, the events are fetched
+back: inline from the reference (streams), or by reading the file's lines again (files), grouped per
+file so that each file is read once, up to its last failed line.
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+
+from schemas.dead_letter import DeadLetter, UndeliveredEvent
+from transforms.parsing import is_dead_letter
+from transforms.read_events import READ_ERRORS, read_lines
+
+
+def original_event(text: str | bytes | None) -> Any:
+    """The event a line holds as a dead letter carries it: the JSON object, or a replayed dead letter's
+    own event; the text itself when it is not JSON (None when there is no text)."""
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        return text.decode("utf-8", errors="backslashreplace")
+    try:
+        obj = json.loads(text.lstrip("\ufeff"))
+    except (ValueError, RecursionError):
+        return text
+    if isinstance(obj, dict) and is_dead_letter(obj):
+        return obj["event"]
+    return obj
+
+
+def dead_letter_of(failure: UndeliveredEvent, event: Any, message_suffix: str = "") -> DeadLetter:
+    return DeadLetter.of(
+        failure.stage,
+        failure.reason,
+        failure.message + message_suffix,
+        event,
+        retryable=failure.retryable,
+        source=failure.ref.source,
+    )
+
+
+def _is_inline(failure: UndeliveredEvent) -> bool:
+    ref = failure.ref
+    return ref.raw is not None or not ref.source or ref.seq <= 0
+
+
+def _inline(failure: UndeliveredEvent) -> DeadLetter:
+    if failure.ref.raw is None:
+        return dead_letter_of(failure, None, " (the event itself was not kept)")
+    return dead_letter_of(failure, original_event(failure.ref.raw))
+
+
+def _by_file(failure: UndeliveredEvent) -> tuple[str, UndeliveredEvent]:
+    return failure.ref.source or "", failure
+
+
+class _ReadFailedLines(beam.DoFn):
+    """Reads one file's failed lines again and gives each failure its event."""
+
+    def process(self, element: tuple[str, Iterable[UndeliveredEvent]]):
+        source, failures = element
+        by_line: dict[int, list[UndeliveredEvent]] = {}
+        for failure in failures:
+            by_line.setdefault(failure.ref.seq, []).append(failure)
+        found: set[int] = set()
+        try:
+            for number, text in read_lines(source, set(by_line)):
+                found.add(number)
+                event = original_event(text)
+                for failure in by_line[number]:
+                    yield dead_letter_of(failure, event)
+        except READ_ERRORS as e:
+            suffix = f" (the event could not be read again from line {{}}: {type(e).__name__})"
+        else:
+            suffix = " (line {} could not be found again: the file changed during the run)"
+        for number, rest in by_line.items():
+            if number not in found:
+                for failure in rest:
+                    yield dead_letter_of(failure, None, suffix.format(number))
+
+
+class ResolveDeadLetters(beam.PTransform):
+    """UndeliveredEvents into DeadLetters, each with its original event.
+
+    `rereadable`: whether failures may refer to files to read again (bounded input). Streaming
+    sources always carry their events inline; a grouping there would never fire.
+    """
+
+    def __init__(self, rereadable: bool = True) -> None:
+        super().__init__()
+        self._rereadable = rereadable
+
+    def expand(self, failures: beam.PCollection) -> beam.PCollection:
+        if not self._rereadable:
+            return failures | "FromRefs" >> beam.Map(_inline).with_output_types(DeadLetter)
+        inline, in_files = failures | "InlineOrInFiles" >> beam.Partition(
+            lambda f, _: 0 if _is_inline(f) else 1, 2
+        )
+        from_refs = inline | "FromRefs" >> beam.Map(_inline).with_output_types(DeadLetter)
+        from_files = (
+            in_files
+            | "KeyByFile" >> beam.Map(_by_file).with_output_types(tuple[str, UndeliveredEvent])
+            | "GroupByFile" >> beam.GroupByKey()
+            | "ReadFailedLines" >> beam.ParDo(_ReadFailedLines()).with_output_types(DeadLetter)
+        )
+        return (from_refs, from_files) | "Resolved" >> beam.Flatten()

@@ -68,7 +68,10 @@ class CallCounter:
 
 
 class FaultInjector:
-    """Latency, transient errors and holding calls; the random draws happen in arrival order, so a seed repeats."""
+    """Latency, transient errors and held calls; the random draws happen in arrival order, so a seed repeats.
+
+    `hold` keeps every API call waiting, in flight, until the faults are set without it.
+    """
 
     def __init__(self, faults: Faults):
         self._released = asyncio.Event()

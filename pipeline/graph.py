@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import apache_beam as beam
 
-from pipeline.options import BeamforceOptions
+from pipeline.options import BOUNDED_BATCH_SIZE, STREAMING_BATCH_SIZE, BeamforceOptions
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials
+from salesforce.credentials import Credentials, CredentialsSource
 from transforms.batch_by_shard import BatchByShard
 from transforms.dead_letters import WriteDeadLetters
 from transforms.merge_by_record import MergeByRecord
@@ -45,9 +45,9 @@ class MergeAndBatch(beam.PTransform):
             return (
                 ops
                 | "MergeByRecord" >> MergeByRecord()
-                | "BatchByShard" >> BatchByShard(o.shards, o.batch_size)
+                | "BatchByShard" >> BatchByShard(o.shards, o.batch_size or BOUNDED_BATCH_SIZE)
             )
-        from transforms.dedup import DeduplicateByMessageId  # noqa: PLC0415 (TEMP until these land)
+        from transforms.dedup import DeduplicateByMessageId
         from transforms.stale_fields import DropStaleFields
         from transforms.stateful_batching import BufferByShard
 
@@ -56,14 +56,16 @@ class MergeAndBatch(beam.PTransform):
             | "DeduplicateByMessageId" >> DeduplicateByMessageId(o.dedup_ttl_seconds, clock=self._clock)
             | "DropStaleFields" >> DropStaleFields(o.dedup_ttl_seconds, clock=self._clock)
             | "BufferByShard"
-            >> BufferByShard(o.shards, o.batch_size, o.max_buffering_seconds, clock=self._clock)
+            >> BufferByShard(
+                o.shards, o.batch_size or STREAMING_BATCH_SIZE, o.max_buffering_seconds, clock=self._clock
+            )
         )
 
 
 def build(
     p: beam.Pipeline,
     options: BeamforceOptions,
-    credentials: Credentials,
+    credentials: Credentials | CredentialsSource,
     settings: ConnectionSettings,
     client_factory: ClientFactory = SalesforceClient,
     source: beam.PTransform | None = None,
@@ -86,7 +88,13 @@ def build(
     written = (
         ops.output
         | "MergeAndBatch" >> MergeAndBatch(options, streaming, clock)
-        | "WriteToSalesforce" >> WriteToSalesforce(credentials, settings, client_factory)
+        | "WriteToSalesforce"
+        >> WriteToSalesforce(
+            credentials,
+            settings,
+            client_factory,
+            on_api_limit=options.on_api_limit or ("wait" if streaming else "dead_letter"),
+        )
     )
     write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(
         rereadable=not streaming

@@ -1,6 +1,7 @@
 """The pipeline's entry point: check the options, log in once, build and run the graph, report the counts."""
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -13,10 +14,11 @@ from apache_beam.runners.runner import PipelineResult
 
 from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
+from pipeline.progress import ProgressReporter
 from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials
+from salesforce.credentials import CREDENTIAL_VARS, Credentials, CredentialsSource
 from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
 from salesforce.login import UNKNOWN_HOST
 from transforms.write_to_salesforce import ClientFactory
@@ -25,6 +27,8 @@ NAMESPACE = "beamforce"
 # Beam's default DirectRunner first tries to download the Prism runner, which fails without
 # internet; the in-process FnApiRunner runs batch pipelines (state, timers, metrics) everywhere.
 DEFAULT_RUNNER = "FnApiRunner"
+# Streaming (unbounded sources, TestStream) runs on the bundle-based DirectRunner locally.
+STREAMING_RUNNER = "BundleBasedDirectRunner"
 # The run finished, but some events failed for a reason that passes (API limit, Salesforce
 # unavailable): schedulers should replay the dead letters later rather than treat the run as done.
 EXIT_RETRYABLE = 3
@@ -99,16 +103,29 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
             f"unknown option {unknown[0]}: see python -m pipeline --help for the options"
         )
     options = PipelineOptions(argv)
+    streaming = bool(options.view_as(StandardOptions).streaming)
     if options.view_as(StandardOptions).runner is None:
-        options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+        options.view_as(StandardOptions).runner = STREAMING_RUNNER if streaming else DEFAULT_RUNNER
     credentials, settings = validate(options, environ)
     bf = options.view_as(BeamforceOptions)
     client = login_once(credentials, settings)
 
     p = beam.Pipeline(options=options)
-    build(p, bf, credentials, settings)
-    result = p.run()
-    result.wait_until_finish()
+    # The writers read the credentials themselves when they start: the graph carries no secret.
+    build(p, bf, CredentialsSource(bf.salesforce_credentials_file), settings, streaming=streaming)
+    interrupted = False
+    with _credentials_exported(environ):
+        result = p.run()
+        with ProgressReporter(
+            lambda: _progress_metrics(result), bf.progress_seconds, lambda: client.api_calls
+        ):
+            try:
+                result.wait_until_finish()
+            except KeyboardInterrupt:
+                # Events not written yet stay with the source (unacknowledged, offsets not committed).
+                interrupted = True
+                _log.warning("Interrupted: stopping the job; events not yet written stay with the source")
+                _cancel(result)
 
     totals, string_sets = counters(result)
     summary = Summary.from_metrics(
@@ -118,9 +135,57 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     if bf.summary_output:
         with open(bf.summary_output, "w", encoding="utf-8") as f:
             f.write(summary.to_json() + "\n")
+    if interrupted:
+        raise KeyboardInterrupt
     if not summary.balanced:
         _log.error("The counts do not add up: some events are unaccounted for (see the summary)")
     return summary
+
+
+@contextlib.contextmanager
+def _credentials_exported(environ: Mapping[str, str]):
+    """Writers read the credentials from their own environment; when run() was given another mapping
+    than os.environ (an embedding program, tests), its credentials are exported for the run's duration
+    so that in-process and locally spawned workers see them."""
+    if environ is os.environ:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in CREDENTIAL_VARS}
+    try:
+        for name in CREDENTIAL_VARS:
+            if name in environ:
+                os.environ[name] = environ[name]
+            else:
+                os.environ.pop(name, None)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def gauges(result: PipelineResult) -> dict[str, int]:
+    """The latest value of each of our gauges (several writers: the largest)."""
+    values: dict[str, int] = {}
+    for g in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE)).get("gauges", ()):
+        data = g.committed if g.committed is not None else g.attempted
+        value = getattr(data, "value", data)
+        if isinstance(value, int):
+            values[g.key.metric.name] = max(values.get(g.key.metric.name, value), value)
+    return values
+
+
+def _progress_metrics(result: PipelineResult) -> tuple[dict[str, int], dict[str, int]]:
+    return counters(result)[0], gauges(result)
+
+
+def _cancel(result: PipelineResult) -> None:
+    try:
+        result.cancel()
+    except Exception as e:  # some runners cannot cancel a job that is already stopping
+        _log.warning("could not cancel the job: %s", e)
 
 
 def help_parser() -> argparse.ArgumentParser:
@@ -158,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except SystemExit as e:  # argparse rejected a value; it has printed why
         return 2 if e.code not in (0, None) else 0
+    except KeyboardInterrupt:
+        return 130
     except Exception:
         _log.exception("beamforce failed")
         return 1

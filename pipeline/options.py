@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import create_runner
 
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials
+from salesforce.credentials import Credentials, CredentialsSource
 from salesforce.errors import ConfigurationError
 from salesforce.governor import NO_LIMIT_PERCENT
 from transforms.account_mapping import ADDRESS_MAPPINGS
@@ -27,6 +27,12 @@ MIN_API_VERSION, MAX_API_VERSION = 31, 64
 # Without --dead_letter_output, dead letters go under the current directory, a new folder per run,
 # so that a forgotten flag loses nothing and no run overwrites another's.
 DEFAULT_DEAD_LETTER_DIR = "dead_letters"
+BOUNDED_BATCH_SIZE = 1000
+STREAMING_BATCH_SIZE = 200
+DEFAULT_DEDUP_TTL_SECONDS = 86_400.0
+DEFAULT_MAX_BUFFERING_SECONDS = 5.0
+DEFAULT_PROGRESS_SECONDS = 60.0
+ON_API_LIMIT_CHOICES = ("wait", "dead_letter")
 DEAD_LETTER_FILE_PREFIX = "dead_letters"
 
 
@@ -116,9 +122,10 @@ class BeamforceOptions(PipelineOptions):
         parser.add_argument(
             "--batch_size",
             type=_positive_int,
-            default=1000,
+            default=None,
             help="Records looked up with one SOQL query and written together (in calls of 200). "
-            "Default 1000.",
+            f"Default {BOUNDED_BATCH_SIZE} for files; {STREAMING_BATCH_SIZE} when streaming, where a "
+            "shard's buffer is also flushed once this many distinct records wait in it.",
         )
         parser.add_argument(
             "--api_usage_limit_percent",
@@ -136,8 +143,9 @@ class BeamforceOptions(PipelineOptions):
             type=float,
             metavar="R",
             default=None,
-            help="At most R Salesforce API calls a second (logins included) per writer, i.e. per worker "
-            "thread: the org sees at most R times the number of writers. Default: no limit.",
+            help="At most R Salesforce API calls a second (logins included) for the whole job: each of "
+            "the --shards writers may make R / shards a second, so the org never sees more than R however "
+            "many workers run. Time waited is reported as throttling to the runner. Default: no limit.",
         )
         parser.add_argument(
             "--shards",
@@ -145,6 +153,51 @@ class BeamforceOptions(PipelineOptions):
             default=8,
             help="Number of parallel write shards; records are spread by a stable hash of their key. "
             "Default 8.",
+        )
+        parser.add_argument(
+            "--salesforce_credentials_file",
+            metavar="FILE",
+            default=None,
+            help="Read SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN from FILE "
+            "(NAME=VALUE lines, e.g. a mounted secret) instead of the environment. Workers read it "
+            "themselves when they start, so the credentials never travel inside the job's graph.",
+        )
+        parser.add_argument(
+            "--dedup_ttl_seconds",
+            type=float,
+            metavar="S",
+            default=DEFAULT_DEDUP_TTL_SECONDS,
+            help="Streaming: a messageId seen again within S seconds of its first delivery is a "
+            "duplicate and dropped (counted); each record's last event time per field is remembered as "
+            "long, so that a late event never overwrites a newer value. Bounds the state the job keeps. "
+            f"Default {DEFAULT_DEDUP_TTL_SECONDS:g} (24 hours, Segment's own window).",
+        )
+        parser.add_argument(
+            "--max_buffering_seconds",
+            type=float,
+            metavar="S",
+            default=DEFAULT_MAX_BUFFERING_SECONDS,
+            help="Streaming: a shard's buffer is written once its oldest event has waited S seconds, "
+            "even if it holds fewer than --batch_size records. Larger S: fewer API calls per event, "
+            f"later writes. Default {DEFAULT_MAX_BUFFERING_SECONDS:g}.",
+        )
+        parser.add_argument(
+            "--on_api_limit",
+            choices=ON_API_LIMIT_CHOICES,
+            default=None,
+            help="What to do when the org's daily API allocation runs out (or --api_usage_limit_percent "
+            "is reached): 'wait' pauses writing and checks the org's limits again at intervals, so the "
+            "source keeps its backlog and nothing is dead-lettered; 'dead_letter' hands the events back "
+            "as retryable dead letters (exit status 3). Default: wait when streaming, dead_letter for "
+            "files.",
+        )
+        parser.add_argument(
+            "--progress_seconds",
+            type=float,
+            metavar="S",
+            default=DEFAULT_PROGRESS_SECONDS,
+            help="Print a progress line every S seconds while the job runs (counts so far, API calls "
+            f"used and remaining, calls per event). Default {DEFAULT_PROGRESS_SECONDS:g}.",
         )
 
 
@@ -324,8 +377,28 @@ def validate(
             f"--max_calls_per_second {rate:g} is not a rate: give a number of calls a second above 0, "
             "e.g. --max_calls_per_second 5, or leave the option out for no limit"
         )
+    for flag, value, example in (
+        ("--dedup_ttl_seconds", o.dedup_ttl_seconds, "86400"),
+        ("--max_buffering_seconds", o.max_buffering_seconds, "5"),
+        ("--progress_seconds", o.progress_seconds, "60"),
+    ):
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigurationError(
+                f"{flag} {value:g} is not a duration: give seconds above 0, e.g. {flag} {example}"
+            )
+    streaming = bool(options.view_as(StandardOptions).streaming)
+    if o.batch_size is None:
+        o.batch_size = STREAMING_BATCH_SIZE if streaming else BOUNDED_BATCH_SIZE
+    if o.on_api_limit is None:
+        o.on_api_limit = "wait" if streaming else "dead_letter"
+    if o.salesforce_credentials_file is not None and not os.path.isfile(o.salesforce_credentials_file):
+        raise ConfigurationError(
+            f"--salesforce_credentials_file {o.salesforce_credentials_file!r} is not a file: give the path "
+            "of a file of NAME=VALUE lines (SALESFORCE_USERNAME=..., SALESFORCE_PASSWORD=..., "
+            "SALESFORCE_SECURITY_TOKEN=...)"
+        )
 
-    credentials = Credentials.from_env(environ)
+    credentials = CredentialsSource(o.salesforce_credentials_file).resolve(environ)
     if sandbox and credentials.username.lower().endswith("." + sandbox.lower()):
         raise ConfigurationError(
             f"SALESFORCE_USERNAME already ends with '.{sandbox}': set it to the production username, "
@@ -337,6 +410,7 @@ def validate(
         ca_bundle=ca_bundle,
         api_version=o.salesforce_api_version,
         api_usage_limit_percent=limit,
-        max_calls_per_second=rate,
+        # The job-wide rate, shared out over the shards: at most one writer per shard at a time.
+        max_calls_per_second=rate / o.shards if rate is not None else None,
     )
     return credentials, settings

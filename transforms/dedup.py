@@ -1,5 +1,6 @@
 """DeduplicateByMessageId: streaming deduplication of record operations by Segment messageId, with a TTL."""
 
+import math
 import time
 from collections.abc import Callable
 
@@ -15,24 +16,31 @@ from transforms import metrics
 _NO_MESSAGE_ID = "no_message_id"
 
 
-def is_repeat(seen_until: float | None, now: float) -> bool:
-    """Whether a messageId last let through with expiry `seen_until` (None: never) is a repeat `now`.
+def within_ttl(expires_at: float | None, now: float) -> bool:
+    """Whether state whose TTL ends at `expires_at` (None: no state) still holds at `now`.
 
-    Once the expiry has passed the messageId counts as new, even if the runner has not yet fired the
-    timer that clears it: when timers fire differs between runners, the expiry in state does not.
+    Processing-time timers clear state once its TTL has passed, but runners fire them by their own
+    clock, which may run ahead of ours (the local FnApiRunner fires them right after the bundle that set
+    them) or behind it (the BundleBasedDirectRunner fires them only when its clock is moved). So the TTL
+    end kept in state decides, both when an element arrives and when a timer fires: a timer that fires
+    early is set again for the TTL end, and state past its TTL counts as gone even if not yet cleared.
     """
-    return seen_until is not None and now < seen_until
+    return expires_at is not None and now < expires_at
 
 
-def rearm_time(expires_at: float | None, now: float) -> float | None:
-    """When a firing expiry timer must fire again, or None when the state it guards can be cleared.
-
-    Runners may fire processing-time timers before their time (the FnApiRunner does at bundle ends),
-    so the stored expiry, not the firing, decides.
-    """
-    if expires_at is not None and now < expires_at:
-        return expires_at
-    return None
+def check_ttl_and_clock(ttl_seconds: float, clock: Callable[[], float]) -> None:
+    """Raises ValueError unless `ttl_seconds` is a positive, finite number and `clock` can be called."""
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int | float):
+        raise ValueError(
+            f"ttl_seconds must be a number of seconds (e.g. 86400 for 24 hours), not {ttl_seconds!r}"
+        )
+    if not (ttl_seconds > 0 and math.isfinite(ttl_seconds)):
+        raise ValueError(
+            f"ttl_seconds must be positive and finite (e.g. 86400 for 24 hours), not {ttl_seconds!r}: "
+            "state is kept that long and no longer"
+        )
+    if not callable(clock):
+        raise ValueError(f"clock must be a callable returning seconds, like time.time, not {clock!r}")
 
 
 class _KeyByMessageId(beam.DoFn):
@@ -45,14 +53,18 @@ class _KeyByMessageId(beam.DoFn):
             yield beam.pvalue.TaggedOutput(_NO_MESSAGE_ID, op)
 
 
+_SEEN_UNTIL = ReadModifyWriteStateSpec("seen_until", FloatCoder())
+_EXPIRY = TimerSpec("expiry", TimeDomain.REAL_TIME)
+# Module-level so that the DoFn's parameter defaults are not calls (ruff B008).
+_SEEN_UNTIL_PARAM = beam.DoFn.StateParam(_SEEN_UNTIL)
+_EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
+
+
 class _DropRepeatsFn(beam.DoFn):
     """Lets the first op of each messageId through and drops the others until the TTL has passed.
 
     State per messageId: the time the TTL ends (its presence is the seen flag), cleared by a timer.
     """
-
-    SEEN_UNTIL = ReadModifyWriteStateSpec("seen_until", FloatCoder())
-    EXPIRY = TimerSpec("expiry", TimeDomain.REAL_TIME)
 
     def __init__(self, ttl_seconds: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl_seconds
@@ -62,12 +74,12 @@ class _DropRepeatsFn(beam.DoFn):
     def process(
         self,
         element: tuple[str, RecordOp],
-        seen_until=beam.DoFn.StateParam(SEEN_UNTIL),
-        expiry=beam.DoFn.TimerParam(EXPIRY),
+        seen_until=_SEEN_UNTIL_PARAM,
+        expiry=_EXPIRY_PARAM,
     ):
         _, op = element
         now = self._clock()
-        if is_repeat(seen_until.read(), now):
+        if within_ttl(seen_until.read(), now):
             # The TTL is not extended: Segment's deduplication window runs from the first delivery.
             self.deduplicated.inc()
             return
@@ -76,20 +88,20 @@ class _DropRepeatsFn(beam.DoFn):
         expiry.set(expires_at)
         yield op
 
-    @on_timer(EXPIRY)
+    @on_timer(_EXPIRY)
     def expire(
         self,
-        seen_until=beam.DoFn.StateParam(SEEN_UNTIL),
-        expiry=beam.DoFn.TimerParam(EXPIRY),
+        seen_until=_SEEN_UNTIL_PARAM,
+        expiry=_EXPIRY_PARAM,
     ):
-        again = rearm_time(seen_until.read(), self._clock())
-        if again is None:
-            seen_until.clear()
+        expires_at = seen_until.read()
+        if within_ttl(expires_at, self._clock()):
+            expiry.set(expires_at)
         else:
-            expiry.set(again)
+            seen_until.clear()
 
 
-class DeduplicateByMessageId(beam.PTransform):
+class DeduplicateByMessageId(beam.PTransform[beam.PCollection[RecordOp], beam.PCollection[RecordOp]]):
     """Drops RecordOps whose messageId was already let through in the last `ttl_seconds` (processing time).
 
     Modelled on Beam's DeduplicatePerKey with a processing-time duration. A repeat seen within the TTL is
@@ -106,17 +118,11 @@ class DeduplicateByMessageId(beam.PTransform):
 
     def __init__(self, ttl_seconds: float = 86_400, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        if not ttl_seconds > 0:
-            raise ValueError(
-                f"ttl_seconds must be a positive number of seconds (e.g. 86400 for Segment's 24 hours), "
-                f"not {ttl_seconds!r}"
-            )
-        if not callable(clock):
-            raise ValueError(f"clock must be a callable returning seconds, like time.time, not {clock!r}")
+        check_ttl_and_clock(ttl_seconds, clock)
         self._ttl = float(ttl_seconds)
         self._clock = clock
 
-    def expand(self, ops: beam.PCollection) -> beam.PCollection:
+    def expand(self, ops: beam.PCollection[RecordOp]) -> beam.PCollection[RecordOp]:
         keyed = ops | "KeyByMessageId" >> beam.ParDo(_KeyByMessageId()).with_output_types(
             tuple[str, RecordOp]
         ).with_outputs(_NO_MESSAGE_ID, main="keyed")

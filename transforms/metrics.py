@@ -76,3 +76,25 @@ def field_names(kind: str) -> str:
 
 # String set of "Object.Field" names of docs/org-setup.md's fields that the org lacks.
 ORG_SETUP_MISSING = "org_setup_missing"
+
+# Gauges the writers set, for progress lines: the org's remaining daily API calls as the last response
+# reported them, and how far the newest event written lags behind the wall clock.
+API_CALLS_REMAINING = "api_calls_remaining"
+EVENT_TIME_LAG_SECONDS = "event_time_lag_seconds"
+# Writer internals, exported so that a long-running job's health shows in the runner's metrics.
+CLIENT_RETRIES = "client_retries"
+CLIENT_BACKOFF_SECONDS = "client_backoff_seconds"
+SESSION_RENEWALS = "session_renewals"
+API_LIMIT_WAIT_SECONDS = "api_limit_wait_seconds"  # time writers paused for the org's API allocation
+BATCH_DEADLINE_EXCEEDED = "batch_deadline_exceeded"
+
+# Why a streaming buffer (BufferByShard) was flushed: full (batch_size records), aged
+# (max_buffering_seconds) or drained (end of input); tells whether batches fill before they time out.
+BUFFER_FLUSH_REASONS = ("size", "age", "drain")
+
+
+def buffer_flushed(reason: str) -> str:
+    """Counter of buffers flushed for `reason` (one of BUFFER_FLUSH_REASONS)."""
+    if reason not in BUFFER_FLUSH_REASONS:
+        raise ValueError(f"unknown buffer flush reason {reason!r}: one of {', '.join(BUFFER_FLUSH_REASONS)}")
+    return f"buffer_flushed:{reason}"

@@ -10,10 +10,11 @@ from apache_beam.metrics import Metrics
 
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials
+from salesforce.credentials import Credentials, CredentialsSource
 from salesforce.errors import (
     ApiLimitExceeded,
     ApiUsageReserved,
+    ConfigurationError,
     SalesforceApiError,
     SalesforceLoginError,
     TransientError,
@@ -42,6 +43,13 @@ ACTION_COUNTER = {"created": "create", "updated": "update"}
 
 # Long runs log a progress line per writer at most this often.
 PROGRESS_EVERY_SECONDS = 10.0
+# Failures that mean "the org's API allocation is used up (or reserved for other integrations)".
+LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "API_USAGE_RESERVED"})
+ON_API_LIMIT = ("wait", "dead_letter")
+# While waiting for the org's API allocation, its limits are read again after this long, doubling up to
+# MAX_LIMIT_POLL_SECONDS: a bounded interval, and few calls spent asking.
+LIMIT_POLL_SECONDS = 5.0
+MAX_LIMIT_POLL_SECONDS = 300.0
 
 _log = logging.getLogger(__name__)
 
@@ -126,11 +134,20 @@ ClientFactory = Callable[[Credentials, ConnectionSettings], Any]
 
 class _WriteBatch(beam.DoFn):
     def __init__(
-        self, credentials: Credentials, settings: ConnectionSettings, client_factory: ClientFactory
+        self,
+        credentials: Credentials | CredentialsSource,
+        settings: ConnectionSettings,
+        client_factory: ClientFactory,
+        on_api_limit: str,
+        limit_poll_seconds: float,
+        sleep: Callable[[float], None],
     ) -> None:
         self._credentials = credentials
         self._settings = settings
         self._client_factory = client_factory
+        self._on_api_limit = on_api_limit
+        self._limit_poll_seconds = limit_poll_seconds
+        self._sleep = sleep
         self._client = None
         self._logged_in = False
         self._calls_reported = 0
@@ -139,6 +156,7 @@ class _WriteBatch(beam.DoFn):
         self._last_progress = 0.0
         self._noted: dict[str, set[str]] = {}  # field note kind -> "Object.Field" names reported
         self._setup_warned: set[str] = set()
+        self._setup_error = ""
         ns = metrics.NAMESPACE
         self.api_calls = Metrics.counter(ns, metrics.API_CALLS)
         # Like Beam's cumulativeThrottlingSeconds: time this writer waited for --max_calls_per_second.
@@ -153,6 +171,7 @@ class _WriteBatch(beam.DoFn):
             kind: Metrics.string_set(ns, metrics.field_names(kind)) for kind in metrics.FIELD_NOTE_KINDS
         }
         self.setup_missing = Metrics.string_set(ns, metrics.ORG_SETUP_MISSING)
+        self.limit_wait_seconds = Metrics.counter(ns, metrics.API_LIMIT_WAIT_SECONDS)
 
     def display_data(self) -> dict:
         # Credentials stay out on purpose: display data ends up in runner UIs and job graphs.
@@ -166,7 +185,17 @@ class _WriteBatch(beam.DoFn):
         self._last_progress = time.monotonic()
         self._noted = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
         self._setup_warned = set()
-        self._client = self._client_factory(self._credentials, self._settings)
+        credentials = self._credentials
+        if isinstance(credentials, CredentialsSource):
+            # Read here, on the worker: the pickled DoFn carries where to find them, not the secrets.
+            try:
+                credentials = credentials.resolve()
+            except ConfigurationError as e:
+                # Every batch becomes a retryable dead letter saying why, instead of workers crashing.
+                self._setup_error = str(e)
+                _log.error("the writer cannot read the Salesforce credentials: %s", e)
+                return
+        self._client = self._client_factory(credentials, self._settings)
         self._calls_reported = self._client.api_calls
         self._throttled_reported = self._whole_throttled_seconds()
         try:
@@ -191,6 +220,8 @@ class _WriteBatch(beam.DoFn):
     def _report_api_calls(self) -> None:
         # Counted in process(), not setup(): metrics are only collected inside a bundle, and the
         # login made in setup() must be counted too.
+        if self._client is None:
+            return
         calls = self._client.api_calls
         self.api_calls.inc(calls - self._calls_reported)
         self._calls_reported = calls
@@ -206,11 +237,55 @@ class _WriteBatch(beam.DoFn):
             by_match.setdefault((op.sobject, op.match_field), []).append(op)
         for (sobject, match_field), ops in by_match.items():
             started = time.monotonic()
-            for out in self._write(sobject, match_field, ops):
-                self._count_progress(out)
-                yield out
+            for op, result in self._write_waiting(sobject, match_field, ops):
+                for out in self._emit(op, result):
+                    self._count_progress(out)
+                    yield out
             self.latency_ms.update(int((time.monotonic() - started) * 1000))
         self._log_progress()
+
+    def _write_waiting(self, sobject: str, match_field: str, ops: list[MergedOp]):
+        """(op, WrittenRecord or _Failure) for every op; with on_api_limit "wait", ops refused for the
+        org's API allocation are held (the bundle with them: the source keeps its backlog) and tried
+        again once the org's limits say calls are left, instead of being handed back as dead letters."""
+        pending = ops
+        waited = 0
+        while True:
+            results = self._attempt(sobject, match_field, pending)
+            if self._on_api_limit != "wait":
+                yield from results
+                return
+            held = []
+            for op, result in results:
+                if isinstance(result, _Failure) and result.reason in LIMIT_CODES:
+                    held.append(op)
+                else:
+                    yield op, result
+            if not held:
+                return
+            pending = held
+            delay = min(self._limit_poll_seconds * (2 ** min(waited, 6)), MAX_LIMIT_POLL_SECONDS)
+            waited += 1
+            _log.warning(
+                "the org's API allocation is used up (or reserved): holding %d records, checking again in "
+                "%.0f s",
+                len(held),
+                delay,
+            )
+            self._sleep(delay)
+            self.limit_wait_seconds.inc(int(delay))
+            self._refresh_api_usage()
+
+    def _refresh_api_usage(self) -> None:
+        refresh = getattr(self._client, "refresh_api_usage", None)
+        if refresh is None:
+            return
+        try:
+            refresh()
+        except Exception as e:  # still exhausted, or unreachable: the next attempt will tell
+            _log.info("could not read the org's limits: %s", type(e).__name__)
+        finally:
+            self._report_api_calls()
 
     def _count_progress(self, out: Any) -> None:
         if isinstance(out, WrittenRecord):
@@ -262,8 +337,11 @@ class _WriteBatch(beam.DoFn):
                 self.field_names[kind].add(qualified)
                 _log.info("field %s: %s", qualified, kind.replace("_", " "))
 
-    def _write(self, sobject: str, match_field: str, ops: list[MergedOp]):
+    def _attempt(self, sobject: str, match_field: str, ops: list[MergedOp]) -> list[tuple[MergedOp, Any]]:
+        """Writes `ops` (one sObject and match field): (op, WrittenRecord or _Failure) for each op."""
         client = self._client
+        if client is None:
+            return _all_failed(ops, "login_failed", f"no credentials on this worker: {self._setup_error}")
         try:
             if not self._logged_in:
                 client.login()
@@ -292,60 +370,71 @@ class _WriteBatch(beam.DoFn):
         # The other handlers are for login() and describe().
         except SalesforceLoginError as e:  # login, or a session renewal inside describe/upsert
             self._logged_in = False
-            yield from self._batch_failed(ops, "login_failed", str(e))
-            return
+            return _all_failed(ops, "login_failed", str(e))
         except ApiLimitExceeded as e:  # describe, or the governor refusing it
             if isinstance(e, ApiUsageReserved):
                 message = e.message
             else:
                 message = f"The org's API request limit is exhausted: {e}"
-            yield from self._batch_failed(ops, e.error_code, message)
-            return
+            return _all_failed(ops, e.error_code, message)
         except TransientError as e:  # login, or describe with no metadata read earlier to fall back on
-            yield from self._batch_failed(ops, "transient_error", f"Salesforce did not answer in time: {e}")
-            return
+            return _all_failed(ops, "transient_error", f"Salesforce did not answer in time: {e}")
         except SalesforceApiError as e:  # describe
             # E.g. the user may not read this object: no retry helps until the org is changed.
-            yield from self._batch_failed(ops, e.error_code, str(e), retryable=False)
-            return
+            return _all_failed(ops, e.error_code, str(e), retryable=False)
         finally:
             self._report_api_calls()
-        for op, f in zip(ops, fitted, strict=True):
-            if f.error is not None:
-                yield from _undelivered(op, *f.error, retryable=False)
+        results: list[tuple[MergedOp, Any]] = [
+            (op, _Failure(*f.error, retryable=False)) for op, f in zip(ops, fitted, strict=True) if f.error
+        ]
         for (op, f), outcome in zip(sendable, outcomes, strict=True):
             self._note_fields(sobject, f.notes)
-            yield from self._outcome(op, outcome)
+            results.append((op, self._result_of(op, outcome)))
+        return results
 
-    def _outcome(self, op: MergedOp, outcome: UpsertOutcome):
+    def _result_of(self, op: MergedOp, outcome: UpsertOutcome) -> Any:
         sobject = op.sobject
         if outcome.ambiguous:
             Metrics.counter(metrics.NAMESPACE, metrics.ambiguous_match(sobject)).inc()
         if outcome.stale_fields:
             self.stale_fields.inc(len(outcome.stale_fields))
         if outcome.action in ACTION_COUNTER:
-            kind = ACTION_COUNTER[outcome.action]
-            Metrics.counter(metrics.NAMESPACE, metrics.records_written(sobject, kind)).inc()
-            Metrics.counter(metrics.NAMESPACE, metrics.events_written(sobject, kind)).inc(op.events)
-            yield WrittenRecord(
+            return WrittenRecord(
                 sobject, op.match_value, outcome.action, outcome.record_id, op.events, outcome.ambiguous
             )
-        elif outcome.action == "skipped_converted":
+        if outcome.action == "skipped_converted":
             message = (
                 f"The {sobject} {outcome.record_id} matching {op.match_field}={op.match_value!r} was "
                 "converted; Salesforce refuses updates to converted Leads"
             )
-            yield from _undelivered(op, "lead_converted", message, retryable=False)
-        else:
-            reason = outcome.error_code or "UNKNOWN_EXCEPTION"
-            message = outcome.message or "Salesforce rejected the record without a message"
-            yield from _undelivered(op, reason, message, retryable=outcome.retryable)
+            return _Failure("lead_converted", message, retryable=False)
+        reason = outcome.error_code or "UNKNOWN_EXCEPTION"
+        message = outcome.message or "Salesforce rejected the record without a message"
+        return _Failure(reason, message, retryable=outcome.retryable)
 
-    def _batch_failed(self, ops: list[MergedOp], reason: str, message: str, retryable: bool = True):
-        # Nothing in the batch was written (or it was, and a replay finds and updates it, never
-        # creating twice): every event is handed back.
-        for op in ops:
-            yield from _undelivered(op, reason, message, retryable)
+    def _emit(self, op: MergedOp, result: Any):
+        if isinstance(result, WrittenRecord):
+            kind = ACTION_COUNTER[result.action]
+            Metrics.counter(metrics.NAMESPACE, metrics.records_written(op.sobject, kind)).inc()
+            Metrics.counter(metrics.NAMESPACE, metrics.events_written(op.sobject, kind)).inc(op.events)
+            yield result
+        else:
+            yield from _undelivered(op, result.reason, result.message, result.retryable)
+
+
+class _Failure(NamedTuple):
+    """Why one record was not written: the reason (a pipeline reason or Salesforce's code) and message."""
+
+    reason: str
+    message: str
+    retryable: bool = True
+
+
+def _all_failed(ops: list[MergedOp], reason: str, message: str, retryable: bool = True):
+    # Nothing in the batch was written (or it was, and a replay finds and updates it, never creating
+    # twice): every event is handed back.
+    failure = _Failure(reason, message, retryable)
+    return [(op, failure) for op in ops]
 
 
 class WriteToSalesforce(beam.PTransform):
@@ -353,14 +442,25 @@ class WriteToSalesforce(beam.PTransform):
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialsSource,
         settings: ConnectionSettings,
         client_factory: ClientFactory = SalesforceClient,
+        on_api_limit: str = "dead_letter",
+        limit_poll_seconds: float = LIMIT_POLL_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__()
-        if not isinstance(credentials, Credentials):
+        if on_api_limit not in ON_API_LIMIT:
+            raise ValueError(f"on_api_limit must be one of {', '.join(ON_API_LIMIT)}, not {on_api_limit!r}")
+        if not limit_poll_seconds > 0:
+            raise ValueError(f"limit_poll_seconds must be more than 0, not {limit_poll_seconds!r}")
+        self._on_api_limit = on_api_limit
+        self._limit_poll_seconds = limit_poll_seconds
+        self._sleep = sleep
+        if not isinstance(credentials, Credentials | CredentialsSource):
             raise ValueError(
-                "WriteToSalesforce needs salesforce.credentials.Credentials (see Credentials.from_env)"
+                "WriteToSalesforce needs a salesforce.credentials.CredentialsSource (where workers read the "
+                "credentials), or Credentials in tests"
             )
         if not isinstance(settings, ConnectionSettings):
             raise ValueError("WriteToSalesforce needs salesforce.connection.ConnectionSettings")
@@ -374,6 +474,13 @@ class WriteToSalesforce(beam.PTransform):
     def expand(self, batches: beam.PCollection):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
         written = batches | "UpsertBatch" >> beam.ParDo(
-            _WriteBatch(self._credentials, self._settings, self._client_factory)
+            _WriteBatch(
+                self._credentials,
+                self._settings,
+                self._client_factory,
+                self._on_api_limit,
+                self._limit_poll_seconds,
+                self._sleep,
+            )
         ).with_output_types(WrittenRecord).with_outputs(DEAD_LETTER, main="written")
         return Result(written.written, written[DEAD_LETTER])

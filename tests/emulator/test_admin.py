@@ -84,6 +84,7 @@ def test_faults_get_and_set(emu):
         "error_rate": 0.0,
         "error_kinds": ["SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"],
         "seed": None,
+        "hold": False,
     }
     assert emu.admin("POST", "faults", {"latency_ms": 5})["latency_ms"] == 5
     emu.admin("POST", "reset")

@@ -1,6 +1,6 @@
 """The daily allocation, the concurrent cap, injected latency and transient errors, and call counting."""
 
-import threading
+import concurrent.futures
 import time
 
 import pytest
@@ -46,26 +46,43 @@ def test_reset_restores_the_allocation(emu, raw):
 
 
 def test_concurrent_cap(emu, sf):
-    # 30 clients each hold one request open (1.5 s of injected latency); the org allows 25 at once.
-    clients = [Raw(emu, sf.session_id) for _ in range(30)]
-    for client in clients:
-        client("GET", "limits")  # open each keep-alive connection before the burst
-    emu.admin("POST", "faults", {"latency_ms": 1500})
-    start = threading.Barrier(len(clients))
-    statuses: list[tuple[int, object]] = []
+    # The org allows 25 calls at once: 25 held open (the hold fault) fill the cap, whatever the
+    # machine's speed; calls beyond it are refused, and the held ones complete once released.
+    emu.admin("POST", "faults", {"hold": True})
+    held = [Raw(emu, sf.session_id) for _ in range(25)]
+    with concurrent.futures.ThreadPoolExecutor(len(held)) as pool:
+        try:
+            pending = [pool.submit(client, "GET", "limits") for client in held]
+            assert emu.admin("POST", "in_flight/wait", {"count": 25}) == {"in_flight": 25, "reached": True}
+            extra = Raw(emu, sf.session_id)
+            refused = [extra("GET", "limits") for _ in range(5)]
+        finally:
+            emu.admin("POST", "faults", {})  # releases the held calls
+        statuses = [future.result().status_code for future in pending]
+    assert statuses == [200] * 25
+    assert [(r.status_code, r.json()) for r in refused] == [(403, CONCURRENT)] * 5
+    assert calls(emu) == {"login": 1, "limits": 25}  # refused calls are not counted
+    assert extra("GET", "limits").status_code == 200
 
-    def call(client: Raw) -> None:
-        start.wait()
-        response = client("GET", "limits")
-        statuses.append((response.status_code, response.json() if response.status_code != 200 else None))
 
-    threads = [threading.Thread(target=call, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(s for s, _ in statuses) == [200] * 25 + [403] * 5
-    assert {str(body) for s, body in statuses if s == 403} == {str(CONCURRENT)}
+def test_a_reset_releases_held_calls(emu, raw):
+    emu.admin("POST", "faults", {"hold": True})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(raw, "GET", "limits")
+        assert emu.admin("POST", "in_flight/wait", {"count": 1}) == {"in_flight": 1, "reached": True}
+        emu.admin("POST", "reset")
+        assert pending.result().status_code == 200
+    assert emu.admin("GET", "faults")["hold"] is False
+
+
+@pytest.mark.parametrize("body", [{}, {"count": -1}, {"count": "1"}, {"count": True}, [1]])
+def test_in_flight_wait_needs_a_count(emu, body):
+    with pytest.raises(EmulatorError, match="HTTP 400"):
+        emu.admin("POST", "in_flight/wait", body)
+
+
+def test_in_flight_wait_for_nothing_answers_at_once(emu):
+    assert emu.admin("POST", "in_flight/wait", {"count": 0}) == {"in_flight": 0, "reached": True}
 
 
 def test_latency_is_injected(emu, raw):
@@ -127,6 +144,7 @@ def test_seeded_faults_repeat(emu, raw):
         {"latency_ms": "slow"},
         {"nope": 1},
         {"error_rate": 0.5, "error_kinds": []},
+        {"hold": "yes"},
     ],
 )
 def test_bad_faults_are_refused(emu, faults):

@@ -154,7 +154,10 @@ LEAD = b'"LastName": ' + SURROGATES + b', "Company": "C"'
     "path, body",
     [
         ("sobjects/Lead", b"{" + LEAD + b"}"),
-        ("composite/sobjects", b'{"allOrNone": true, "records": [{"attributes": {"type": "Lead"}, ' + LEAD + b"}]}"),
+        (
+            "composite/sobjects",
+            b'{"allOrNone": true, "records": [{"attributes": {"type": "Lead"}, ' + LEAD + b"}]}",
+        ),
         ("/_emulator/records/Lead", b"{" + LEAD + b"}"),
     ],
 )
@@ -173,7 +176,9 @@ def test_lone_surrogates_are_stored_as_replacement_characters(emu, raw, path, bo
 def test_an_update_with_a_lone_surrogate_is_stored_as_a_replacement_character(emu, raw):
     lead_id = emu.admin("POST", "records/Lead", {"LastName": "A", "Company": "C"})["id"]
     body = b'{"Company": ' + SURROGATES + b"}"
-    response = raw("PATCH", f"sobjects/Lead/{lead_id}", data=body, headers={"Content-Type": "application/json"})
+    response = raw(
+        "PATCH", f"sobjects/Lead/{lead_id}", data=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 204
     assert [r["Company"] for r in emu.admin("GET", "records/Lead")["records"]] == [STORED]
 

@@ -87,9 +87,15 @@ def test_a_blank_line_that_slips_through_is_still_accounted_for(p):
 # Nested this deep, an event overflows Python's recursion where Beam pickles it; so does a value with inf.
 DEEP = '{"type": "identify", "userId": "u", "traits": {"x": ' + "[" * 488 + "]" * 488 + "}}"
 HUGE = '{"type": "identify", "userId": "u", "traits": {"email": "a@b.c", "n": 1e400}}'
-AT_LIMIT = {"type": "identify", "userId": "u", "traits": {"x": json.loads("[" * (MAX_NESTING_DEPTH - 2) + "]" * (MAX_NESTING_DEPTH - 2))}}
+AT_LIMIT = {
+    "type": "identify",
+    "userId": "u",
+    "traits": {"x": json.loads("[" * (MAX_NESTING_DEPTH - 2) + "]" * (MAX_NESTING_DEPTH - 2))},
+}
 # A lone surrogate, which UTF-8 cannot hold, in a name, a trait's name, an email; no messageId.
-SURROGATES = '{"type": "identify", "userId": "u", "traits": {"email": "a\\ud800@b.c", "\\udfff": "\\ud800 B"}}'
+SURROGATES = (
+    '{"type": "identify", "userId": "u", "traits": {"email": "a\\ud800@b.c", "\\udfff": "\\ud800 B"}}'
+)
 
 
 def test_hostile_lines_are_dead_letters_or_clean_events(p):

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from schemas.dead_letter import DeadLetter
-from schemas.events import SegmentEvent
-from schemas.events import EventRef
+from schemas.events import EventRef, SegmentEvent
 from schemas.records import RecordOp
 from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP
 from transforms.account_mapping import ADDRESS_MAPPINGS, group_to_account

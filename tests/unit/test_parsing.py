@@ -130,12 +130,18 @@ DOUBLE_LIMIT = "a double (how JSON readers, JavaScript and Salesforce hold numbe
     "line, message",
     [
         ('{"type": "identify", "userId": "u", "n": 1e400}', f"number 1e400 is out of range: {DOUBLE_LIMIT}"),
-        ('{"type": "identify", "userId": "u", "n": -1E400}', f"number -1E400 is out of range: {DOUBLE_LIMIT}"),
+        (
+            '{"type": "identify", "userId": "u", "n": -1E400}',
+            f"number -1E400 is out of range: {DOUBLE_LIMIT}",
+        ),
         (
             '{"type": "identify", "userId": "u", "traits": {"x": [1, 2.5e999]}}',
             f"number 2.5e999 is out of range: {DOUBLE_LIMIT}",
         ),
-        ('{"type": "group", "userId": "u", "groupId": 1e309}', f"number 1e309 is out of range: {DOUBLE_LIMIT}"),
+        (
+            '{"type": "group", "userId": "u", "groupId": 1e309}',
+            f"number 1e309 is out of range: {DOUBLE_LIMIT}",
+        ),
         ("1e400", f"number 1e400 is out of range: {DOUBLE_LIMIT}"),
         (
             '{"n": ' + "9" * 400 + ".0}",
@@ -146,7 +152,8 @@ DOUBLE_LIMIT = "a double (how JSON readers, JavaScript and Salesforce hold numbe
 def test_numbers_beyond_a_double_are_dead_letters_holding_the_line(line, message):
     # The line, not the parsed object: that would hold inf, which no JSON dead-letter file can.
     assert dead(line) == ("invalid_number", message, line)
-    assert json.loads(parse_line(line).to_json())["event"] == line
+    replayed = parse_line(parse_line(line, SOURCE).to_json(), SOURCE)
+    assert without_time(replayed) == without_time(parse_line(line, SOURCE))
 
 
 @pytest.mark.parametrize(
@@ -229,8 +236,8 @@ REPLACEMENT = "\ufffd"
     [
         # In a name, with and without a messageId (the derived one hashes the repaired event).
         (
-            '{"type": "identify", "userId": "u", "messageId": "m", "traits": {"email": "a@b.c", "name": "A\\ud800"}}',
-            {"email": "a@b.c", "name": "A" + REPLACEMENT},
+            '{"type": "identify", "userId": "u", "messageId": "m", "traits": {"name": "A\\ud800"}}',
+            {"name": "A" + REPLACEMENT},
             None,
         ),
         (
@@ -251,7 +258,8 @@ REPLACEMENT = "\ufffd"
         ),
         # Nested in lists and objects, in context.traits, in ids.
         (
-            '{"type": "identify", "userId": "\\ud800", "traits": {"x": [["\\ud800", {"\\ud800": ["\\udfff"]}]]}}',
+            '{"type": "identify", "userId": "\\ud800", '
+            '"traits": {"x": [["\\ud800", {"\\ud800": ["\\udfff"]}]]}}',
             {"x": [[REPLACEMENT, {REPLACEMENT: [REPLACEMENT]}]]},
             None,
         ),
@@ -260,7 +268,7 @@ REPLACEMENT = "\ufffd"
             {"email": REPLACEMENT + "@b.c"},
             {},
         ),
-        # A valid pair is one character (the emoji), never replaced; a pair the wrong way round is two lone ones.
+        # A valid pair is one character (the emoji), never replaced; a reversed pair is two lone ones.
         (
             '{"type": "identify", "userId": "u", "traits": {"name": "\\ud83d\\ude00 \\ude00\\ud83d"}}',
             {"name": "\U0001f600 " + REPLACEMENT * 2},
@@ -269,7 +277,11 @@ REPLACEMENT = "\ufffd"
         # An escaped backslash before u: text, not a surrogate.
         ('{"type": "identify", "userId": "u", "traits": {"name": "\\\\ud800"}}', {"name": "\\ud800"}, None),
         # A surrogate already in the text (a str decoded with surrogateescape, say).
-        ('{"type": "identify", "userId": "u", "traits": {"name": "A\udcff"}}', {"name": "A" + REPLACEMENT}, None),
+        (
+            '{"type": "identify", "userId": "u", "traits": {"name": "A\udcff"}}',
+            {"name": "A" + REPLACEMENT},
+            None,
+        ),
     ],
 )
 def test_lone_surrogates_become_replacement_characters(line, traits, raw_traits):
@@ -295,6 +307,7 @@ def test_dead_letters_of_lines_with_lone_surrogates_are_utf8(line):
     assert isinstance(dead_letter, DeadLetter)
     assert "\\ud" not in dead_letter.to_json().lower()
     assert REPLACEMENT in dead_letter.to_json().encode("utf-8").decode("utf-8")
+
 
 TYPES = "identify, group, track, page, screen, alias"
 
@@ -394,7 +407,12 @@ def test_objects_that_are_not_valid_calls(obj, reason, message):
         # As Segment's JavaScript sends them: 10.0 is the number 10, written "10".
         ({"userId": 10.0, "groupId": 1e21, "messageId": -0.0}, "10", "1e+21", "0"),
         ({"userId": 1e16, "groupId": 1.5e-7, "messageId": 100.0}, "10000000000000000", "1.5e-7", "100"),
-        ({"userId": 12345678901234567890, "groupId": -7, "messageId": 0.1}, "12345678901234567890", "-7", "0.1"),
+        (
+            {"userId": 12345678901234567890, "groupId": -7, "messageId": 0.1},
+            "12345678901234567890",
+            "-7",
+            "0.1",
+        ),
     ],
 )
 def test_numeric_ids_read_as_javascript_writes_them(members, user_id, group_id, message_id):
@@ -649,7 +667,9 @@ def test_a_dead_letter_of_a_line_that_is_not_utf8_replays_as_the_same_dead_lette
 
 
 def test_a_repaired_invalid_encoding_dead_letter_replays_as_its_event():
-    first = parse_line(b'{"type": "identify", "userId": "u", "messageId": "m", "traits": {"name": "J\xfcrgen"}}')
+    first = parse_line(
+        b'{"type": "identify", "userId": "u", "messageId": "m", "traits": {"name": "J\xfcrgen"}}'
+    )
     repaired = first.to_json().replace("\\\\xfc", "\u00fc")
     assert "\\x" not in repaired
     assert parse_line(repaired).traits == {"name": "J\u00fcrgen"}

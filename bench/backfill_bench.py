@@ -336,6 +336,10 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
+# Extra pipeline options for every measured run (--pipeline-args), e.g. runner settings to compare.
+PIPELINE_ARGS: list[str] = []
+
+
 def run_pipeline(
     code: Path, event_set: EventSet, emu: EmulatorProcess, out: Path, timeout: float
 ) -> ChildRun:
@@ -356,6 +360,7 @@ def run_pipeline(
         str(out / "dead_letters"),
         "--summary_output",
         str(out / "summary.json"),
+        *PIPELINE_ARGS,
     ]
     env = dict(
         os.environ,
@@ -588,11 +593,17 @@ def main() -> None:
         "--timeout", type=float, default=900, help="seconds before a run is killed (default 900)"
     )
     parser.add_argument(
+        "--pipeline-args",
+        default="",
+        help="extra options for every pipeline run, as one quoted string (e.g. '--shards 4')",
+    )
+    parser.add_argument(
         "--events-dir",
         type=Path,
         help="keep the generated events here and reuse them when the parameters match (default: a temp dir)",
     )
     args = parser.parse_args()
+    PIPELINE_ARGS[:] = shlex.split(args.pipeline_args)
     if args.people < 1 or args.companies < 1 or not 0 <= args.group_share < 1 or args.files < 1:
         parser.error("--people, --companies and --files must be at least 1, --group-share in [0, 1)")
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
@@ -31,10 +31,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COLLECTION_SIZE = 200  # sObject Collections take at most 200 records a request
+# The adaptive throttler is asked again after this long, for at most MAX_THROTTLE_SECONDS per call: it
+# only shapes the rate, the retries and the deadline decide when to give up.
+THROTTLE_STEP_SECONDS = 0.5
+MAX_THROTTLE_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 60.0
 # A session that is rejected right after a fresh login will not get better by logging in again.
 MAX_SESSION_RENEWALS = 2
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class Throttler(Protocol):
+    """Client-side adaptive throttling, as apache_beam.io.components.adaptive_throttler provides it."""
+
+    def throttle_request(self, now_ms: float) -> bool: ...
+
+    def successful_request(self, now_ms: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,8 +112,15 @@ class SalesforceClient:
         settings: ConnectionSettings,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        throttler: "Throttler | None" = None,
     ):
         self.credentials = credentials
+        # Client-side adaptive throttling (Beam's AdaptiveThrottler fits): when many recent calls were
+        # answered "slow down", new calls are delayed here before they are sent.
+        self.throttler = throttler
+        self.adaptive_throttled_seconds = 0.0
+        # Per thread (writers share one client): see the `deadline` property.
+        self._local = threading.local()
         self.settings = settings
         self._clock = clock
         self._sleep = sleep
@@ -117,6 +136,7 @@ class SalesforceClient:
         rate = settings.max_calls_per_second
         self._bucket = TokenBucket(rate, clock) if rate is not None else None
         self.session_renewals = 0
+        self.deadlines_exceeded = 0  # retries not started because the batch's deadline had passed
         self._session = settings.make_session()
         self._session.hooks["response"].append(self._count_call)
         self._sf: Salesforce | None = None
@@ -126,6 +146,16 @@ class SalesforceClient:
         return (
             f"SalesforceClient(username={self.credentials.username!r}, login_url={self.settings.login_url!r})"
         )
+
+    @property
+    def deadline(self) -> float | None:
+        """A monotonic time after which this thread starts no retry (the writer sets one per batch), so
+        that one batch cannot hold a bundle for ever through retries and backoffs."""
+        return getattr(self._local, "deadline", None)
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self._local.deadline = value
 
     @property
     def api_calls(self) -> int:
@@ -144,6 +174,20 @@ class SalesforceClient:
         with self._lock:
             self._api_calls += 1
             self._governor.record(usage)
+
+    def _throttle(self) -> None:
+        """Delays the call while the adaptive throttler says the org is overloaded."""
+        if self.throttler is None:
+            return
+        waited = 0.0
+        while self.throttler.throttle_request(self._clock() * 1000) and waited < MAX_THROTTLE_SECONDS:
+            self._sleep(THROTTLE_STEP_SECONDS)
+            waited += THROTTLE_STEP_SECONDS
+        self.adaptive_throttled_seconds += waited
+
+    def _succeeded(self) -> None:
+        if self.throttler is not None:
+            self.throttler.successful_request(self._clock() * 1000)
 
     def _before_call(self, counts_against_allocation: bool = True) -> None:
         """Refuses the call when the API budget is reserved, then waits for the call rate limit."""
@@ -211,7 +255,9 @@ class SalesforceClient:
         self.backoff_seconds += delay
         self._sleep(delay)
 
-    def _call(self, op: Callable[[Salesforce], T], idempotent: bool = True) -> T:
+    def _call(
+        self, op: Callable[[Salesforce], T], idempotent: bool = True, counts_against_allocation: bool = True
+    ) -> T:
         """Runs `op` with session renewal and retries.
 
         A non-idempotent call (create) is repeated here only when Salesforce refused it before doing
@@ -223,9 +269,12 @@ class SalesforceClient:
         renewals = 0
         while True:
             sf = self._current()
-            self._before_call()
+            self._before_call(counts_against_allocation)
+            self._throttle()
             try:
-                return op(sf)
+                answer = op(sf)
+                self._succeeded()
+                return answer
             except SalesforceExpiredSession:
                 if renewals >= MAX_SESSION_RENEWALS:
                     raise SalesforceLoginError(
@@ -247,6 +296,14 @@ class SalesforceClient:
                 raise TransientError(failure.code, failure.message, attempt + 1, maybe_applied=True)
             if attempt >= self.settings.max_retries:
                 raise TransientError(failure.code, failure.message, attempt + 1, failure.maybe_applied)
+            if self.deadline is not None and self._clock() + self.backoff_delay(attempt) > self.deadline:
+                self.deadlines_exceeded += 1
+                raise TransientError(
+                    failure.code,
+                    f"{failure.message} (the batch's deadline passed)",
+                    attempt + 1,
+                    failure.maybe_applied,
+                )
             log.warning("Salesforce call failed transiently (%s), retry %d", failure.code, attempt + 1)
             self.back_off(attempt)
             attempt += 1
@@ -287,6 +344,22 @@ class SalesforceClient:
         meta = ObjectMeta.from_describe(body)
         self._describes[key] = (now, meta)
         return meta
+
+    def refresh_api_usage(self) -> ApiUsage | None:
+        """Reads the org's daily API usage from `/limits` (DailyApiRequests) and lets the governor use it.
+
+        Made even when the governor holds calls back: it is how a waiting writer learns that the rolling
+        24 hours have freed calls, or that an administrator raised the allocation.
+        """
+        timeout = self.settings.timeout_seconds
+        body = self._call(lambda sf: sf.limits(timeout=timeout), counts_against_allocation=False)
+        daily = body.get("DailyApiRequests") if isinstance(body, dict) else None
+        if not isinstance(daily, dict) or not isinstance(daily.get("Max"), int):
+            return None
+        usage = ApiUsage(used=daily["Max"] - int(daily.get("Remaining") or 0), max=daily["Max"])
+        with self._lock:
+            self._governor.record(usage)
+        return usage
 
     def query_all(self, soql: str) -> list[dict]:
         """Every record the query matches, following nextRecordsUrl; each page is retried on its own.

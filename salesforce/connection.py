@@ -41,6 +41,8 @@ class ConnectionSettings:
     max_retries: int = 5
     backoff_base_seconds: float = 0.5
     timeout_seconds: float = 120.0  # per HTTP request; a hung connection must not stall a bundle forever
+    # A batch starts no retry past this long after it began (waiting for the org's allocation aside).
+    batch_deadline_seconds: float = 900.0
     # Stop calling once the org's rolling 24-hour API usage reaches this share; 100 = off.
     api_usage_limit_percent: float = 100.0
     # Calls (login included) a second per client, i.e. per writer; None = unlimited.
@@ -72,6 +74,8 @@ class ConnectionSettings:
             raise ConfigurationError("backoff_base_seconds must be 0 or more")
         if self.timeout_seconds <= 0:
             raise ConfigurationError("timeout_seconds must be positive")
+        if not self.batch_deadline_seconds > 0:
+            raise ConfigurationError("batch_deadline_seconds must be positive")
         if not 0 < self.api_usage_limit_percent <= 100:  # also refuses NaN
             raise ConfigurationError(
                 "api_usage_limit_percent must be more than 0 and at most 100 "

@@ -56,8 +56,9 @@ class _Unfit(Exception):
     """The value cannot become this field's type without losing information."""
 
 
-def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool) -> FitResult:
-    """`fields` as `meta`'s org will take them, for a create or an update.
+def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitResult:
+    """`fields` as `meta`'s org will take them, for a create (`for_create` True), an update (False) or
+    either (None: the fields a create or an update may write; the caller splits them).
 
     Names resolve case-insensitively to the org's casing (the reports other than
     `dropped_unknown` use that casing). A None value clears the field when it is nillable; on a
@@ -74,7 +75,12 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool) -> FitResult:
         if field is None:
             dropped_unknown.append(name)
             continue
-        if not (field.createable if for_create else field.updateable):
+        writable = (
+            field.createable or field.updateable
+            if for_create is None
+            else (field.createable if for_create else field.updateable)
+        )
+        if not writable:
             dropped_readonly.append(field.name)
             continue
         if value is None:
@@ -260,7 +266,9 @@ _CONVERTERS: tuple[tuple[frozenset[str], Callable[[Any, FieldMeta], Any]], ...] 
 
 def utf16_length(text: str) -> int:
     """Length as Salesforce counts it: UTF-16 code units (Java strings), so an emoji counts twice."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def trim_utf16(text: str, limit: int) -> str:

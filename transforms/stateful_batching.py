@@ -9,7 +9,13 @@ import apache_beam as beam
 from apache_beam.coders import FastPrimitivesCoder, FloatCoder, StrUtf8Coder, TupleCoder, VarIntCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, SetStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    SetStateSpec,
+    TimerSpec,
+    on_timer,
+)
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
@@ -63,7 +69,7 @@ class _KeyByShard(beam.DoFn):
         yield shard_of(op, self._shards), op
 
 
-FLUSH_SIZE, FLUSH_AGE, FLUSH_DRAIN = metrics.BUFFER_FLUSH_REASONS
+_SIZE, _AGE, _DRAIN = metrics.BUFFER_FLUSH_REASONS
 
 
 class _BufferByShardFn(beam.DoFn):
@@ -108,11 +114,11 @@ class _BufferByShardFn(beam.DoFn):
             due = self._clock() + self._max_buffering_seconds
             deadline.write(due)
             age_timer.set(due)
-            drain_timer.set(window.end)
+            drain_timer.set(window.max_timestamp())
         buffered.add((timestamp.micros, op))
         records.add(op.key)
         if len(set(records.read())) >= self._batch_size:
-            yield from self._flush(FLUSH_SIZE, buffered, records, deadline, age_timer, drain_timer)
+            yield from self._flush(_SIZE, buffered, records, deadline, age_timer, drain_timer)
 
     @on_timer(AGE)
     def on_age(
@@ -127,20 +133,24 @@ class _BufferByShardFn(beam.DoFn):
         if again is not None:
             age_timer.set(again)
             return
-        yield from self._flush(FLUSH_AGE, buffered, records, deadline, age_timer, drain_timer)
+        yield from self._flush(_AGE, buffered, records, deadline, age_timer, drain_timer)
 
     @on_timer(DRAIN)
     def on_drain(
         self,
+        timestamp=beam.DoFn.TimestampParam,
         buffered=beam.DoFn.StateParam(OPS),
         records=beam.DoFn.StateParam(RECORDS),
         deadline=beam.DoFn.StateParam(DEADLINE),
         age_timer=beam.DoFn.TimerParam(AGE),
         drain_timer=beam.DoFn.TimerParam(DRAIN),
     ):
-        yield from self._flush(FLUSH_DRAIN, buffered, records, deadline, age_timer, drain_timer)
+        # Stamped at the window's end, where the watermark already is: an earlier stamp would be late
+        # data, which a GroupByKey downstream drops once the window has expired.
+        yield from self._flush(_DRAIN, buffered, records, deadline, age_timer, drain_timer, timestamp)
 
-    def _flush(self, reason, buffered, records, deadline, age_timer, drain_timer):
+    def _flush(self, reason, buffered, records, deadline, age_timer, drain_timer, stamp=None):
+        """Emits the buffer merged per record, stamped `stamp` or else with the newest event time held."""
         held = list(buffered.read())
         buffered.clear()
         records.clear()
@@ -149,14 +159,16 @@ class _BufferByShardFn(beam.DoFn):
         drain_timer.clear()
         if not held:
             return
+        # One list, unless an update of the pipeline lowered batch_size below what a buffer holds.
         batches, duplicates = merge_buffered((op for _, op in held), self._batch_size)
         if duplicates:
             self.deduplicated.inc(duplicates)
         self.flushes[reason].inc()
-        # The newest event time held: never before the op that set the age timer, where portable runners
-        # hold the watermark until the flush, and an event time rather than the timer's own time (a
-        # wall-clock reading, or the end of the global window for the drain).
-        stamp = Timestamp(micros=max(micros for micros, _ in held))
+        if stamp is None:
+            # Not before the op being processed (a size flush), nor before the op that set the age timer,
+            # where portable runners hold the watermark until that timer fires; and an event time, not
+            # the age timer's own time, which is a wall-clock reading.
+            stamp = Timestamp(micros=max(micros for micros, _ in held))
         for batch in batches:
             self.batch_sizes.update(len(batch))
             yield TimestampedValue(batch, stamp)
@@ -178,7 +190,8 @@ class BufferByShard(beam.PTransform[beam.PCollection[RecordOp], beam.PCollection
     events of those records) for at most `max_buffering_seconds`; the whole transform holds at most
     sObjects x `shards` such buffers. Apply it to globally windowed input.
 
-    Each list is stamped with the newest event time among its ops. `clock` gives processing time in
+    A list flushed by size or age is stamped with the newest event time among its ops; one flushed at
+    drain with the window's end, where the watermark already is. `clock` gives processing time in
     seconds; it must be picklable (a module-level function or a small class) and agree with the
     runner's processing time, as time.time does: an age timer that fires before the stored deadline
     sets itself again.

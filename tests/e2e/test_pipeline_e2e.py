@@ -6,6 +6,7 @@ import socket
 import pytest
 
 from pipeline.main import main, run
+from pipeline.summary import FieldNotes
 from tests.e2e.conftest import (
     SANDBOX_USER,
     calls,
@@ -141,9 +142,12 @@ def test_custom_fields_present_are_written_and_missing_ones_named(org, tmp_path)
         {"Email": "c@example.com", "LastName": "C", "Company": "n/a", "testProp__c": "yes"}
     ]
     assert dead == []
-    assert summary.dropped_unknown == {"Lead.favoriteColor__c": 1}
+    assert summary.dropped_unknown == FieldNotes(1, {"Lead.favoriteColor__c"})
     assert summary.missing_fields == ["Lead.favoriteColor__c"]
-    assert "Lead.favoriteColor__c: 1 records" in summary.format_text()
+    assert (
+        "Fields missing in the org (create them to receive these values): 1 records\n"
+        "    Lead.favoriteColor__c\n"
+    ) in summary.format_text()
 
 
 def test_long_values_are_trimmed(org, tmp_path):
@@ -155,7 +159,7 @@ def test_long_values_are_trimmed(org, tmp_path):
         {"Email": "t@example.com", "LastName": "n/a", "Company": "n/a", "Title": "x" * 128}
     ]
     assert dead == []
-    assert summary.trimmed == {"Lead.Title": 1}
+    assert summary.trimmed == FieldNotes(1, {"Lead.Title"})
 
 
 def test_bad_lines_become_dead_letters_and_the_counts_add_up(org, tmp_path):

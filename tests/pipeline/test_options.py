@@ -34,9 +34,31 @@ def test_defaults(events):
     credentials, settings = _validate(["--input", events])
     assert credentials == Credentials("api@example.com", "pw", "tok")
     assert settings == ConnectionSettings(login_url="https://login.salesforce.com", api_version="59.0")
-    o = PipelineOptions(["--input", events]).view_as(BeamforceOptions)
-    assert (o.address_mapping, o.always_enabled, o.batch_size, o.shards) == ("billing", False, 1000, 8)
-    assert (o.dead_letter_output, o.summary_output) == (None, None)
+    options = PipelineOptions(["--input", events])
+    o = options.view_as(BeamforceOptions)
+    # Defaults that depend on --streaming are left open at parse time and resolved by validate().
+    assert (o.address_mapping, o.always_enabled, o.batch_size, o.shards) == ("billing", False, None, 8)
+    assert (o.on_api_limit, o.dead_letter_output, o.summary_output) == (None, None, None)
+    assert (o.salesforce_credentials_file, o.dedup_ttl_seconds) == (None, 86400.0)
+    assert (o.max_buffering_seconds, o.progress_seconds) == (5.0, 60.0)
+    validate(options, ENV)
+    assert (o.batch_size, o.on_api_limit) == (1000, "dead_letter")
+
+
+def test_streaming_defaults(events):
+    options = PipelineOptions(["--input", events, "--streaming"])
+    validate(options, ENV)
+    o = options.view_as(BeamforceOptions)
+    assert (o.batch_size, o.on_api_limit) == (200, "wait")
+
+
+def test_given_batch_size_and_on_api_limit_are_kept(events):
+    options = PipelineOptions(
+        ["--input", events, "--streaming", "--batch_size", "7", "--on_api_limit", "dead_letter"]
+    )
+    validate(options, ENV)
+    o = options.view_as(BeamforceOptions)
+    assert (o.batch_size, o.on_api_limit) == (7, "dead_letter")
 
 
 @pytest.mark.parametrize(
@@ -361,6 +383,13 @@ def test_help_lists_every_option_with_help(capsys):
         "--always_enabled",
         "--batch_size",
         "--shards",
+        "--api_usage_limit_percent",
+        "--max_calls_per_second",
+        "--salesforce_credentials_file",
+        "--dedup_ttl_seconds",
+        "--max_buffering_seconds",
+        "--on_api_limit",
+        "--progress_seconds",
     ):
         assert flag in text
     for action in help_parser()._actions:
@@ -371,7 +400,10 @@ def test_api_budget_options_reach_the_connection_settings(events):
     _, settings = _validate(
         ["--input", events, "--api_usage_limit_percent", "90", "--max_calls_per_second", "2.5"]
     )
-    assert (settings.api_usage_limit_percent, settings.max_calls_per_second) == (90.0, 2.5)
+    # R is for the whole job: each of the 8 default shards' writers gets R / 8.
+    assert (settings.api_usage_limit_percent, settings.max_calls_per_second) == (90.0, 2.5 / 8)
+    _, settings = _validate(["--input", events, "--max_calls_per_second", "10", "--shards", "4"])
+    assert settings.max_calls_per_second == 2.5
     _, settings = _validate(["--input", events])
     assert (settings.api_usage_limit_percent, settings.max_calls_per_second) == (100.0, None)
 
@@ -426,4 +458,7 @@ def test_help_explains_the_api_budget_options(capsys):
     assert "--api_usage_limit_percent P" in text
     assert "reaches P% of its daily allocation" in text
     assert "--max_calls_per_second R" in text
-    assert "per writer, i.e. per worker thread: the org sees at most R times the number of writers" in text
+    assert (
+        "for the whole job: each of the --shards writers may make R / shards a second, so the org never "
+        "sees more than R however many workers run" in text
+    )

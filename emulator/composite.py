@@ -147,7 +147,10 @@ def _run_collection(
     org: Org, operation: _Operation, items: list[Any], all_or_none: bool, keep_ids: bool
 ) -> list[_Outcome]:
     if not all_or_none:
-        return [operation(org, item) for item in items]
+        # One commit for the request, as Salesforce commits a request at its end (a failed record
+        # writes nothing, so it needs no savepoint of its own); 200 commits would cost more than the work.
+        with org.transaction():
+            return [operation(org, item) for item in items]
     outcomes: list[_Outcome] = []
     try:
         with org.transaction():

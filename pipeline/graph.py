@@ -15,9 +15,8 @@ from pipeline.options import BOUNDED_BATCH_SIZE, STREAMING_BATCH_SIZE, Beamforce
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
-from transforms.batch_by_shard import BatchByShard
+from transforms.batch_by_shard import MergeIntoBatches
 from transforms.dead_letters import WriteDeadLetters
-from transforms.merge_by_record import MergeByRecord
 from transforms.parse_events import ParseEvents
 from transforms.read_events import ReadEvents
 from transforms.resolve_dead_letters import ResolveDeadLetters
@@ -42,11 +41,7 @@ class MergeAndBatch(beam.PTransform):
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         o = self._options
         if not self._streaming:
-            return (
-                ops
-                | "MergeByRecord" >> MergeByRecord()
-                | "BatchByShard" >> BatchByShard(o.shards, o.batch_size or BOUNDED_BATCH_SIZE)
-            )
+            return ops | "MergeIntoBatches" >> MergeIntoBatches(o.shards, o.batch_size or BOUNDED_BATCH_SIZE)
         from transforms.dedup import DeduplicateByMessageId
         from transforms.stale_fields import DropStaleFields
         from transforms.stateful_batching import BufferByShard

@@ -1,5 +1,7 @@
 """The Segment event as the pipeline carries it after parsing, and the reference back to where it was read."""
 
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -55,3 +57,65 @@ class SegmentEvent:
     @property
     def ref(self) -> EventRef:
         return EventRef(self.source, self.seq, self.raw_text)
+
+
+class EventRefs:
+    """The references of a record's events (EventRef), stored compactly: a backfill's merged records
+    hold one per event, so a million events must not mean a million tuples.
+
+    Iterates as EventRefs in order; compares equal to any sequence of the same EventRefs.
+    """
+
+    __slots__ = ("_sources", "_index", "_seqs", "_raws")
+
+    def __init__(self, refs: Iterable[EventRef] = ()) -> None:
+        sources: list[str | None] = []
+        where: dict[str | None, int] = {}
+        index = array("I")
+        seqs = array("q")
+        raws: list[str | None] = []
+        for source, seq, raw in refs:
+            i = where.get(source)
+            if i is None:
+                i = where[source] = len(sources)
+                sources.append(source)
+            index.append(i)
+            seqs.append(seq)
+            raws.append(raw)
+        self._sources = tuple(sources)
+        self._index = index.tobytes()
+        self._seqs = seqs.tobytes()
+        self._raws = tuple(raws) if any(r is not None for r in raws) else None
+
+    @classmethod
+    def _restore(cls, sources, index, seqs, raws) -> "EventRefs":
+        refs = cls.__new__(cls)
+        refs._sources, refs._index, refs._seqs, refs._raws = sources, index, seqs, raws
+        return refs
+
+    def __reduce__(self):
+        # Plain bytes and tuples: pickled at C speed, whatever the number of events.
+        return (EventRefs._restore, (self._sources, self._index, self._seqs, self._raws))
+
+    def __len__(self) -> int:
+        return len(self._seqs) // 8
+
+    def __iter__(self) -> Iterator[EventRef]:
+        index = array("I")
+        index.frombytes(self._index)
+        seqs = array("q")
+        seqs.frombytes(self._seqs)
+        raws = self._raws
+        sources = self._sources
+        for n, (i, seq) in enumerate(zip(index, seqs, strict=True)):
+            yield EventRef(sources[i], seq, raws[n] if raws is not None else None)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventRefs | tuple | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EventRefs({list(self)!r})"

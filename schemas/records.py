@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.events import EventRef
+from schemas.events import EventRef, EventRefs
 
 NO_REF = EventRef(None, 0)
 
@@ -26,6 +26,23 @@ class RecordOp:
     message_id: str = ""
     ref: EventRef = NO_REF
 
+    def __reduce__(self):
+        # By position, the reference as a plain tuple: much faster to pickle than a dataclass's default
+        # (Beam pickles elements it has no coder for at every shuffle).
+        return (
+            _record_op,
+            (
+                self.sobject,
+                self.match_field,
+                self.match_value,
+                self.fields,
+                self.create_defaults,
+                self.timestamp,
+                self.message_id,
+                tuple(self.ref),
+            ),
+        )
+
     @property
     def key(self) -> str:
         return record_key(self.sobject, self.match_value)
@@ -44,6 +61,12 @@ class RecordOp:
         if self.timestamp:
             return (self.timestamp, self.message_id)
         return ("", self.ref.source or "", self.ref.seq, self.message_id)
+
+
+def _record_op(sobject, match_field, match_value, fields, create_defaults, timestamp, message_id, ref):
+    return RecordOp(
+        sobject, match_field, match_value, fields, create_defaults, timestamp, message_id, EventRef(*ref)
+    )
 
 
 def record_key(sobject: str, match_value: str) -> str:
@@ -67,7 +90,25 @@ class MergedOp:
     fields: dict[str, Any]
     create_defaults: dict[str, Any]
     field_times: dict[str, str]
-    refs: tuple[EventRef, ...]
+    refs: EventRefs  # a sequence of EventRef given here is stored as EventRefs
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.refs, EventRefs):
+            object.__setattr__(self, "refs", EventRefs(self.refs))
+
+    def __reduce__(self):
+        return (
+            MergedOp,
+            (
+                self.sobject,
+                self.match_field,
+                self.match_value,
+                self.fields,
+                self.create_defaults,
+                self.field_times,
+                self.refs,
+            ),
+        )
 
     @property
     def key(self) -> str:

@@ -1,4 +1,11 @@
-"""BatchByShard: merged operations into lists of one sObject, spread over as many shards as fill batches."""
+"""MergeIntoBatches (bounded input): operations merged per record and cut into batches, one shard at a time.
+
+Each shard's records are merged by a combiner whose accumulator holds the shard's records (not its
+events): runners fold operations in as they are read, so memory grows with the number of records and
+only a few large accumulators cross the shuffle. Full batches go straight to the writer; the last,
+part-filled batch of each shard is regrouped with the other shards' so that a small run costs one lookup
+and one write per batch_size records, however many shards there are.
+"""
 
 import zlib
 from collections.abc import Iterable
@@ -6,66 +13,115 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.records import MergedOp
+from schemas.records import MergedOp, RecordOp
 from transforms import metrics
+from transforms.merging import RecordMerge
+
+REMAINDER = "remainder"
 
 
-def shard_key(op: MergedOp, shards: int) -> str:
+def shard_key(op: RecordOp | MergedOp, shards: int) -> str:
     """`<sobject>|<n>`: crc32 is stable across processes and runs, unlike Python's salted hash()."""
-    n = zlib.crc32(op.key.encode("utf-8")) % shards
+    n = zlib.crc32(op.key.encode("utf-8", "surrogatepass")) % shards
     return f"{op.sobject}|{n}"
 
 
-def shard_count(records: int, shards: int, batch_size: int) -> int:
-    """Shards for `records` of one sObject: enough to fill batches, at most `shards`.
+class ShardMerge:
+    """A combiner's accumulator: the records of one shard merged so far, by record key."""
 
-    Every batch costs a lookup and at least one write call, so a small run is one batch per
-    sObject; only runs with more records than fit in one batch spread over several shards.
-    """
-    return max(1, min(shards, -(-records // batch_size)))
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records: dict[str, RecordMerge] = {}
+
+    def __getstate__(self):
+        return self.records
+
+    def __setstate__(self, records) -> None:
+        self.records = records
 
 
-def _sobject_of(op: MergedOp) -> str:
-    return op.sobject
+class MergeShard(beam.CombineFn):
+    """Merges the operations of one shard per record: (MergedOps in key order, duplicates dropped)."""
 
+    def create_accumulator(self) -> ShardMerge:
+        return ShardMerge()
 
-class _KeyByShard(beam.DoFn):
-    def __init__(self, shards: int, batch_size: int) -> None:
-        self._shards = shards
-        self._batch_size = batch_size
+    def add_input(self, shard: ShardMerge, op: RecordOp) -> ShardMerge:
+        key = op.key
+        merge = shard.records.get(key)
+        if merge is None:
+            merge = shard.records[key] = RecordMerge()
+        merge.add(op)
+        return shard
 
-    def process(self, op: MergedOp, counts: dict[str, int]):
-        yield shard_key(op, shard_count(counts.get(op.sobject, 1), self._shards, self._batch_size)), op
+    def merge_accumulators(self, shards: Iterable[ShardMerge]) -> ShardMerge:
+        shards = iter(shards)
+        into = next(shards)
+        for other in shards:
+            for key, merge in other.records.items():
+                mine = into.records.get(key)
+                if mine is None:
+                    into.records[key] = merge
+                else:
+                    mine.merge(merge)
+        return into
+
+    def extract_output(self, shard: ShardMerge) -> tuple[list[MergedOp], int]:
+        # Key order: the same batches from the same input, run after run.
+        merges = [shard.records[key] for key in sorted(shard.records)]
+        return [m.result() for m in merges], sum(m.duplicates for m in merges)
 
 
 class _SplitIntoBatches(beam.DoFn):
+    """Full batches of a shard go on; its last, part-filled batch goes to REMAINDER keyed by sObject."""
+
+    def __init__(self, batch_size: int) -> None:
+        self._batch_size = batch_size
+        self.deduplicated = Metrics.counter(metrics.NAMESPACE, metrics.DEDUPLICATED)
+        self.batch_sizes = Metrics.distribution(metrics.NAMESPACE, metrics.BATCH_SIZE)
+
+    def process(self, element: tuple[str, tuple[list[MergedOp], int]]):
+        key, (ops, duplicates) = element
+        if duplicates:
+            self.deduplicated.inc(duplicates)
+        size = self._batch_size
+        full = len(ops) - len(ops) % size
+        for start in range(0, full, size):
+            self.batch_sizes.update(size)
+            yield ops[start : start + size]
+        if full < len(ops):
+            yield beam.pvalue.TaggedOutput(REMAINDER, (key.rpartition("|")[0], ops[full:]))
+
+
+class _FillBatches(beam.DoFn):
+    """The part-filled batches of one sObject's shards, cut again into as few batches as they fill."""
+
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
         self.batch_sizes = Metrics.distribution(metrics.NAMESPACE, metrics.BATCH_SIZE)
 
-    def process(self, element: tuple[str, Iterable[MergedOp]]):
-        _, ops = element
-        batch: list[MergedOp] = []
-        for op in ops:
-            batch.append(op)
-            if len(batch) == self._batch_size:
-                self.batch_sizes.update(len(batch))
-                yield batch
-                batch = []
-        if batch:
+    def process(self, element: tuple[str, Iterable[list[MergedOp]]]):
+        _, parts = element
+        ops = sorted((op for part in parts for op in part), key=lambda op: op.key)
+        for start in range(0, len(ops), self._batch_size):
+            batch = ops[start : start + self._batch_size]
             self.batch_sizes.update(len(batch))
             yield batch
 
 
-class BatchByShard(beam.PTransform):
-    """Bounded input: one GroupByKey per (sobject, shard), cut into lists of at most `batch_size`.
+def _key_by_shard(shards: int):
+    def key(op: RecordOp) -> tuple[str, RecordOp]:
+        return shard_key(op, shards), op
 
-    `shards` is an upper bound: an sObject with N records uses ceil(N / batch_size) of them, so
-    that API calls are not spent on part-filled batches.
+    return key
 
-    Seam for streaming (a later issue): replace GroupByShard + SplitIntoBatches with
-    GroupIntoBatches(batch_size, max_buffering_duration_secs) on the same shard keys; the writer
-    takes lists of MergedOps of one sObject either way.
+
+class MergeIntoBatches(beam.PTransform):
+    """Bounded input: RecordOps into lists of at most `batch_size` MergedOps of one sObject.
+
+    Records are spread over `shards` by a stable hash of their key, so that several workers merge and
+    write at once; each record is in exactly one batch, so it is written at most once per run.
     """
 
     def __init__(self, shards: int = 8, batch_size: int = 1000) -> None:
@@ -78,18 +134,18 @@ class BatchByShard(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
-        counts = (
+        split = (
             ops
-            | "SObjectOf" >> beam.Map(_sobject_of).with_output_types(str)
-            | "CountPerSObject" >> beam.combiners.Count.PerElement()
-        )
-        return (
-            ops
-            | "KeyByShard"
-            >> beam.ParDo(
-                _KeyByShard(self._shards, self._batch_size), counts=beam.pvalue.AsDict(counts)
-            ).with_output_types(tuple[str, MergedOp])
-            | "GroupByShard" >> beam.GroupByKey()
+            | "KeyByShard" >> beam.Map(_key_by_shard(self._shards)).with_output_types(tuple[str, RecordOp])
+            | "MergePerShard" >> beam.CombinePerKey(MergeShard())
             | "SplitIntoBatches"
-            >> beam.ParDo(_SplitIntoBatches(self._batch_size)).with_output_types(list[MergedOp])
+            >> beam.ParDo(_SplitIntoBatches(self._batch_size))
+            .with_output_types(list[MergedOp])
+            .with_outputs(REMAINDER, main="full")
         )
+        filled = (
+            split[REMAINDER]
+            | "GroupRemainders" >> beam.GroupByKey()
+            | "FillBatches" >> beam.ParDo(_FillBatches(self._batch_size)).with_output_types(list[MergedOp])
+        )
+        return (split.full, filled) | "AllBatches" >> beam.Flatten()

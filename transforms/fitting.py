@@ -243,12 +243,13 @@ def _to_datetime(value: Any, field: FieldMeta) -> str:
         # Epoch numbers are ambiguous (seconds or milliseconds): not guessed at.
         raise _Unfit
     try:
-        parsed = datetime.datetime.fromisoformat(value.strip())
-    except ValueError:
+        # RFC 3339 allows a lower-case t and z, which fromisoformat does not.
+        parsed = datetime.datetime.fromisoformat(value.strip().upper())
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        utc = parsed.astimezone(datetime.UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or outside years 1 to 9999 once in UTC
         raise _Unfit from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    utc = parsed.astimezone(datetime.UTC)
     # Salesforce keeps milliseconds; that is all it could store of a finer time anyway.
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 

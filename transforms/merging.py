@@ -9,17 +9,20 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from schemas.events import EventRef
+from schemas.events import EventRef, EventRefs
 from schemas.records import MergedOp, RecordOp, record_key
 
+# Sources a record's events may come from (files of a backfill, say): packed with the line number.
+_SOURCES = 1 << 20
 
-def _event_id(op: RecordOp) -> bytes:
+
+def _event_id(op: RecordOp) -> int:
     """Identity of the event behind `op`: its messageId, or where it was read when it has none.
 
     A 64-bit digest rather than the id itself: records keep one per event, and ids run to 40 characters.
     """
     text = op.message_id or f"\x00{op.ref.source}\x00{op.ref.seq}"
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest())
 
 
 class RecordMerge:
@@ -28,6 +31,9 @@ class RecordMerge:
     A repeated messageId is the same call delivered twice (Segment retries, archives overlap): only the
     first copy merged counts, the others are counted in `duplicates`. Copies of one messageId are the
     same event, so which copy counts does not change the record.
+
+    Per event it keeps only an 8-byte id and where the event was read (an index into the record's
+    sources and a line number, packed in one int), so that memory grows with records, not events.
     """
 
     __slots__ = (
@@ -37,7 +43,9 @@ class RecordMerge:
         "_match_order",
         "fields",
         "defaults",
-        "refs",
+        "sources",
+        "events",
+        "raws",
         "duplicates",
     )
 
@@ -48,15 +56,36 @@ class RecordMerge:
         self._match_order: tuple | None = None
         self.fields: dict[str, tuple[tuple, Any]] = {}  # field -> (order of the event, value)
         self.defaults: dict[str, Any] = {}
-        self.refs: dict[bytes, EventRef] = {}  # event id -> where the event was read
+        self.sources: list[str | None] = []  # the files (or streams) this record's events came from
+        self.events: dict[int, int] = {}  # event id -> seq * _SOURCES + index into sources
+        self.raws: dict[int, str] | None = None  # event id -> JSON text, for events that carry theirs
         self.duplicates = 0
+
+    def __getstate__(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
+
+    def _source_index(self, source: str | None) -> int:
+        try:
+            return self.sources.index(source)
+        except ValueError:
+            self.sources.append(source)
+            return len(self.sources) - 1
 
     def add(self, op: RecordOp) -> "RecordMerge":
         event_id = _event_id(op)
-        if event_id in self.refs:
+        if event_id in self.events:
             self.duplicates += 1
             return self
-        self.refs[event_id] = op.ref
+        ref = op.ref
+        self.events[event_id] = ref.seq * _SOURCES + self._source_index(ref.source)
+        if ref.raw is not None:
+            if self.raws is None:
+                self.raws = {}
+            self.raws[event_id] = ref.raw
         order = op.order
         if self._match_order is None:
             self.sobject, self.match_field = op.sobject, op.match_field
@@ -83,12 +112,18 @@ class RecordMerge:
         elif record_key_of(other) != record_key_of(self):
             raise ValueError(f"RecordMerge got ops for several records: {record_key_of(self)}")
         self.duplicates += other.duplicates
-        # Events both partial merges hold were merged on both sides with the same values: drop the copy.
-        duplicate_ids = other.refs.keys() & self.refs.keys()
-        self.duplicates += len(duplicate_ids)
-        for event_id, ref in other.refs.items():
-            if event_id not in duplicate_ids:
-                self.refs[event_id] = ref
+        remap = [self._source_index(source) for source in other.sources]
+        for event_id, packed in other.events.items():
+            # Events both partial merges hold were merged on both sides with the same values: drop the copy.
+            if event_id in self.events:
+                self.duplicates += 1
+                continue
+            seq, index = divmod(packed, _SOURCES)
+            self.events[event_id] = seq * _SOURCES + remap[index]
+            if other.raws and event_id in other.raws:
+                if self.raws is None:
+                    self.raws = {}
+                self.raws[event_id] = other.raws[event_id]
         if self._match_order is None or other._match_order > self._match_order:
             self.match_value, self._match_order = other.match_value, other._match_order
         fields = self.fields
@@ -103,6 +138,13 @@ class RecordMerge:
     def result(self) -> MergedOp:
         if self._match_order is None:
             raise ValueError("RecordMerge.result needs at least one RecordOp")
+        raws = self.raws or {}
+        refs = []
+        for event_id, packed in self.events.items():
+            seq, index = divmod(packed, _SOURCES)
+            refs.append(EventRef(self.sources[index], seq, raws.get(event_id)))
+        # In input order, so that dead letters list a record's events as they were read.
+        refs.sort(key=_ref_order)
         return MergedOp(
             sobject=self.sobject,
             match_field=self.match_field,
@@ -110,8 +152,7 @@ class RecordMerge:
             fields={name: value for name, (_, value) in self.fields.items()},
             create_defaults=dict(self.defaults),
             field_times={name: order[0] for name, (order, _) in self.fields.items()},
-            # In event order, so that dead letters list a record's events as they happened.
-            refs=tuple(sorted(self.refs.values(), key=_ref_order)),
+            refs=EventRefs(refs),
         )
 
 

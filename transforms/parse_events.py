@@ -1,8 +1,5 @@
 """ParseEvents: EventLines into SegmentEvents, bad lines into dead letters."""
 
-import dataclasses
-import json
-
 import apache_beam as beam
 
 from schemas.dead_letter import DeadLetter
@@ -20,7 +17,7 @@ class _ParseLine(beam.DoFn):
 
     def process(self, element: EventLine):
         source, seq, line = element
-        parsed = parsing.parse_line(line, source)
+        parsed = parsing.parse_line(line, source, seq, self._keep_text)
         if parsed is None:
             # ReadEvents drops blank lines before counting events; should one get here anyway,
             # it must still be accounted for.
@@ -28,8 +25,7 @@ class _ParseLine(beam.DoFn):
         if isinstance(parsed, DeadLetter):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
             return
-        raw_text = json.dumps(parsed.raw, ensure_ascii=False) if self._keep_text else None
-        yield dataclasses.replace(parsed, seq=seq, raw_text=raw_text)
+        yield parsed
 
 
 class ParseEvents(beam.PTransform):

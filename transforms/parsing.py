@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from typing import Any
 
 from schemas.dead_letter import DeadLetter
@@ -62,11 +63,15 @@ class _Invalid(Exception):
         self.message = message
 
 
-def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | DeadLetter | None:
+def parse_line(
+    line: str | bytes, source: str | None = None, seq: int = 0, keep_text: bool = False
+) -> SegmentEvent | DeadLetter | None:
     """The event on `line`; a DeadLetter (stage "parse") if it is not a valid Segment call.
 
     Blank or whitespace-only lines are not events: they give None, and the caller counts them
-    (`blank_lines`) so that nothing read goes unaccounted for.
+    (`blank_lines`) so that nothing read goes unaccounted for. `source` and `seq` say where the line
+    was read; with `keep_text` the event carries its own JSON text (for sources that cannot be read
+    again to rebuild a dead letter).
 
     Lines that no event can be made of hold their raw text in the dead letter, so that replaying it
     gives the same dead letter: a number no double holds (`invalid_number`: parsed it would be inf,
@@ -95,7 +100,7 @@ def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | D
     if not text.strip():
         return None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_double)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_double, parse_int=_integer)
     except _Invalid as e:
         return DeadLetter.of(STAGE, e.reason, e.message, line, source=source)
     except ValueError as e:
@@ -107,15 +112,15 @@ def parse_line(line: str | bytes, source: str | None = None) -> SegmentEvent | D
     if too_deep is not None:
         return DeadLetter.of(STAGE, "too_deeply_nested", too_deep, line, source=source)
     if _SURROGATE_ESCAPE.search(text):  # cheap for almost every line: the walk runs only when it may matter
-        obj = _without_surrogates(obj)
+        obj = without_surrogates(obj)
     if not isinstance(obj, dict):
         # The raw line, not the parsed value: `null` or `"x"` would not give the line back.
         message = f"line is a JSON {json_kind(obj)}, not an object (a Segment call)"
         return DeadLetter.of(STAGE, "not_an_object", message, line, source=source)
     if is_dead_letter(obj):
-        return _replay(obj, source)
+        return _replay(obj, source, seq, keep_text)
     try:
-        return _to_event(obj, source)
+        return _to_event(obj, source, seq, text if keep_text else None)
     except _Invalid as e:
         return DeadLetter.of(STAGE, e.reason, e.message, obj, source=source)
 
@@ -125,16 +130,29 @@ def is_dead_letter(obj: dict[str, Any]) -> bool:
     return DEAD_LETTER_KEYS <= obj.keys() and "type" not in obj
 
 
-def _replay(dead_letter: dict[str, Any], source: str | None) -> SegmentEvent | DeadLetter | None:
+def _replay(
+    dead_letter: dict[str, Any], source: str | None, seq: int = 0, keep_text: bool = False
+) -> SegmentEvent | DeadLetter | None:
     event = dead_letter["event"]
     if isinstance(event, str):  # the raw line, which did not parse the first time
         if dead_letter["reason"] == "invalid_encoding":
-            # The text escapes the bytes that are not UTF-8: only those bytes give that dead letter again.
-            return parse_line(_unescaped_bytes(event), source)
-        return parse_line(event, source)
+            try:
+                # The text escapes the bytes that are not UTF-8; if they still are not, the same dead
+                # letter comes back with the text unchanged (a literal "\\xc3" stays text).
+                _unescaped_bytes(event).decode("utf-8")
+            except UnicodeDecodeError:
+                return DeadLetter.of(
+                    STAGE, "invalid_encoding", str(dead_letter.get("message") or ""), event, source=source
+                )
+        # A repaired line, or one that failed for another reason: parsed as the text it is.
+        return parse_line(event, source, seq, keep_text)
+    if isinstance(event, dict) and is_dead_letter(event):
+        # A nothing_to_replay dead letter holds the dead letter it was made of: still nothing to replay.
+        event = None
     if isinstance(event, dict):
         try:
-            return _to_event(event, source)
+            text = json.dumps(event, ensure_ascii=False) if keep_text else None
+            return _to_event(event, source, seq, text)
         except _Invalid as e:
             return DeadLetter.of(STAGE, e.reason, e.message, event, source=source)
     message = (
@@ -162,11 +180,11 @@ def _utc(value: str) -> str | None:
     try:
         # RFC 3339 allows a lower-case t and z, which fromisoformat does not.
         parsed = datetime.datetime.fromisoformat(value.strip().upper())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        utc = parsed.astimezone(datetime.UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or outside years 1 to 9999 once in UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    utc = parsed.astimezone(datetime.UTC)
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -233,7 +251,7 @@ def _nesting_error(obj: Any, text: str) -> str | None:
     return f"event nests arrays or objects {depth} levels deep, {_TOO_DEEP}"
 
 
-def _without_surrogates(value: Any) -> Any:
+def without_surrogates(value: Any) -> Any:
     """`value` with every surrogate in its strings, keys included, as U+FFFD.
 
     Recursive: only called on values no deeper than MAX_NESTING_DEPTH (+1 for a dead letter).
@@ -241,9 +259,9 @@ def _without_surrogates(value: Any) -> Any:
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_without_surrogates(item) for item in value]
+        return [without_surrogates(item) for item in value]
     if isinstance(value, dict):
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
     return value
 
 
@@ -252,6 +270,9 @@ def _unescaped_bytes(text: str) -> bytes:
     parts = _ESCAPED_BYTE.split(text)
     # split() puts the captured hex digits at the odd places, the text between at the even ones.
     return b"".join(bytes.fromhex(part) if i % 2 else part.encode("utf-8") for i, part in enumerate(parts))
+
+
+_DOUBLE_MAX = int(sys.float_info.max)
 
 
 def _double(text: str) -> float:
@@ -263,6 +284,24 @@ def _double(text: str) -> float:
             "invalid_number",
             f"number {shown} is out of range: a double (how JSON readers, JavaScript and Salesforce "
             "hold numbers) cannot hold it",
+        )
+    return value
+
+
+def _integer(text: str) -> int:
+    # Most integers are short: only long ones can be beyond a double (or Python's 4,300-digit limit).
+    if len(text) <= 300:
+        return int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or abs(value) > _DOUBLE_MAX:
+        shown = text[:30] + "..."
+        raise _Invalid(
+            "invalid_number",
+            f"number {shown} ({len(text)} characters) is out of range: a double (how JSON readers, "
+            "JavaScript and Salesforce hold numbers) cannot hold it",
         )
     return value
 
@@ -287,7 +326,9 @@ def json_kind(value: Any) -> str:
     return "null"
 
 
-def _to_event(obj: dict[str, Any], source: str | None) -> SegmentEvent:
+def _to_event(
+    obj: dict[str, Any], source: str | None, seq: int = 0, raw_text: str | None = None
+) -> SegmentEvent:
     event_type = _event_type(obj)
     members = {member: _object_member(obj, member, reason) for member, reason in OBJECT_MEMBERS}
     context = members["context"]
@@ -316,6 +357,8 @@ def _to_event(obj: dict[str, Any], source: str | None) -> SegmentEvent:
         context=dict(context),
         raw=obj,
         source=source,
+        seq=seq,
+        raw_text=raw_text,
     )
 
 

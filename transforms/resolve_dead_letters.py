@@ -13,7 +13,7 @@ from typing import Any
 import apache_beam as beam
 
 from schemas.dead_letter import DeadLetter, UndeliveredEvent
-from transforms.parsing import is_dead_letter
+from transforms.parsing import is_dead_letter, without_surrogates
 from transforms.read_events import READ_ERRORS, read_lines
 
 
@@ -29,8 +29,9 @@ def original_event(text: str | bytes | None) -> Any:
     except (ValueError, RecursionError):
         return text
     if isinstance(obj, dict) and is_dead_letter(obj):
-        return obj["event"]
-    return obj
+        obj = obj["event"]
+    # As the parser gave it to the pipeline: lone surrogates (which UTF-8 cannot hold) as U+FFFD.
+    return without_surrogates(obj) if "\\u" in text else obj
 
 
 def dead_letter_of(failure: UndeliveredEvent, event: Any, message_suffix: str = "") -> DeadLetter:

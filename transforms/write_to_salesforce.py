@@ -235,20 +235,30 @@ class _WriteBatch(beam.DoFn):
             self.stale_fields.inc(report.stale_fields)
         if report.limit_waited_seconds:
             self._limit_waited += report.limit_waited_seconds
+        written: collections.Counter = collections.Counter()  # (sObject, kind) -> [records, events]
+        newest = ""
         for op, result in report.results:
             if isinstance(result, WrittenRecord):
                 kind = ACTION_COUNTER[result.action]
-                Metrics.counter(ns, metrics.records_written(op.sobject, kind)).inc()
-                Metrics.counter(ns, metrics.events_written(op.sobject, kind)).inc(op.events)
+                written[(op.sobject, kind, "records")] += 1
+                written[(op.sobject, kind, "events")] += op.events
                 self._progress[result.action] += 1
-                newest = max(op.field_times.values(), default="")
-                if newest:
-                    self.event_lag.set(max(0, int(time.time() - _epoch_seconds(newest))))
+                newest = max(newest, max(op.field_times.values(), default=""))
                 yield WindowedValue(result, timestamp, (window,))
             else:
                 self._progress["dead-lettered"] += op.events
                 for failure in _undelivered(op, *result):
                     yield beam.pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(failure, timestamp, (window,)))
+        # Counted once per batch: a counter update per record costs more than the record's output.
+        for (sobject, kind, what), n in written.items():
+            name = (
+                metrics.records_written(sobject, kind)
+                if what == "records"
+                else metrics.events_written(sobject, kind)
+            )
+            Metrics.counter(ns, name).inc(n)
+        if newest:
+            self.event_lag.set(max(0, int(time.time() - _epoch_seconds(newest))))
 
     def _note_fields(self, sobject: str, notes: dict[str, tuple[str, ...]]) -> None:
         for kind, names in notes.items():

@@ -1098,7 +1098,8 @@ def test_missing_input_exits_2(org, tmp_path, monkeypatch, capsys):
     assert "matches no file" in capsys.readouterr().err
 
 
-def test_sandbox_appends_the_sandbox_name_to_the_username(org, tmp_path):
+def test_sandbox_appends_the_sandbox_name_to_the_username(org, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default dead-letter location is under the current directory
     env = {
         "SALESFORCE_USERNAME": "sandbox.api@example.com",
         "SALESFORCE_PASSWORD": SANDBOX_PASSWORD,
@@ -1214,6 +1215,7 @@ def test_many_records_use_few_calls(org, tmp_path):
 
 
 def test_exit_status_says_when_events_wait_for_a_retry(org, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the default dead-letter location is under the current directory
     for key, value in environ(org).items():
         monkeypatch.setenv(key, value)
     (tmp_path / "events.jsonl").write_text(jsonl([identify("x", email="x@example.com")]))
@@ -1221,6 +1223,11 @@ def test_exit_status_says_when_events_wait_for_a_retry(org, tmp_path, monkeypatc
     org.admin("POST", "/_emulator/limits", json={"remaining": 0})
     assert main(argv) == 3
     assert "retryable" in capsys.readouterr().err
+    # Without --dead_letter_output the event waits in the default folder, as valid input for a replay.
+    dead = [json.loads(line) for f in glob.glob("dead_letters/*/dead_letters-*.jsonl") for line in open(f)]
+    assert [(d["reason"], d["retryable"], d["event"]["messageId"]) for d in dead] == [
+        ("REQUEST_LIMIT_EXCEEDED", True, "x")
+    ]
     org.admin("POST", "/_emulator/limits", json={"remaining": 1000})
     assert main(argv) == 0
     assert [r["Email"] for r in records(org, "Lead")] == ["x@example.com"]
@@ -1306,12 +1313,23 @@ def test_sessions_expiring_mid_run_are_renewed_and_nothing_is_lost(org, tmp_path
             + [group("eg", "E-1", name="E")]
         )
     )
+    dead = tmp_path / "dead"
     options = PipelineOptions(
-        ["--input", str(tmp_path / "events.jsonl"), "--runner", "FnApiRunner", *connection_flags(org)]
+        [
+            "--input",
+            str(tmp_path / "events.jsonl"),
+            "--dead_letter_output",
+            str(dead),
+            "--runner",
+            "FnApiRunner",
+            *connection_flags(org),
+        ]
     )
     credentials, settings = validate(options, environ(org))
     with beam.Pipeline(options=options) as p:
         build(p, options.view_as(BeamforceOptions), credentials, settings, client_factory=_ExpiringClient)
+    dead_files = glob.glob(f"{dead}-*.jsonl")
+    assert dead_files and all(Path(f).read_text() == "" for f in dead_files)
     assert sorted((r["Email"], r["Title"]) for r in records(org, "Lead")) == [
         ("e0@example.com", "T"),
         ("e1@example.com", "T"),

@@ -312,6 +312,7 @@ def test_a_login_host_that_does_not_resolve_names_the_login_url_option(org, tmp_
 
 
 def test_sandbox_user_logs_in_with_the_sandbox_name_appended(org, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default dead-letter location is under the current directory
     events = write_lines(
         tmp_path / "events.jsonl", [identify("m1", {"email": "s@example.com", "lastName": "S"})]
     )

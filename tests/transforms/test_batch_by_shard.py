@@ -1,23 +1,28 @@
-"""BatchByShard: stable shard keys, batches of one sObject and at most batch_size ops."""
+"""MergeIntoBatches: records merged per shard, batches of one sObject, part-filled batches regrouped."""
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.events import EventRef
-from schemas.records import MergedOp
+from schemas.records import RecordOp
 from tests.transforms.conftest import run_and_count
-from transforms.batch_by_shard import BatchByShard, shard_count, shard_key
+from transforms.batch_by_shard import MergeIntoBatches, MergeShard, shard_key
+
+T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 
 
-def _merged(sobject, value):
-    return MergedOp(sobject, "Email", value, {}, {}, {}, (EventRef(value, 1),))
+def _op(sobject, value, fields=None, ts=T1, mid=None, line=1):
+    mid = mid or f"{sobject}-{value}-{ts}"
+    return RecordOp(
+        sobject, "Email", value, fields or {}, {"LastName": "n/a"}, ts, mid, EventRef(f"{mid}.jsonl", line)
+    )
 
 
 def test_shard_key_is_stable_and_case_insensitive():
     # crc32 of "Lead|a@example.com": the same in every process and run (unlike hash()).
-    assert shard_key(_merged("Lead", "a@example.com"), 8) == shard_key(_merged("Lead", "A@EXAMPLE.COM "), 8)
-    assert [shard_key(_merged("Lead", f"u{i}@x.com"), 4) for i in range(4)] == [
+    assert shard_key(_op("Lead", "a@example.com"), 8) == shard_key(_op("Lead", "A@EXAMPLE.COM "), 8)
+    assert [shard_key(_op("Lead", f"u{i}@x.com"), 4) for i in range(4)] == [
         "Lead|0",
         "Lead|0",
         "Lead|1",
@@ -25,18 +30,42 @@ def test_shard_key_is_stable_and_case_insensitive():
     ]
 
 
+def test_records_are_merged_and_duplicates_counted(p):
+    ops = [
+        _op("Lead", "a@example.com", {"Title": "old", "Phone": "1"}, T1, "m1"),
+        _op("Lead", "A@Example.com", {"Title": "new"}, T2, "m2"),
+        _op("Lead", "a@example.com", {"Title": "new"}, T2, "m2", line=7),  # delivered twice
+        _op("Lead", "b@example.com", {"Title": "b"}, T1, "m3"),
+    ]
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> MergeIntoBatches(shards=4, batch_size=10)
+    assert_that(
+        batches
+        | "Records"
+        >> beam.FlatMap(lambda b: [(m.match_value, m.fields, m.field_times, len(m.refs)) for m in b]),
+        equal_to(
+            [
+                ("A@Example.com", {"Title": "new", "Phone": "1"}, {"Title": T2, "Phone": T1}, 2),
+                ("b@example.com", {"Title": "b"}, {"Title": T1}, 1),
+            ]
+        ),
+    )
+    counts = run_and_count(p)
+    assert counts["deduplicated"] == 1
+
+
 def test_batches_hold_one_sobject_and_at_most_batch_size(p):
-    ops = [_merged("Lead", f"u{i}@x.com") for i in range(7)] + [_merged("Account", f"{i}") for i in range(3)]
-    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> BatchByShard(shards=1, batch_size=3)
-
-    def shape(batch):
-        return ({op.sobject for op in batch} == {batch[0].sobject}, len(batch) <= 3)
-
-    assert_that(batches | "Shapes" >> beam.Map(shape), equal_to([(True, True)] * 4), label="CheckShapes")
+    ops = [_op("Lead", f"u{i}@x.com") for i in range(7)] + [_op("Account", f"{i}") for i in range(3)]
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> MergeIntoBatches(shards=1, batch_size=3)
+    assert_that(
+        batches
+        | "Shapes" >> beam.Map(lambda b: (b[0].sobject, len(b), {op.sobject for op in b} == {b[0].sobject})),
+        equal_to([("Lead", 3, True), ("Lead", 3, True), ("Lead", 1, True), ("Account", 3, True)]),
+        label="CheckShapes",
+    )
     assert_that(
         batches | "Flatten" >> beam.FlatMap(lambda b: [(op.sobject, op.match_value) for op in b]),
         equal_to([(op.sobject, op.match_value) for op in ops]),
-        label="CheckEveryOpOnce",
+        label="CheckEveryRecordOnce",
     )
     run_and_count(p)
 
@@ -44,31 +73,37 @@ def test_batches_hold_one_sobject_and_at_most_batch_size(p):
 @pytest.mark.parametrize("shards, batch_size", [(0, 10), (8, 0)])
 def test_rejects_bad_settings(shards, batch_size):
     with pytest.raises(ValueError, match="must be at least 1"):
-        BatchByShard(shards, batch_size)
+        MergeIntoBatches(shards, batch_size)
 
 
 @pytest.mark.parametrize(
-    "records, shards, batch_size, expected",
+    "leads, shards, batch_size, sizes",
     [
-        (1, 8, 1000, 1),
-        (25, 8, 1000, 1),
-        (1000, 8, 1000, 1),
-        (1001, 8, 1000, 2),
-        (2000, 8, 1000, 2),
-        (50_000, 8, 1000, 8),
-        (6, 1, 2, 1),
-        (6, 8, 2, 3),
-        (0, 8, 1000, 1),
+        # Every batch costs a lookup and a write call: 20 Leads over 8 shards are still one batch.
+        (20, 8, 1000, [20]),
+        (25, 8, 10, [10, 10, 5]),
+        (2500, 8, 1000, [1000, 1000, 500]),
     ],
 )
-def test_shard_count_fills_batches_before_spreading(records, shards, batch_size, expected):
-    assert shard_count(records, shards, batch_size) == expected
-
-
-def test_a_small_run_is_one_batch_per_sobject_whatever_the_shards(p):
-    # Every batch costs a lookup and a write call: 20 Leads over 8 shards would cost 8 of each.
-    ops = [_merged("Lead", f"u{i}@x.com") for i in range(20)] + [_merged("Account", f"{i}") for i in range(5)]
-    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> BatchByShard(shards=8, batch_size=1000)
-    sizes = batches | "Sizes" >> beam.Map(lambda b: (b[0].sobject, len(b)))
-    assert_that(sizes, equal_to([("Lead", 20), ("Account", 5)]), label="CheckOneBatchEach")
+def test_part_filled_shards_are_regrouped_into_as_few_batches_as_they_fill(
+    p, leads, shards, batch_size, sizes
+):
+    ops = [_op("Lead", f"u{i}@x.com") for i in range(leads)]
+    batches = (
+        p | "Ops" >> beam.Create(ops) | "Batch" >> MergeIntoBatches(shards=shards, batch_size=batch_size)
+    )
+    sorted_sizes = batches | "Sizes" >> beam.Map(len) | "All" >> beam.combiners.ToList() | beam.Map(sorted)
+    assert_that(sorted_sizes, equal_to([sorted(sizes)]))
     run_and_count(p)
+
+
+def test_partial_merges_of_a_shard_combine_to_the_same_records():
+    fn = MergeShard()
+    ops = [_op("Lead", "a@x.com", {"Title": str(i)}, f"2026-01-0{i}T00:00:00.000Z") for i in range(1, 6)]
+    left, right = fn.create_accumulator(), fn.create_accumulator()
+    for op in ops[::2]:
+        fn.add_input(left, op)
+    for op in ops[1::2]:
+        fn.add_input(right, op)
+    merged, duplicates = fn.extract_output(fn.merge_accumulators([left, right]))
+    assert ([m.fields for m in merged], duplicates) == ([{"Title": "5"}], 0)

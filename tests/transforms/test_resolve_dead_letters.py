@@ -47,7 +47,7 @@ def test_events_come_back_from_their_files_and_inline(tmp_path, p):
                     "REQUEST_LIMIT_EXCEEDED",
                     True,
                     str(plain),
-                    '{"messageId": "a3", "name": "\\ud800"}',
+                    '{"messageId": "a3", "name": "\\ufffd"}',
                     "limit",
                 ),
                 ("write", "UNABLE_TO_LOCK_ROW", True, str(plain), '{"messageId": "a1"}', "limit"),

@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 import apache_beam as beam
 
-from pipeline.options import BOUNDED_BATCH_SIZE, STREAMING_BATCH_SIZE, BeamforceOptions
+from pipeline.options import (
+    BOUNDED_BATCH_SIZE,
+    DEFAULT_WRITER_THREADS,
+    STREAMING_BATCH_SIZE,
+    BeamforceOptions,
+)
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
@@ -89,6 +94,8 @@ def build(
             settings,
             client_factory,
             on_api_limit=options.on_api_limit or ("wait" if streaming else "dead_letter"),
+            limit_poll_seconds=settings.limit_poll_seconds,
+            threads=options.writer_threads or DEFAULT_WRITER_THREADS,
         )
     )
     write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(

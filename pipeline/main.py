@@ -12,6 +12,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
+from pipeline import direct_runner_metrics
 from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
 from pipeline.progress import ProgressReporter
@@ -114,7 +115,11 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     # The writers read the credentials themselves when they start: the graph carries no secret.
     build(p, bf, CredentialsSource(bf.salesforce_credentials_file), settings, streaming=streaming)
     interrupted = False
-    with _credentials_exported(environ):
+    runner = str(options.view_as(StandardOptions).runner)
+    local_streaming = contextlib.nullcontext()
+    if runner in ("BundleBasedDirectRunner", "DirectRunner") and streaming:
+        local_streaming = direct_runner_metrics.counting_every_bundle()
+    with _credentials_exported(environ), local_streaming:
         result = p.run()
         with ProgressReporter(
             lambda: _progress_metrics(result), bf.progress_seconds, lambda: client.api_calls

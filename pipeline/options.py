@@ -32,6 +32,7 @@ STREAMING_BATCH_SIZE = 200
 DEFAULT_DEDUP_TTL_SECONDS = 86_400.0
 DEFAULT_MAX_BUFFERING_SECONDS = 5.0
 DEFAULT_PROGRESS_SECONDS = 60.0
+DEFAULT_WRITER_THREADS = 4
 ON_API_LIMIT_CHOICES = ("wait", "dead_letter")
 DEAD_LETTER_FILE_PREFIX = "dead_letters"
 
@@ -153,6 +154,14 @@ class BeamforceOptions(PipelineOptions):
             default=8,
             help="Number of parallel write shards; records are spread by a stable hash of their key. "
             "Default 8.",
+        )
+        parser.add_argument(
+            "--writer_threads",
+            type=_positive_int,
+            default=DEFAULT_WRITER_THREADS,
+            help="Batches each writer sends at once (a batch sharing a record with one in flight waits "
+            "for it, so a record is never written by two calls at once). More overlap Salesforce's "
+            f"answers with the pipeline's work. Default {DEFAULT_WRITER_THREADS}.",
         )
         parser.add_argument(
             "--salesforce_credentials_file",

@@ -141,6 +141,7 @@ class SalesforceClient:
         self._session.hooks["response"].append(self._count_call)
         self._sf: Salesforce | None = None
         self._describes: dict[str, tuple[float, ObjectMeta]] = {}
+        self._describe_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -332,6 +333,16 @@ class SalesforceClient:
         now = self._clock()
         if cached and now - cached[0] < self.settings.describe_ttl_seconds:
             return cached[1]
+        # Writer threads share the client: one of them reads the describe, the others wait for it
+        # instead of spending a call each.
+        with self._describe_lock:
+            cached = self._describes.get(key)
+            if cached and self._clock() - cached[0] < self.settings.describe_ttl_seconds:
+                return cached[1]
+            return self._read_describe(sobject, key, cached)
+
+    def _read_describe(self, sobject: str, key: str, cached: tuple[float, ObjectMeta] | None) -> ObjectMeta:
+        now = self._clock()
         timeout = self.settings.timeout_seconds
         try:
             body = self._call(lambda sf: sf.restful(f"sobjects/{sobject}/describe", timeout=timeout))

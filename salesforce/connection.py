@@ -43,6 +43,9 @@ class ConnectionSettings:
     timeout_seconds: float = 120.0  # per HTTP request; a hung connection must not stall a bundle forever
     # A batch starts no retry past this long after it began (waiting for the org's allocation aside).
     batch_deadline_seconds: float = 900.0
+    # While the org's API allocation is used up and writers wait (--on_api_limit wait), its limits are
+    # read again after this long at first, doubling up to five minutes.
+    limit_poll_seconds: float = 5.0
     # Stop calling once the org's rolling 24-hour API usage reaches this share; 100 = off.
     api_usage_limit_percent: float = 100.0
     # Calls (login included) a second per client, i.e. per writer; None = unlimited.
@@ -76,6 +79,8 @@ class ConnectionSettings:
             raise ConfigurationError("timeout_seconds must be positive")
         if not self.batch_deadline_seconds > 0:
             raise ConfigurationError("batch_deadline_seconds must be positive")
+        if not self.limit_poll_seconds > 0:
+            raise ConfigurationError("limit_poll_seconds must be positive")
         if not 0 < self.api_usage_limit_percent <= 100:  # also refuses NaN
             raise ConfigurationError(
                 "api_usage_limit_percent must be more than 0 and at most 100 "

@@ -147,8 +147,10 @@ def _replay(
         # A repaired line, or one that failed for another reason: parsed as the text it is.
         return parse_line(event, source, seq, keep_text)
     if isinstance(event, dict) and is_dead_letter(event):
-        # A nothing_to_replay dead letter holds the dead letter it was made of: still nothing to replay.
-        event = None
+        # A nothing_to_replay dead letter holds the dead letter it was made of: still nothing to replay,
+        # and the same dead letter comes back, however often it is replayed.
+        message = str(dead_letter.get("message") or "this dead letter holds no event to replay")
+        return DeadLetter.of(STAGE, "nothing_to_replay", message, event, source=source)
     if isinstance(event, dict):
         try:
             text = json.dumps(event, ensure_ascii=False) if keep_text else None

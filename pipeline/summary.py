@@ -68,6 +68,8 @@ class Summary:
     api_calls: int = 0
     throttled_seconds: int = 0  # whole seconds the writers waited for --max_calls_per_second
     dead_letter_output: str | None = None  # the --dead_letter_output prefix the run wrote to
+    # "Object.Field" of docs/org-setup.md's fields the org lacks (duplicates and reverts are then possible)
+    org_setup_missing: list[str] = field(default_factory=list)
 
     @classmethod
     def from_counters(
@@ -85,7 +87,11 @@ class Summary:
         dead_letter_output: str | None = None,
     ) -> "Summary":
         """From the run's counters and string sets (namespace "beamforce", summed over steps)."""
-        s = cls(api_calls=extra_api_calls, dead_letter_output=dead_letter_output)
+        s = cls(
+            api_calls=extra_api_calls,
+            dead_letter_output=dead_letter_output,
+            org_setup_missing=sorted(string_sets.get(metrics.ORG_SETUP_MISSING, ())),
+        )
         for kind in FIELD_NOTES:
             notes = getattr(s, kind)
             notes.records = counters.get(metrics.field_note(kind), 0)
@@ -190,6 +196,11 @@ class Summary:
         if self.stale_fields_skipped:
             lines.append(
                 f"Older field values skipped (the record held newer ones): {self.stale_fields_skipped}"
+            )
+        if self.org_setup_missing:
+            lines.append(
+                "Org set-up missing (docs/org-setup.md; without it concurrent jobs may create duplicates "
+                "and replays may revert newer values): " + ", ".join(self.org_setup_missing)
             )
         lines.append(f"Salesforce API calls: {self.api_calls}")
         if self.throttled_seconds:

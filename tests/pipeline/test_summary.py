@@ -216,3 +216,13 @@ def test_summary_says_where_dead_letters_went(dead_letters, prefix, line):
     assert [x for x in text.splitlines() if x.startswith("Dead letters")] == ([line] if line else [])
     assert (".jsonl" in text) is bool(line)
     assert json.loads(s.to_json())["dead_letter_output"] == prefix
+
+
+def test_missing_org_setup_is_named_in_text_and_json():
+    missing = {"org_setup_missing": {"Lead.Beamforce_Key__c", "Account.Beamforce_Key__c"}}
+    summary = Summary.from_metrics({"events_read": 0}, missing)
+    assert summary.org_setup_missing == ["Account.Beamforce_Key__c", "Lead.Beamforce_Key__c"]
+    assert "Org set-up missing (docs/org-setup.md;" in summary.format_text()
+    assert "Account.Beamforce_Key__c, Lead.Beamforce_Key__c" in summary.format_text()
+    assert json.loads(summary.to_json())["org_setup_missing"] == summary.org_setup_missing
+    assert "Org set-up missing" not in Summary.from_metrics({}, {}).format_text()

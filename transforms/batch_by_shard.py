@@ -15,6 +15,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import MergedOp, RecordOp
 from transforms import metrics
+from transforms.coders import ShardMergeCoder
 from transforms.merging import RecordMerge
 
 REMAINDER = "remainder"
@@ -43,6 +44,9 @@ class ShardMerge:
 
 class MergeShard(beam.CombineFn):
     """Merges the operations of one shard per record: (MergedOps in key order, duplicates dropped)."""
+
+    def get_accumulator_coder(self):
+        return ShardMergeCoder()
 
     def create_accumulator(self) -> ShardMerge:
         return ShardMerge()

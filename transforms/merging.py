@@ -62,11 +62,32 @@ class RecordMerge:
         self.duplicates = 0
 
     def __getstate__(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return (
+            self.sobject,
+            self.match_field,
+            self.match_value,
+            self._match_order,
+            self.fields,
+            self.defaults,
+            self.sources,
+            self.events,
+            self.raws,
+            self.duplicates,
+        )
 
     def __setstate__(self, state) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
-            setattr(self, name, value)
+        (
+            self.sobject,
+            self.match_field,
+            self.match_value,
+            self._match_order,
+            self.fields,
+            self.defaults,
+            self.sources,
+            self.events,
+            self.raws,
+            self.duplicates,
+        ) = state
 
     def _source_index(self, source: str | None) -> int:
         try:

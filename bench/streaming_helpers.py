@@ -7,13 +7,20 @@ streaming tests' clocks are).
 How events are fed at a steady rate: PeriodicImpulse (a splittable DoFn) does not run on the
 BundleBasedDirectRunner of apache-beam 2.77 (its streaming GroupByKey override is applied before the SDF
 expansion adds a GroupByKey, and the runner's SDF driver does not take `defer_remainder(time)`), so the
-feed is a TestStream whose processing-time steps are made real: while a run goes on, the runner's
-TestStream clock is `WallClock`, which reads time.time() (so processing-time timers fire by the wall
-clock, the same clock the pipeline's DoFns read) and turns each `advance_processing_time(d)` into a wait
-until the wall clock reaches the step's time. Between steps the TestStream releases the events due by
-then, so they enter the pipeline at the given rate in wall-clock time; when the pipeline falls behind, the
-waits shrink to nothing and the feed catches up, and the delay shows in the measured latencies, which run
-from each event's scheduled arrival, not from when the runner got round to emitting it.
+feed is a TestStream whose processing-time steps are made real, in two parts that hold while
+`wall_clock_test_stream()` does:
+
+- the runner's TestStream clock is `WallClock`, which reads time.time(): processing-time timers fire by
+  the wall clock, the same clock the pipeline's DoFns read;
+- the TestStream's script is read through `_paced`, which holds each `advance_processing_time(d)` step
+  until the wall clock has moved d past the previous one. It does not sleep through the wait: that runner
+  executes every bundle on one thread, and the TestStream reads its next step only when nothing else is
+  running, so the step is handed back as a no-op (after a sleep of at most POLL_SECONDS) and read again
+  the next time the runner is idle; timers and writes go on in between.
+
+So events enter the pipeline at the given rate in wall-clock time when the runner keeps up, and as soon
+as it is free when it does not; that delay is part of the measured latency, which runs from each event's
+scheduled arrival, not from when the runner got round to emitting it.
 """
 
 import collections
@@ -21,11 +28,13 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.runners.direct import direct_runner
+from apache_beam.runners.direct.test_stream_impl import _TestStream
+from apache_beam.testing.test_stream import ProcessingTimeEvent
 from apache_beam.testing.test_stream import TestStream as Stream  # a "Test*" name would be collected
 from apache_beam.transforms.window import TimestampedValue
 
@@ -99,34 +108,51 @@ class _Feed:
 FEED = _Feed()
 
 
+POLL_SECONDS = 0.005  # the longest the feed holds the runner's one thread while waiting for a step
+
+
 class WallClock:
-    """The DirectRunner's TestStream clock, on the wall clock: see the module's docstring."""
+    """The DirectRunner's TestStream clock, on the wall clock: time passes by itself, steps move nothing."""
 
     def __init__(self, *args, **kwargs) -> None:
-        self._target: float | None = None
+        pass
 
     def time(self) -> float:
         return time.time()
 
     def advance_time(self, advance_by) -> None:
+        pass
+
+
+def _paced(events: Iterable) -> Iterator:
+    """The TestStream's events, each processing-time step held until the wall clock has got there."""
+    target: float | None = None
+    for event in events:
+        if not isinstance(event, ProcessingTimeEvent):
+            yield event
+            continue
         now = time.time()
-        if self._target is None:
-            self._target = now
+        if target is None:
+            target = now
             FEED.start(now)
-        self._target += float(advance_by)
-        if self._target > now:
-            time.sleep(self._target - now)
+        target += float(event.advance_by)
+        while now < target:
+            time.sleep(min(POLL_SECONDS, target - now))
+            yield ProcessingTimeEvent(0)  # hands the runner's thread back: read again when it is idle
+            now = time.time()
 
 
 @contextlib.contextmanager
 def wall_clock_test_stream() -> Iterator[None]:
-    """TestStream pipelines run while this holds use WallClock (the runner makes its clock in run)."""
-    saved = direct_runner.TestClock
+    """TestStream pipelines run while this holds follow the wall clock (see the module's docstring)."""
+    saved_clock, saved_script = direct_runner.TestClock, _TestStream.__dict__["events_from_script"]
     direct_runner.TestClock = WallClock
+    _TestStream.events_from_script = staticmethod(lambda events: _paced(saved_script.__func__(events)))
     try:
         yield
     finally:
-        direct_runner.TestClock = saved
+        direct_runner.TestClock = saved_clock
+        _TestStream.events_from_script = saved_script
 
 
 class _MarkArrival(beam.DoFn):

@@ -17,7 +17,7 @@ from schemas.events import SegmentEvent
 from schemas.records import MergedOp, RecordOp
 
 
-class _SizedPickleCoder(coders.Coder):
+class _SizedPickleCoder(coders.coders.FastCoder):
     """Pickle with a size estimate that does not encode (subclasses give `estimate`)."""
 
     estimate: Callable[[Any], int] = staticmethod(lambda value: 256)

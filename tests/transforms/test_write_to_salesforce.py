@@ -314,3 +314,38 @@ def test_a_match_value_too_long_for_its_field_is_a_dead_letter_not_trimmed(p):
     counts = run_and_count(p)
     assert "fields_trimmed" not in counts
     assert [r["Email"] for r in fake_salesforce.STATE["records"]["Lead"]] == ["ok@example.com"]
+
+
+def test_the_pickled_writer_carries_where_credentials_are_not_the_secrets(tmp_path, monkeypatch):
+    from apache_beam.internal.cloudpickle import cloudpickle
+
+    from salesforce.credentials import CredentialsSource
+
+    secrets = tmp_path / "sf.env"
+    secrets.write_text(
+        "SALESFORCE_USERNAME=api@example.com\nSALESFORCE_PASSWORD=s3cret-password\n"
+        "SALESFORCE_SECURITY_TOKEN=s3cret-token\n"
+    )
+    transform = WriteToSalesforce(CredentialsSource(str(secrets)), SETTINGS)
+    graph = cloudpickle.dumps(transform)  # what Beam puts in the job's graph, before compressing it
+    assert b"s3cret" not in graph and str(secrets).encode() in graph
+    # The worker reads them when it starts.
+    assert CredentialsSource(str(secrets)).resolve({}).password == "s3cret-password"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("SALESFORCE_USERNAME api@example.com\n", "line 1: expected NAME=VALUE"),
+        ("# comment\n\nSALESFORCE_USERNAME=a@b.c\n", "SALESFORCE_PASSWORD is not set"),
+    ],
+)
+def test_a_bad_credentials_file_names_the_line_not_the_secret(tmp_path, text, message):
+    from salesforce.credentials import CredentialsSource
+    from salesforce.errors import ConfigurationError
+
+    path = tmp_path / "sf.env"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        CredentialsSource(str(path)).resolve({})
+    assert "api@example.com" not in str(raised.value)

@@ -18,7 +18,9 @@ from transforms import metrics
 from transforms.coders import ShardMergeCoder
 from transforms.merging import RecordMerge
 
-REMAINDER = "remainder"
+# Keys of the batches between splitting and filling: a full batch alone, or an sObject's part-filled ones.
+FULL = "full"
+PART = "part"
 
 
 def shard_key(op: RecordOp | MergedOp, shards: int) -> str:
@@ -78,12 +80,12 @@ class MergeShard(beam.CombineFn):
 
 
 class _SplitIntoBatches(beam.DoFn):
-    """Full batches of a shard go on; its last, part-filled batch goes to REMAINDER keyed by sObject."""
+    """A shard's records into batches: each full batch under a key of its own, the last, part-filled
+    one under its sObject's key, where the other shards' part-filled batches meet it."""
 
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
         self.deduplicated = Metrics.counter(metrics.NAMESPACE, metrics.DEDUPLICATED)
-        self.batch_sizes = Metrics.distribution(metrics.NAMESPACE, metrics.BATCH_SIZE)
 
     def process(self, element: tuple[str, tuple[list[MergedOp], int]]):
         key, (ops, duplicates) = element
@@ -91,22 +93,27 @@ class _SplitIntoBatches(beam.DoFn):
             self.deduplicated.inc(duplicates)
         size = self._batch_size
         full = len(ops) - len(ops) % size
-        for start in range(0, full, size):
-            self.batch_sizes.update(size)
-            yield ops[start : start + size]
+        for n, start in enumerate(range(0, full, size)):
+            yield f"{FULL}|{key}|{n}", ops[start : start + size]
         if full < len(ops):
-            yield beam.pvalue.TaggedOutput(REMAINDER, (key.rpartition("|")[0], ops[full:]))
+            yield f"{PART}|{key.rpartition('|')[0]}", ops[full:]
 
 
 class _FillBatches(beam.DoFn):
-    """The part-filled batches of one sObject's shards, cut again into as few batches as they fill."""
+    """Full batches as they are; the part-filled batches of one sObject's shards cut again into as few
+    batches as they fill."""
 
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
         self.batch_sizes = Metrics.distribution(metrics.NAMESPACE, metrics.BATCH_SIZE)
 
     def process(self, element: tuple[str, Iterable[list[MergedOp]]]):
-        _, parts = element
+        key, parts = element
+        if key.startswith(FULL):
+            for batch in parts:
+                self.batch_sizes.update(len(batch))
+                yield batch
+            return
         ops = sorted((op for part in parts for op in part), key=lambda op: op.key)
         for start in range(0, len(ops), self._batch_size):
             batch = ops[start : start + self._batch_size]
@@ -138,18 +145,15 @@ class MergeIntoBatches(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
-        split = (
+        # One shuffle after the merge, for full and part-filled batches alike: a Flatten of the two would
+        # encode every record twice more on the in-process runner.
+        return (
             ops
             | "KeyByShard" >> beam.Map(_key_by_shard(self._shards)).with_output_types(tuple[str, RecordOp])
-            | "MergePerShard" >> beam.CombinePerKey(MergeShard())
+            | "MergePerShard"
+            >> beam.CombinePerKey(MergeShard()).with_output_types(tuple[str, tuple[list[MergedOp], int]])
             | "SplitIntoBatches"
-            >> beam.ParDo(_SplitIntoBatches(self._batch_size))
-            .with_output_types(list[MergedOp])
-            .with_outputs(REMAINDER, main="full")
-        )
-        filled = (
-            split[REMAINDER]
-            | "GroupRemainders" >> beam.GroupByKey()
+            >> beam.ParDo(_SplitIntoBatches(self._batch_size)).with_output_types(tuple[str, list[MergedOp]])
+            | "GroupBatches" >> beam.GroupByKey()
             | "FillBatches" >> beam.ParDo(_FillBatches(self._batch_size)).with_output_types(list[MergedOp])
         )
-        return (split.full, filled) | "AllBatches" >> beam.Flatten()

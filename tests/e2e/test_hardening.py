@@ -404,7 +404,7 @@ class Race:
     reached: bool
 
 
-def _race(emu, base: Path) -> Race:
+def _race(emu, base: Path, *flags: str) -> Race:
     """Two `python -m pipeline` processes over the same 100 new emails, their lookups answered before
     either creates: every API call is held until both jobs have one in flight, then all take 300 ms."""
     reset(emu)
@@ -427,6 +427,7 @@ def _race(emu, base: Path) -> Race:
             str(base / f"summary-{job}.json"),
             "--progress_seconds",
             "600",
+            *flags,
             *connection_flags(emu),
         ]
         procs.append(
@@ -450,6 +451,14 @@ def _race(emu, base: Path) -> Race:
 @pytest.fixture(scope="module")
 def race_with_setup(setup_org, tmp_path_factory) -> Race:
     return _race(setup_org, tmp_path_factory.mktemp("race-setup"))
+
+
+@pytest.fixture(scope="module")
+def race_streaming_with_setup(setup_org, race_with_setup, tmp_path_factory) -> Race:
+    # The streaming path (stateful dedup, buffers, the same writer) as two separate workers.
+    return _race(
+        setup_org, tmp_path_factory.mktemp("race-stream"), "--streaming", "--max_buffering_seconds", "1"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -667,3 +676,15 @@ def test_times_outside_years_1_to_9999_do_not_fail_the_run(plain_org, corpus_run
     assert read_dead_letters(prefix)[0] == []
     leads = by_key(plain_org, "Lead", "Email")
     assert {("Lead", k): v for k, v in leads.items()} == corpus.expected_records(corpus.OUT_OF_RANGE_TIMES)
+
+
+def test_two_streaming_jobs_at_once_create_each_lead_once(race_streaming_with_setup):
+    race = race_streaming_with_setup
+    assert race.reached, "both jobs should have had a call in flight at once"
+    assert race.codes == [0, 0], race.outputs
+    for summary in race.summaries:
+        assert_balanced(summary)
+        assert summary["events_read"] == 100
+        assert summary["dead_lettered"] == {}
+    assert sum(s["records_written"]["Lead"].get("create", 0) for s in race.summaries) == 100
+    assert sorted(r["Email"] for r in race.leads) == RACE_EMAILS

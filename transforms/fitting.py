@@ -127,12 +127,12 @@ def match_value_too_long(match_field: str, value: str, meta: ObjectMeta) -> str 
 
 def _convert(value: Any, field: FieldMeta) -> tuple[Any, bool]:
     """(value of the field's type, whether it changed); raises _Unfit when that would lose information."""
-    for types, converter in _CONVERTERS:
-        if field.type in types:
-            fitted = converter(value, field)
-            return fitted, not _same(fitted, value)
-    # Types we do not know how to check (time, base64, anyType, ...): Salesforce decides.
-    return value, False
+    converter = _CONVERTER_OF_TYPE.get(field.type)
+    if converter is None:
+        # Types we do not know how to check (time, base64, anyType, ...): Salesforce decides.
+        return value, False
+    fitted = converter(value, field)
+    return fitted, not _same(fitted, value)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -263,6 +263,9 @@ _CONVERTERS: tuple[tuple[frozenset[str], Callable[[Any, FieldMeta], Any]], ...] 
     (DATE_TYPES, _to_date),
     (DATETIME_TYPES, _to_datetime),
 )
+
+
+_CONVERTER_OF_TYPE = {kind: converter for kinds, converter in _CONVERTERS for kind in kinds}
 
 
 def utf16_length(text: str) -> int:

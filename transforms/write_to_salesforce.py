@@ -4,11 +4,16 @@ Batches are written on a few threads, so that the pipeline's own work and Salesf
 a batch that shares a record with one still being written waits for it, so that one record is never
 written by two calls at once. Outputs and metrics are made on the bundle's thread, and the bundle ends
 only once every batch it took is written.
+
+All instances of one writer in a worker process share one session (client, threads, records in flight,
+reported totals) through Beam's `Shared`: a runner that sets a DoFn up for every bundle (the local
+BundleBasedDirectRunner does) would otherwise log in and describe the objects again for every batch.
 """
 
 import collections
 import datetime
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -17,6 +22,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
 from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
 from apache_beam.utils.windowed_value import WindowedValue
 
 from salesforce.client import SalesforceClient
@@ -74,6 +80,20 @@ def _epoch_seconds(iso_utc: str) -> float:
         return time.time()
 
 
+class _Session:
+    """What every instance of one writer in a process shares: the logged-in client and its batch writer,
+    the threads that write, which write holds each record, and the totals already reported as counters."""
+
+    def __init__(self, client, writer: BatchWriter, threads: int) -> None:
+        self.client = client
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="beamforce-writer")
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, Future] = {}  # record key -> the write that holds it
+        self.reported: dict[str, int] = {}
+        self.limit_waited = 0.0
+
+
 class _WriteBatch(beam.DoFn):
     def __init__(
         self,
@@ -84,6 +104,7 @@ class _WriteBatch(beam.DoFn):
         limit_poll_seconds: float,
         sleep: Callable[[float], None],
         threads: int,
+        shared: Shared,
     ) -> None:
         self._credentials = credentials
         self._settings = settings
@@ -92,9 +113,8 @@ class _WriteBatch(beam.DoFn):
         self._limit_poll_seconds = limit_poll_seconds
         self._sleep = sleep
         self._threads = threads
-        self._client = None
-        self._writer: BatchWriter | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._shared = shared
+        self._session: _Session | None = None
         self._setup_error = ""
         ns = metrics.NAMESPACE
         self.stale_fields = Metrics.counter(ns, metrics.STALE_FIELDS_SKIPPED)
@@ -130,12 +150,9 @@ class _WriteBatch(beam.DoFn):
         }
 
     def setup(self) -> None:
-        self._reported: dict[str, int] = {}
-        self._limit_waited = 0.0
         self._noted: dict[str, set[str]] = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
         self._progress = {"created": 0, "updated": 0, "dead-lettered": 0}
         self._last_progress = time.monotonic()
-        self._in_flight: dict[str, Future] = {}  # record key -> the write that holds it
         self._pending: collections.deque = collections.deque()
         credentials = self._credentials
         if isinstance(credentials, CredentialsSource):
@@ -147,37 +164,36 @@ class _WriteBatch(beam.DoFn):
                 self._setup_error = str(e)
                 _log.error("the writer cannot read the Salesforce credentials: %s", e)
                 return
-        self._client = client = self._client_factory(credentials, self._settings)
+        self._session = self._shared.acquire(lambda: self._new_session(credentials))
+
+    def _new_session(self, credentials: Credentials) -> _Session:
+        client = self._client_factory(credentials, self._settings)
         if hasattr(client, "throttler"):
             client.throttler = AdaptiveThrottler(
                 window_ms=THROTTLER_WINDOW_MS,
                 bucket_ms=THROTTLER_BUCKET_MS,
                 overload_ratio=THROTTLER_OVERLOAD,
             )
-        self._writer = BatchWriter(
+        writer = BatchWriter(
             client,
             self._on_api_limit,
             self._limit_poll_seconds,
             self._sleep,
             getattr(self._settings, "batch_deadline_seconds", None),
         )
-        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="beamforce-writer")
         try:
             client.login()
-            self._writer.logged_in = True
+            writer.logged_in = True
         except (SalesforceLoginError, TransientError) as e:  # what login() raises
             # The main checked the credentials before the run; if they fail now, every batch is
             # dead-lettered (retryable) rather than crashing the workers in a loop.
             _log.warning("Salesforce login failed in a writer, will retry per batch: %s", type(e).__name__)
+        return _Session(client, writer, self._threads)
 
     def teardown(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
-        client, self._client = self._client, None
-        close = getattr(client, "close", None)
-        if close is not None:
-            close()
+        # The session (client, threads) outlives this instance: the next instance in this process takes it
+        # over, and Beam lets it go with the last instance that holds it.
+        self._session = None
 
     def start_bundle(self) -> None:
         self._pending = collections.deque()
@@ -186,16 +202,19 @@ class _WriteBatch(beam.DoFn):
         self, batch: list[MergedOp], timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam
     ):
         self.batch_sizes.update(len(batch))
-        if self._writer is None:
+        session = self._session
+        if session is None:
             message = f"no credentials on this worker: {self._setup_error}"
             report = BatchReport(results=all_failed(batch, "login_failed", message))
             yield from self._emit(report, timestamp, window)
             return
         keys = {op.key for op in batch}
-        earlier = {self._in_flight[k] for k in keys if k in self._in_flight}
-        future = self._pool.submit(self._write_after, earlier, batch)
-        for key in keys:
-            self._in_flight[key] = future
+        with session.lock:
+            in_flight = session.in_flight
+            earlier = {in_flight[k] for k in keys if k in in_flight}
+            future = session.pool.submit(self._write_after, session.writer, earlier, batch)
+            for key in keys:
+                in_flight[key] = future
         self._pending.append((future, keys, timestamp, window))
         # Outputs leave in the order batches came; at most a few batches are in flight per writer.
         while self._pending and (self._pending[0][0].done() or len(self._pending) > 2 * self._threads):
@@ -206,18 +225,23 @@ class _WriteBatch(beam.DoFn):
         while self._pending:
             yield from self._finish_oldest()
 
-    def _write_after(self, earlier: set[Future], batch: list[MergedOp]) -> tuple[BatchReport, float]:
+    @staticmethod
+    def _write_after(
+        writer: BatchWriter, earlier: set[Future], batch: list[MergedOp]
+    ) -> tuple[BatchReport, float]:
         wait(earlier)
         started = time.monotonic()
-        report = self._writer.write(batch)
+        report = writer.write(batch)
         return report, time.monotonic() - started
 
     def _finish_oldest(self):
         future, keys, timestamp, window = self._pending.popleft()
         report, seconds = future.result()
-        for key in keys:
-            if self._in_flight.get(key) is future:
-                del self._in_flight[key]
+        session = self._session
+        with session.lock:
+            for key in keys:
+                if session.in_flight.get(key) is future:
+                    del session.in_flight[key]
         self.latency_ms.update(int(seconds * 1000))
         yield from self._emit(report, timestamp, window)
         self._report_client()
@@ -233,8 +257,9 @@ class _WriteBatch(beam.DoFn):
             Metrics.counter(ns, metrics.ambiguous_match(sobject)).inc()
         if report.stale_fields:
             self.stale_fields.inc(report.stale_fields)
-        if report.limit_waited_seconds:
-            self._limit_waited += report.limit_waited_seconds
+        if report.limit_waited_seconds and self._session is not None:
+            with self._session.lock:
+                self._session.limit_waited += report.limit_waited_seconds
         written: collections.Counter = collections.Counter()  # (sObject, kind) -> [records, events]
         newest = ""
         for op, result in report.results:
@@ -275,34 +300,40 @@ class _WriteBatch(beam.DoFn):
                 _log.info("field %s: %s", qualified, kind.replace("_", " "))
 
     def _report_client(self) -> None:
-        """The client's running totals as counter increments (metrics are only kept inside a bundle)."""
-        client = self._client
-        if client is None:
+        """The session's running totals as counter increments (metrics are only kept inside a bundle):
+        each increment is reported once, by whichever instance sees it first."""
+        session = self._session
+        if session is None:
             return
-        totals = {
-            metrics.API_CALLS: client.api_calls,
-            metrics.THROTTLED_SECONDS: int(getattr(client, "throttled_seconds", 0.0)),
-            metrics.CLIENT_RETRIES: getattr(client, "retries", 0),
-            metrics.CLIENT_BACKOFF_SECONDS: int(getattr(client, "backoff_seconds", 0.0)),
-            metrics.SESSION_RENEWALS: getattr(client, "session_renewals", 0),
-            metrics.BATCH_DEADLINE_EXCEEDED: getattr(client, "deadlines_exceeded", 0),
-            # The counter runners read to hold back autoscaling: time spent waiting for the rate limit,
-            # the adaptive throttler and the org's allocation.
-            THROTTLING_COUNTER: int(
-                getattr(client, "throttled_seconds", 0.0)
-                + getattr(client, "adaptive_throttled_seconds", 0.0)
-                + self._limit_waited
-            ),
-        }
-        for name, value in totals.items():
-            previous = self._reported.get(name, 0)
-            if value > previous:
-                self._client_totals[name].inc(value - previous)
-                self._reported[name] = value
-        limit_waited = int(self._limit_waited)
-        if limit_waited > self._reported.get(metrics.API_LIMIT_WAIT_SECONDS, 0):
-            self.limit_wait_seconds.inc(limit_waited - self._reported.get(metrics.API_LIMIT_WAIT_SECONDS, 0))
-            self._reported[metrics.API_LIMIT_WAIT_SECONDS] = limit_waited
+        client = session.client
+        with session.lock:
+            limit_waited = session.limit_waited
+            totals = {
+                metrics.API_CALLS: client.api_calls,
+                metrics.THROTTLED_SECONDS: int(getattr(client, "throttled_seconds", 0.0)),
+                metrics.CLIENT_RETRIES: getattr(client, "retries", 0),
+                metrics.CLIENT_BACKOFF_SECONDS: int(getattr(client, "backoff_seconds", 0.0)),
+                metrics.SESSION_RENEWALS: getattr(client, "session_renewals", 0),
+                metrics.BATCH_DEADLINE_EXCEEDED: getattr(client, "deadlines_exceeded", 0),
+                # The counter runners read to hold back autoscaling: time spent waiting for the rate
+                # limit, the adaptive throttler and the org's allocation.
+                THROTTLING_COUNTER: int(
+                    getattr(client, "throttled_seconds", 0.0)
+                    + getattr(client, "adaptive_throttled_seconds", 0.0)
+                    + limit_waited
+                ),
+            }
+            reported = session.reported
+            for name, value in totals.items():
+                previous = reported.get(name, 0)
+                if value > previous:
+                    self._client_totals[name].inc(value - previous)
+                    reported[name] = value
+            waited = int(limit_waited)
+            previous = reported.get(metrics.API_LIMIT_WAIT_SECONDS, 0)
+            if waited > previous:
+                self.limit_wait_seconds.inc(waited - previous)
+                reported[metrics.API_LIMIT_WAIT_SECONDS] = waited
         usage = getattr(client, "api_usage", None)
         if usage is not None:
             self.api_remaining.set(max(0, usage.max - usage.used))
@@ -317,7 +348,7 @@ class _WriteBatch(beam.DoFn):
                 self._progress["created"],
                 self._progress["updated"],
                 self._progress["dead-lettered"],
-                self._reported.get(metrics.API_CALLS, 0),
+                self._session.reported.get(metrics.API_CALLS, 0) if self._session else 0,
             )
 
 
@@ -359,6 +390,8 @@ class WriteToSalesforce(beam.PTransform):
         self._limit_poll_seconds = limit_poll_seconds
         self._sleep = sleep
         self._threads = threads
+        # One session per process for this writer (see the module's docstring).
+        self._shared = Shared()
 
     def display_data(self) -> dict:
         return {"login_url": self._settings.login_url, "api_version": self._settings.api_version}
@@ -374,6 +407,7 @@ class WriteToSalesforce(beam.PTransform):
                 self._limit_poll_seconds,
                 self._sleep,
                 self._threads,
+                self._shared,
             )
         ).with_output_types(WrittenRecord).with_outputs(DEAD_LETTER, main="written")
         return Result(written.written, written[DEAD_LETTER])

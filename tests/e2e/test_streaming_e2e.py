@@ -150,6 +150,25 @@ def test_fifty_identifies_of_one_new_email_make_one_lead_with_the_latest_values(
     assert (summary.events_read, summary.events_written, summary.balanced) == (50, 50, True)
 
 
+def test_a_long_stream_logs_in_once_and_describes_each_object_once(org, tmp_path):
+    """The local streaming runner sets the writer up for every bundle; the writer's session (one per
+    process) keeps the login and the describe across them."""
+    steps = [
+        (
+            [identify(f"s{n}", n, email=f"p{n}@example.com"), group(f"g{n}", n, f"acct-{n}", name=f"N{n}")],
+            FLUSH,
+        )
+        for n in range(1, 6)
+    ]
+
+    summary, dead = run_stream(org, tmp_path, steps)[:2]
+
+    by_kind = org.admin("GET", "/_emulator/calls")["by_kind"]
+    assert dead == []
+    assert summary.records_written == {"Lead": {"create": 5}, "Account": {"create": 5}}
+    assert (by_kind.get("login"), by_kind.get("describe")) == (1, 2), by_kind
+
+
 def test_a_late_event_writes_only_its_fields_newer_than_any_seen(org, tmp_path):
     email = "bob@example.com"
     first = identify("e1", 1, email=email, firstName="Bob", lastName="Ray", title="Intern", phone="1")

@@ -71,15 +71,22 @@ def build(
     source: beam.PTransform | None = None,
     streaming: bool = False,
     clock: Callable[[], float] = time.time,
+    rereadable: bool | None = None,
+    dead_letter_sink: beam.PTransform | None = None,
 ) -> None:
     """Wires the graph: read -> parse -> gate -> map -> merge and batch -> write; dead letters -> sink.
 
     `source` gives Result(EventLines, dead letters); by default the files of --input. `streaming` (an
     unbounded source) switches the merging and batching stages; `clock` drives their processing-time
-    timers (tests inject one).
+    timers (tests inject one). `rereadable` (default: not streaming): events can be read again where they
+    came from (files), so failed writes rebuild their dead letters by reading instead of every event
+    carrying its text. `dead_letter_sink` publishes dead letters (to a topic) instead of the files of
+    --dead_letter_output.
     """
+    if rereadable is None:
+        rereadable = not streaming
     read = p | "ReadEvents" >> (source if source is not None else ReadEvents(options.input))
-    parsed = read.output | "ParseEvents" >> ParseEvents(keep_text=streaming)
+    parsed = read.output | "ParseEvents" >> ParseEvents(keep_text=not rereadable)
     ops = (
         parsed.output
         | "SelectEnabled" >> SelectEnabled(options.always_enabled)
@@ -98,14 +105,16 @@ def build(
             threads=options.writer_threads or DEFAULT_WRITER_THREADS,
         )
     )
-    write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(
-        rereadable=not streaming
-    )
-    _ = (
-        (read.dead_letter, parsed.dead_letter, ops.dead_letter, write_failures)
-        | "FlattenDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters"
-        >> WriteDeadLetters(
+    write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(rereadable=rereadable)
+    dead_letters = (
+        read.dead_letter,
+        parsed.dead_letter,
+        ops.dead_letter,
+        write_failures,
+    ) | "FlattenDeadLetters" >> beam.Flatten()
+    if dead_letter_sink is not None:
+        _ = dead_letters | "PublishDeadLetters" >> dead_letter_sink
+    else:
+        _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
             options.dead_letter_output, window_seconds=DEAD_LETTER_WINDOW_SECONDS if streaming else None
         )
-    )

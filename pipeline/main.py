@@ -16,6 +16,7 @@ from pipeline import direct_runner_metrics
 from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
 from pipeline.progress import ProgressReporter
+from pipeline.sources import SourceOptions, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
@@ -104,16 +105,28 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
             f"unknown option {unknown[0]}: see python -m pipeline --help for the options"
         )
     options = PipelineOptions(argv)
-    streaming = bool(options.view_as(StandardOptions).streaming)
-    if options.view_as(StandardOptions).runner is None:
-        options.view_as(StandardOptions).runner = STREAMING_RUNNER if streaming else DEFAULT_RUNNER
+    source = choose_source(options)
+    standard = options.view_as(StandardOptions)
+    # Every unbounded source makes the run a streaming one.
+    standard.streaming = streaming = bool(standard.streaming) or source.unbounded
+    if standard.runner is None:
+        standard.runner = STREAMING_RUNNER if streaming else DEFAULT_RUNNER
     credentials, settings = validate(options, environ)
     bf = options.view_as(BeamforceOptions)
     client = login_once(credentials, settings)
 
     p = beam.Pipeline(options=options)
     # The writers read the credentials themselves when they start: the graph carries no secret.
-    build(p, bf, CredentialsSource(bf.salesforce_credentials_file), settings, streaming=streaming)
+    build(
+        p,
+        bf,
+        CredentialsSource(bf.salesforce_credentials_file),
+        settings,
+        source=source.transform,
+        streaming=streaming,
+        rereadable=source.rereadable,
+        dead_letter_sink=dead_letter_sink(options),
+    )
     interrupted = False
     runner = str(options.view_as(StandardOptions).runner)
     local_streaming = contextlib.nullcontext()
@@ -134,7 +147,10 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
 
     totals, string_sets = counters(result)
     summary = Summary.from_metrics(
-        totals, string_sets, extra_api_calls=client.api_calls, dead_letter_output=bf.dead_letter_output
+        totals,
+        string_sets,
+        extra_api_calls=client.api_calls,
+        dead_letter_output=dead_letter_topic(options) or bf.dead_letter_output,
     )
     print(summary.format_text())
     if bf.summary_output:
@@ -197,7 +213,8 @@ def help_parser() -> argparse.ArgumentParser:
     """Only our options: Beam's parser would list hundreds of runner options."""
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
-        description="Send Segment identify and group events from files to Salesforce as Leads and Accounts.",
+        description="Send Segment identify and group events from files, archives, Pub/Sub or Kafka to "
+        "Salesforce as Leads and Accounts.",
         epilog="Credentials come from the environment only: SALESFORCE_USERNAME, SALESFORCE_PASSWORD, "
         f"SALESFORCE_SECURITY_TOKEN. Apache Beam pipeline options (--runner, ...) are accepted too; "
         f"the default runner is {DEFAULT_RUNNER} (in-process). Exit status: 0 done, 2 configuration "
@@ -205,6 +222,7 @@ def help_parser() -> argparse.ArgumentParser:
         "limit ran out: replay them later by giving the dead-letter files as --input), 1 other failure.",
     )
     BeamforceOptions._add_argparse_args(parser)
+    SourceOptions._add_argparse_args(parser.add_argument_group("sources and dead-letter topics"))
     return parser
 
 
@@ -237,10 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not summary.balanced:
         return 1
     if summary.retryable_dead_letters:
+        where = summary.dead_letter_files or ""
+        how = (
+            f"they were published to {where}: replay them later by reading that topic as the input"
+            if "://" in where and not where.startswith(("gs://", "s3://"))
+            else f"replay them later by running again with --input '{where}' (and another "
+            "--dead_letter_output, if you gave one)"
+        )
         print(
             f"beamforce: {summary.retryable_dead_letters} events could not be written for now; they are "
-            f"retryable dead letters: replay them later by running again with --input "
-            f"'{summary.dead_letter_files}' (and another --dead_letter_output, if you gave one)",
+            f"retryable dead letters: {how}",
             file=sys.stderr,
         )
         return EXIT_RETRYABLE

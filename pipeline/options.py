@@ -56,8 +56,10 @@ class BeamforceOptions(PipelineOptions):
             "--input",
             metavar="GLOB",
             default=None,
-            help="Required. Event files to read: JSON lines, one Segment event a line; .jsonl or .json, "
-            "gzip-compressed when the name ends in .gz (quote the glob, e.g. 'events/*.jsonl*').",
+            help="Event files to read: JSON lines, one Segment event a line; .jsonl or .json, "
+            "gzip-compressed when the name ends in .gz (quote the glob, e.g. 'events/*.jsonl*'); a glob "
+            "ending in .avro reads Avro files of schemas/segment_event.avsc. One source is required: "
+            "this, --archive, --input_subscription, --input_topic or --kafka_topic.",
         )
         parser.add_argument(
             "--salesforce_login_url",
@@ -324,12 +326,11 @@ def validate(
     Fills in the default --dead_letter_output (from `started`, the run's start, default now) in
     `options`, so that the run writes where its summary says.
     """
+    from pipeline.sources import check_source, dead_letter_topic
+
     o = options.view_as(BeamforceOptions)
-    if not o.input:
-        raise ConfigurationError(
-            "--input is required: give the event files to read, e.g. --input 'events/*.jsonl'"
-        )
-    _check_input(o.input)
+    if check_source(options) == "--input":
+        _check_input(o.input)
 
     runner = options.view_as(StandardOptions).runner
     if runner is not None:
@@ -365,10 +366,17 @@ def validate(
             "CA certificates"
         )
 
-    default = not o.dead_letter_output
+    topic = dead_letter_topic(options)
+    if topic and o.dead_letter_output:
+        raise ConfigurationError(
+            f"--dead_letter_output and a dead-letter topic ({topic}) name two places for dead letters: "
+            "give one"
+        )
+    default = not o.dead_letter_output and not topic
     if default:
         o.dead_letter_output = default_dead_letter_output(started or datetime.now(UTC))
-    _check_dead_letter_output(o.dead_letter_output, default)
+    if not topic:
+        _check_dead_letter_output(o.dead_letter_output, default)
 
     if o.summary_output is not None:
         _check_summary_output(o.summary_output)

@@ -134,8 +134,13 @@ class Summary:
 
     @property
     def dead_letter_files(self) -> str | None:
-        """A glob of the dead-letter files (valid --input for a replay)."""
-        return f"{self.dead_letter_output}-*.jsonl" if self.dead_letter_output else None
+        """A glob of the dead-letter files (valid --input for a replay), or the topic they were published
+        to (pubsub://projects/P/topics/T, kafka://T)."""
+        if not self.dead_letter_output:
+            return None
+        if self.dead_letter_output.startswith(("pubsub://", "kafka://")):
+            return self.dead_letter_output
+        return f"{self.dead_letter_output}-*.jsonl"
 
     def to_dict(self) -> dict:
         d = asdict(self)

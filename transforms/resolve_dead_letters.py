@@ -14,7 +14,8 @@ import apache_beam as beam
 
 from schemas.dead_letter import DeadLetter, UndeliveredEvent
 from transforms.parsing import is_dead_letter, without_surrogates
-from transforms.read_events import READ_ERRORS, read_lines
+from transforms.read_archives import read_archive_lines
+from transforms.read_events import READ_ERRORS
 
 
 def original_event(text: str | bytes | None) -> Any:
@@ -70,7 +71,8 @@ class _ReadFailedLines(beam.DoFn):
             by_line.setdefault(failure.ref.seq, []).append(failure)
         found: set[int] = set()
         try:
-            for number, text in read_lines(source, set(by_line)):
+            # JSON lines or Avro records, read as the source read them.
+            for number, text in read_archive_lines(source, set(by_line)):
                 found.add(number)
                 event = original_event(text)
                 for failure in by_line[number]:

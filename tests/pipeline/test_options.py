@@ -26,6 +26,12 @@ def events(tmp_path):
     return str(path)
 
 
+NO_SOURCE = (
+    "--input is required: give the event files to read, e.g. --input 'events/*.jsonl' (or read an archive "
+    "with --archive, or a stream with --input_subscription, --input_topic or --kafka_topic)"
+)
+
+
 def _validate(argv, environ=ENV):
     return validate(PipelineOptions(argv), environ)
 
@@ -90,7 +96,7 @@ def test_ca_bundle_and_api_version(events, tmp_path):
 @pytest.mark.parametrize(
     "argv, environ, message",
     [
-        ([], ENV, "--input is required: give the event files to read, e.g. --input 'events/*.jsonl'"),
+        ([], ENV, NO_SOURCE),
         (
             ["--input", "{tmp}/nothing/*.jsonl"],
             ENV,
@@ -362,8 +368,7 @@ def test_configuration_error_exits_2_without_traceback(capsys, monkeypatch):
     assert main([]) == 2
     captured = capsys.readouterr()
     assert captured.err == (
-        "beamforce: configuration error: --input is required: give the event files to read, "
-        "e.g. --input 'events/*.jsonl'\n"
+        f"beamforce: configuration error: {NO_SOURCE}\n"
     )
     assert "Traceback" not in captured.out + captured.err
 

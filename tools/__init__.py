@@ -1,0 +1,1 @@
+"""Small command-line tools that go with the pipeline (not part of it)."""

@@ -1,8 +1,11 @@
 """Archives and Avro files through the whole pipeline (python -m pipeline's run) into the local Salesforce."""
 
+import datetime
 import glob
 import gzip
 import json
+import shutil
+from pathlib import Path
 
 import fastavro
 import pytest
@@ -50,8 +53,6 @@ def _leads(emu) -> dict[str, str]:
 
 
 def test_an_archive_reads_only_the_selected_days_and_rebuilds_avro_dead_letters(org, tmp_path):
-    import datetime
-
     root = tmp_path / "bucket" / "segment-logs" / "source-1"
     days = {d: root / folder_of_day(datetime.date(2024, 3, d)) for d in (1, 2, 3)}
     for folder in days.values():
@@ -81,3 +82,42 @@ def test_an_avro_glob_is_read_as_input(org, tmp_path):
     assert _leads(org) == {f"a{n}@example.com": f"Last{n}" for n in range(1, 4)}
     assert dead == []
     assert (summary.events_read, summary.events_written) == (3, 3)
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "events" / "sample-mix.jsonl.gz"
+
+
+def _all_records(emu) -> dict[str, list[dict]]:
+    key = {"Lead": "Email", "Account": "AccountNumber"}
+    return {
+        sobject: sorted(records(emu, sobject), key=lambda r: json.dumps(r.get(field), sort_keys=True))
+        for sobject, field in key.items()
+    }
+
+
+def test_avro_and_gzip_archives_give_the_records_of_the_json_lines_they_came_from(org, tmp_path):
+    """The sample mix (about 1,000 events, some bad) as JSON lines, as a gzip archive and as Avro."""
+    from tools.avro_convert import to_avro
+
+    day = folder_of_day(datetime.date(2024, 3, 1))
+    gz_root, avro_root = tmp_path / "gz", tmp_path / "avro"
+    (gz_root / "segment-logs" / "src" / day).mkdir(parents=True)
+    (avro_root / "segment-logs" / "src" / day).mkdir(parents=True)
+    shutil.copy(SAMPLE, gz_root / "segment-logs" / "src" / day / "part-0.gz")
+    converted, skipped = to_avro(str(SAMPLE), str(avro_root / "segment-logs" / "src" / day / "part-0.avro"))
+    assert converted > 900 and skipped  # the bad lines (not JSON objects) have no Avro record
+
+    results = {}
+    for name, flags in (
+        ("jsonl", ["--input", str(SAMPLE)]),
+        ("gz", ["--archive", str(gz_root)]),
+        ("avro", ["--archive", str(avro_root)]),
+    ):
+        org.admin("POST", "/_emulator/reset")
+        summary, _ = _run(org, tmp_path / name, *flags)
+        assert summary.balanced, name
+        results[name] = (_all_records(org), summary.records_written, summary.events_written)
+
+    assert results["gz"] == results["jsonl"]
+    assert results["avro"] == results["jsonl"]
+    assert len(results["jsonl"][0]["Lead"]) > 100 and len(results["jsonl"][0]["Account"]) > 10

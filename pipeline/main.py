@@ -124,7 +124,8 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
         settings,
         source=source.transform,
         streaming=streaming,
-        rereadable=source.rereadable,
+        # Streaming keeps each event's text: a write failure's dead letter is written when it happens.
+        rereadable=source.rereadable and not streaming,
         dead_letter_sink=dead_letter_sink(options),
     )
     interrupted = False

@@ -16,7 +16,7 @@ from pipeline import direct_runner_metrics
 from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
 from pipeline.progress import ProgressReporter
-from pipeline.sources import SourceOptions, choose_source, dead_letter_sink, dead_letter_topic
+from pipeline.sources import SourceOptions, check_runner, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
@@ -92,6 +92,23 @@ def login_once(
     return client
 
 
+def _unwritten_events(options: PipelineOptions) -> str:
+    """What becomes of the events a stopped job had not written yet, for the source it read."""
+    s = options.view_as(SourceOptions)
+    local = "Direct" in str(options.view_as(StandardOptions).runner)
+    if (s.input_subscription or s.input_topic) and local:
+        return (
+            "Beam's local runner acknowledged the Pub/Sub messages it pulled: events it had not written "
+            "yet are lost to this run (publish them again, or run on Dataflow, which acknowledges only "
+            "handled messages)"
+        )
+    if s.input_subscription or s.input_topic:
+        return "Pub/Sub messages not handled yet stay unacknowledged and are delivered again"
+    if s.kafka_topic:
+        return "Kafka offsets are committed only for handled events: a restart in the group reads the rest"
+    return "files are read again from the start by a new run; records already written are not duplicated"
+
+
 def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Summary:
     """Runs the pipeline to completion and returns its summary (also printed, and written if asked)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -111,6 +128,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     standard.streaming = streaming = bool(standard.streaming) or source.unbounded
     if standard.runner is None:
         standard.runner = STREAMING_RUNNER if streaming else DEFAULT_RUNNER
+    check_runner(source, standard.runner, streaming)
     credentials, settings = validate(options, environ)
     bf = options.view_as(BeamforceOptions)
     client = login_once(credentials, settings)
@@ -141,9 +159,8 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
             try:
                 result.wait_until_finish()
             except KeyboardInterrupt:
-                # Events not written yet stay with the source (unacknowledged, offsets not committed).
                 interrupted = True
-                _log.warning("Interrupted: stopping the job; events not yet written stay with the source")
+                _log.warning("Interrupted: stopping the job. %s", _unwritten_events(options))
                 _cancel(result)
 
     totals, string_sets = counters(result)

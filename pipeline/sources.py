@@ -50,8 +50,10 @@ class SourceOptions(PipelineOptions):
             "--input_subscription",
             metavar="projects/P/subscriptions/S",
             default=None,
-            help="Stream events from this Pub/Sub subscription, one event a message (streaming; needs "
-            "apache-beam[gcp]). A message is acknowledged once its event is handled.",
+            help="Stream events from this Pub/Sub subscription, one event a message (streaming; needs the "
+            "pubsub extra). On Dataflow a message is acknowledged once its event is handled; Beam's local "
+            "DirectRunner acknowledges messages as it pulls them, so a local run stopped before its "
+            "buffers flush (--max_buffering_seconds) loses the events it held: run production on Dataflow.",
         )
         parser.add_argument(
             "--input_topic",
@@ -66,14 +68,16 @@ class SourceOptions(PipelineOptions):
             default=None,
             help="With Pub/Sub: the message attribute holding each event's time (RFC 3339 or epoch "
             "milliseconds), for the runner's watermark. Default: the event's own timestamp when earlier "
-            "than its publish time.",
+            "than its publish time. Late events are still merged by their own timestamp; this only "
+            "moves the watermark.",
         )
         parser.add_argument(
             "--dead_letter_topic",
             metavar="projects/P/topics/T",
             default=None,
             help="Publish dead letters to this Pub/Sub topic (one JSON line a message, attributes stage, "
-            "reason and retryable) instead of writing files.",
+            "reason and retryable) instead of writing files. Create a subscription on it before the run: "
+            "Pub/Sub keeps a topic's messages only for its subscriptions.",
         )
         parser.add_argument(
             "--kafka_bootstrap_servers",
@@ -112,6 +116,16 @@ class SourceOptions(PipelineOptions):
             default=False,
             help="Read the topics to the end offsets present at the start, then finish: a topic replayed "
             "as a backfill (batch mode: each record merged over the whole input).",
+        )
+        parser.add_argument(
+            "--kafka_max_idle_seconds",
+            type=float,
+            metavar="S",
+            default=None,
+            help="Stop reading a partition once it has had no new record for S seconds; when every "
+            "partition has stopped, the run writes what it read and ends with its summary (a catch-up "
+            "run in batch mode, as --kafka_bounded, which the local runners can run). Default: read for "
+            "ever (streaming).",
         )
         parser.add_argument(
             "--kafka_reader",
@@ -162,7 +176,9 @@ def _given(options: PipelineOptions) -> list[str]:
 
 
 def _kafka_topics(values: list[str]) -> list[str]:
-    return [t.strip() for v in values for t in v.split(",") if t.strip()]
+    from transforms.read_kafka import parse_topics
+
+    return parse_topics(values)
 
 
 def check_source(options: PipelineOptions) -> str:
@@ -217,6 +233,15 @@ def check_source(options: PipelineOptions) -> str:
         raise ConfigurationError(
             "--kafka_bootstrap_servers is given without --kafka_topic or --dead_letter_kafka_topic: give the "
             "topic to read, or leave the brokers out"
+        )
+    idle = s.kafka_max_idle_seconds
+    if idle is not None and not (0 < idle < float("inf")):
+        raise ConfigurationError(
+            f"--kafka_max_idle_seconds {idle:g} is not a duration: give seconds above 0, e.g. 30"
+        )
+    if idle is not None and flag != "--kafka_topic":
+        raise ConfigurationError(
+            "--kafka_max_idle_seconds applies to --kafka_topic: give the topic, or leave it out"
         )
     if s.kafka_bounded and flag != "--kafka_topic":
         raise ConfigurationError("--kafka_bounded applies to --kafka_topic: give the topic, or leave it out")
@@ -273,7 +298,28 @@ def choose_source(options: PipelineOptions) -> Source:
         raise ConfigurationError(f"--kafka_topic needs a Kafka client: {e}") from None
     except ValueError as e:
         raise ConfigurationError(f"--kafka_topic: {e}") from None
-    return Source("kafka", ",".join(topics), read, unbounded=not s.kafka_bounded, rereadable=False)
+    # A read that stops when idle ends like a bounded one: the run merges over all it read (batch).
+    ends = s.kafka_bounded or s.kafka_max_idle_seconds is not None
+    return Source("kafka", ",".join(topics), read, unbounded=not ends, rereadable=False)
+
+
+# Local runners that cannot run an unbounded Python splittable DoFn (the Kafka reader) in streaming
+# mode: apache-beam 2.77's BundleBasedDirectRunner fails to build it ("ProcessKeyedElements/GroupByKey
+# ... was not replaced as expected"), and the FnApiRunner does not fire the streaming stages'
+# processing-time timers ("watermark-pending bundles did not execute").
+LOCAL_RUNNERS = ("BundleBasedDirectRunner", "DirectRunner", "FnApiRunner", "SwitchingDirectRunner")
+
+
+def check_runner(source: Source, runner: object, streaming: bool) -> None:
+    """Refuses a source the runner cannot run, before anything is read, saying what to use instead."""
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    if source.kind == "kafka" and streaming and name in LOCAL_RUNNERS:
+        raise ConfigurationError(
+            f"streaming from Kafka needs a runner that runs Python splittable DoFns unbounded (Dataflow, "
+            f"Flink or Spark through --runner PortableRunner, Prism); the local {name} cannot. Locally, "
+            "read what is there and stop: --kafka_bounded (to the end offsets present at the start) or "
+            "--kafka_max_idle_seconds S (until no record came for S seconds)"
+        )
 
 
 def _kafka_reader(s: SourceOptions, topics: list[str]) -> beam.PTransform:
@@ -285,7 +331,14 @@ def _kafka_reader(s: SourceOptions, topics: list[str]) -> beam.PTransform:
         from transforms.read_kafka import ReadKafkaXlang
 
         return ReadKafkaXlang(servers, topics, s.kafka_group_id, config, bounded=s.kafka_bounded)
-    return ReadKafka(servers, topics, s.kafka_group_id, config, bounded=s.kafka_bounded)
+    return ReadKafka(
+        servers,
+        topics,
+        s.kafka_group_id,
+        config,
+        bounded=s.kafka_bounded,
+        max_idle_seconds=s.kafka_max_idle_seconds,
+    )
 
 
 def _is_avro(pattern: str) -> bool:
@@ -311,9 +364,8 @@ def dead_letter_sink(options: PipelineOptions) -> beam.PTransform | None:
 
         return WriteDeadLettersToPubSub(s.dead_letter_topic)
     if s.dead_letter_kafka_topic:
-        from transforms.write_kafka import WriteDeadLettersToKafka
-
         from transforms.read_kafka import parse_config
+        from transforms.write_kafka import WriteDeadLettersToKafka
 
         return WriteDeadLettersToKafka(
             s.kafka_bootstrap_servers, s.dead_letter_kafka_topic, parse_config(s.kafka_config or ())

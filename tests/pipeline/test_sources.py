@@ -122,3 +122,19 @@ def test_a_dead_letter_topic_is_named_as_the_summary_shows_it():
     assert dead_letter_topic(PipelineOptions(["--input", "e"])) is None
     assert dead_letter_topic(PipelineOptions(["--dead_letter_topic", TOPIC])) == f"pubsub://{TOPIC}"
     assert dead_letter_topic(PipelineOptions(["--dead_letter_kafka_topic", "dl"])) == "kafka://dl"
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--input_subscription", SUB, "--runner", "DirectRunner"], "lost to this run"),
+        (["--input_subscription", SUB, "--runner", "BundleBasedDirectRunner"], "lost to this run"),
+        (["--input_subscription", SUB, "--runner", "DataflowRunner"], "delivered again"),
+        (["--kafka_bootstrap_servers", "k:9092", "--kafka_topic", "a"], "restart in the group"),
+        (["--input", "events/*.jsonl"], "not duplicated"),
+    ],
+)
+def test_an_interrupted_run_says_what_becomes_of_unwritten_events(argv, says):
+    from pipeline.main import _unwritten_events
+
+    assert says in _unwritten_events(PipelineOptions(argv))

@@ -1,0 +1,160 @@
+"""ReadPubSub: Segment events from a Pub/Sub subscription or topic, as EventLines stamped with event time."""
+
+import datetime
+import json
+
+import apache_beam as beam
+from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, parse_subscription, parse_topic
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
+
+from schemas.dead_letter import DeadLetter
+from schemas.events import EventLine
+from transforms import metrics, parsing
+from transforms.read_events import _line_of as line_of
+from transforms.result import Result
+
+SOURCE_SCHEME = "pubsub://"
+# The attribute publishers set to the event's messageId; runners that can deduplicate by it do.
+ID_LABEL = "messageId"
+
+
+def _runner_dedups_by_id_label(runner: object) -> bool:
+    """Only Dataflow's Pub/Sub source deduplicates by an attribute; the DirectRunner refuses the setting
+    (NotImplementedError). DeduplicateByMessageId does the same job on every runner anyway."""
+    return "Dataflow" in type(runner).__name__
+
+
+def publish_micros(message: PubsubMessage) -> int | None:
+    """The message's publish time in microseconds since the epoch; None when the runner did not give it."""
+    published = message.publish_time
+    if isinstance(published, datetime.datetime):
+        return Timestamp.from_utc_datetime(published.astimezone(datetime.UTC)).micros
+    if hasattr(published, "seconds") and hasattr(published, "nanos"):  # a protobuf Timestamp
+        return (published.seconds * 1_000_000 + published.nanos // 1000) or None
+    return None
+
+
+def event_time(line: str | bytes) -> Timestamp | None:
+    """When the event happened, by the keys and rules the parser orders events by; None when the line
+    is not a JSON object with such a time (the parser dead-letters what it must)."""
+    if not isinstance(line, str):
+        return None
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for key in parsing.TIMESTAMP_KEYS:
+        value = obj.get(key)
+        if isinstance(value, str) and value.strip():
+            try:
+                return Timestamp.from_rfc3339(parsing.normalize_timestamp(value))
+            except ValueError:  # not a time: the next key may hold one
+                continue
+    return None
+
+
+class _ToEventLine(beam.DoFn):
+    """One message, one event: its data as one line (a pretty-printed event keeps its newlines).
+
+    Messages without data (blank or a lone byte-order mark) are counted as blank lines, as in files.
+    With `stamp_event_time`, an event is re-stamped with its own time when that is earlier than the time
+    the source gave it (its publish time): never later, because the source's watermark follows publish
+    time and a future-dated event (a client's clock running ahead) would hold later stages' windows open.
+    An earlier stamp is behind the watermark, which the pipeline's globally windowed stages accept.
+    """
+
+    def __init__(self, source: str, stamp_event_time: bool) -> None:
+        self._source = source
+        self._stamp_event_time = stamp_event_time
+        self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
+        self.blank_lines = Metrics.counter(metrics.NAMESPACE, metrics.BLANK_LINES)
+
+    def process(self, message: PubsubMessage, timestamp=beam.DoFn.TimestampParam):
+        line = line_of(message.data or b"")
+        if line is None:
+            self.blank_lines.inc()
+            return
+        self.events_read.inc()
+        out = EventLine(self._source, publish_micros(message) or timestamp.micros, line)
+        if self._stamp_event_time:
+            happened = event_time(line)
+            if happened is not None and happened < timestamp:
+                yield TimestampedValue(out, happened)
+                return
+        yield out
+
+
+class ReadPubSub(beam.PTransform):
+    """Reads Segment events, one per message, from a subscription `projects/P/subscriptions/S` or a topic
+    `projects/P/topics/T` (through a subscription of its own that the runner creates, which sees only
+    messages published after it exists). Unbounded: run with --streaming.
+
+    Returns Result(output=EventLines, dead_letter=empty): source `pubsub://<subscription or topic>`, seq
+    the publish time in microseconds, the line as text, or bytes when not UTF-8 (the parser says so).
+
+    `id_label`: the attribute holding a unique id per event (publishers set it to the messageId), which
+    the runner deduplicates redeliveries by where it can (Dataflow); elsewhere it is not passed on.
+    `timestamp_attribute`: an attribute every publisher sets to the event time (RFC 3339 or epoch
+    milliseconds); the runner then stamps elements and tracks its watermark by it. Without it, events are
+    stamped with their own time when earlier than their publish time (see _ToEventLine).
+    """
+
+    def __init__(
+        self,
+        subscription: str | None = None,
+        topic: str | None = None,
+        id_label: str | None = ID_LABEL,
+        timestamp_attribute: str | None = None,
+    ) -> None:
+        super().__init__()
+        if (subscription is None) == (topic is None):
+            raise ValueError(
+                "ReadPubSub reads a subscription or a topic: give one of them, e.g. "
+                "subscription='projects/my-project/subscriptions/segment-events'"
+            )
+        try:
+            if subscription is not None:
+                parse_subscription(subscription)
+            else:
+                parse_topic(topic)
+        except ValueError as e:
+            raise ValueError(f"ReadPubSub: {e}") from None
+        if id_label == "" or timestamp_attribute == "":
+            raise ValueError("ReadPubSub: id_label and timestamp_attribute are attribute names or None")
+        try:
+            from google.cloud import pubsub  # noqa: F401  (only checked for)
+        except ImportError:
+            raise ImportError("ReadPubSub needs the Pub/Sub client: pip install 'apache-beam[gcp]'") from None
+        self._subscription = subscription
+        self._topic = topic
+        self._id_label = id_label
+        self._timestamp_attribute = timestamp_attribute
+
+    @property
+    def source(self) -> str:
+        return SOURCE_SCHEME + (self._subscription or self._topic or "")
+
+    def expand(self, pbegin: beam.pvalue.PBegin):
+        # Returns a Result; annotating it would make Beam read it as an output type hint.
+        id_label = self._id_label if _runner_dedups_by_id_label(pbegin.pipeline.runner) else None
+        lines = (
+            pbegin
+            | "ReadFromPubSub"
+            >> ReadFromPubSub(
+                topic=self._topic,
+                subscription=self._subscription,
+                id_label=id_label,
+                with_attributes=True,
+                timestamp_attribute=self._timestamp_attribute,
+            )
+            | "ToEventLines"
+            >> beam.ParDo(_ToEventLine(self.source, self._timestamp_attribute is None)).with_output_types(
+                EventLine
+            )
+        )
+        none = lines | "NoDeadLetters" >> beam.FlatMap(lambda _: ()).with_output_types(DeadLetter)
+        return Result(lines, none)

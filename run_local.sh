@@ -2,7 +2,10 @@
 # beamforce on this machine.
 #   ./run_local.sh [pipeline options...]  the pipeline over the bundled sample events into a local Salesforce
 #   ./run_local.sh test [pytest args...]  the test suite
-# Both create .venv and install what they need when it is missing or out of date.
+#   ./run_local.sh stream [--kafka] [...]  the streaming demo: sample events published to the Pub/Sub
+#                                         emulator (or a Kafka broker) into a local Salesforce
+#                                         (examples/stream_demo.py --help for its options)
+# All create .venv and install what they need when it is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -42,6 +45,12 @@ if [ "${1:-}" = "test" ]; then
   shift
   ensure_venv test
   exec .venv/bin/python -m pytest "$@"
+fi
+
+if [ "${1:-}" = "stream" ]; then
+  shift
+  ensure_venv demo
+  exec .venv/bin/python -m examples.stream_demo "$@"
 fi
 
 ensure_venv ""

@@ -427,3 +427,27 @@ def _traits(event_type: str, obj: dict[str, Any], context: dict[str, Any]) -> di
     # context.traits): the call's own traits win, context.traits fill in what they lack.
     inherited: dict[str, Any] = context.get("traits") or {}
     return {**inherited, **own}
+
+
+def line_event_micros(line: object) -> int | None:
+    """When the event on a raw input line happened, in microseconds since the epoch, by the keys and
+    rules the parser orders events by (TIMESTAMP_KEYS, UTC when no offset); None when the line is not a
+    JSON object with such a time (the parser dead-letters what it must). Sources stamp elements with it."""
+    from apache_beam.utils.timestamp import Timestamp
+
+    if not isinstance(line, str):
+        return None
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    for key in TIMESTAMP_KEYS:
+        value = event.get(key)
+        if isinstance(value, str) and value.strip():
+            try:
+                return Timestamp.from_rfc3339(normalize_timestamp(value)).micros
+            except (ValueError, OverflowError):  # not a time (or out of range): the next key may hold one
+                continue
+    return None

@@ -1,6 +1,5 @@
 """ReadKafka: Kafka topics into EventLines, one splittable restriction per partition, at least once."""
 
-import json
 import logging
 import os
 import re
@@ -155,25 +154,9 @@ def resolve_config(config: Mapping[str, Any], environ: Mapping[str, str] = os.en
 
 
 def event_seconds(line: str | bytes) -> float | None:
-    """When the event happened, in epoch seconds, by the keys and rules the parser orders events by
-    (transforms.parsing.TIMESTAMP_KEYS, UTC when no offset); None when the line is not a JSON object with
-    such a time."""
-    if not isinstance(line, str):
-        return None
-    try:
-        event = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(event, dict):
-        return None
-    for key in parsing.TIMESTAMP_KEYS:
-        value = event.get(key)
-        if isinstance(value, str) and value.strip():
-            try:
-                return Timestamp.from_rfc3339(parsing.normalize_timestamp(value)).micros / 1e6
-            except (ValueError, OverflowError):  # not a time (or out of range): the next key may hold one
-                continue
-    return None
+    """When the event happened, in epoch seconds (transforms.parsing.line_event_micros)."""
+    micros = parsing.line_event_micros(line)
+    return None if micros is None else micros / 1e6
 
 
 def source_of(topic: str, partition: int) -> str:

@@ -1,7 +1,6 @@
 """ReadPubSub: Segment events from a Pub/Sub subscription or topic, as EventLines stamped with event time."""
 
 import datetime
-import json
 
 import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, parse_subscription, parse_topic
@@ -37,24 +36,9 @@ def publish_micros(message: PubsubMessage) -> int | None:
 
 
 def event_time(line: str | bytes) -> Timestamp | None:
-    """When the event happened, by the keys and rules the parser orders events by; None when the line
-    is not a JSON object with such a time (the parser dead-letters what it must)."""
-    if not isinstance(line, str):
-        return None
-    try:
-        obj = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    for key in parsing.TIMESTAMP_KEYS:
-        value = obj.get(key)
-        if isinstance(value, str) and value.strip():
-            try:
-                return Timestamp.from_rfc3339(parsing.normalize_timestamp(value))
-            except ValueError:  # not a time: the next key may hold one
-                continue
-    return None
+    """When the event happened (transforms.parsing.line_event_micros); None when the line has no time."""
+    micros = parsing.line_event_micros(line)
+    return None if micros is None else Timestamp(micros=micros)
 
 
 class _ToEventLine(beam.DoFn):

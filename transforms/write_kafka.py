@@ -9,8 +9,7 @@ import apache_beam as beam
 from schemas.dead_letter import DeadLetter
 from transforms.dead_letters import _CountByReason as CountByReason
 from transforms.read_kafka import check_topic, resolve_config, validate_config
-from transforms.write_pubsub import MAX_ATTRIBUTE_CHARS
-from transforms.write_pubsub import _truncated as truncated
+from transforms.write_pubsub import MAX_ATTRIBUTE_CHARS, truncated_line
 
 _LOG = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def to_record(dead_letter: DeadLetter, max_value_bytes: int, key_by_reason: bool
     ]
     if len(value) > max_value_bytes:
         headers.append(("truncated", b"true"))
-        value = truncated(dead_letter, len(value), max_value_bytes)
+        value = truncated_line(dead_letter, len(value), max_value_bytes, "a Kafka message")
     return KafkaRecord(reason if key_by_reason else None, value, headers)
 
 

@@ -30,15 +30,17 @@ def to_message(dead_letter: DeadLetter, max_bytes: int = MAX_DATA_BYTES) -> Pubs
     }
     if len(data) > max_bytes:
         attributes["truncated"] = "true"
-        data = _truncated(dead_letter, len(data), max_bytes)
+        data = truncated_line(dead_letter, len(data), max_bytes, "a Pub/Sub message")
     return PubsubMessage(data, attributes)
 
 
-def _truncated(dead_letter: DeadLetter, size: int, max_bytes: int) -> bytes:
+def truncated_line(dead_letter: DeadLetter, size: int, max_bytes: int, sink: str) -> bytes:
+    """The dead letter's JSON line within `max_bytes`: the first part of its event, as text, and a note in
+    its message naming the original size and the `sink` it had to fit (e.g. "a Kafka message")."""
     event = dead_letter.event
     text = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False, default=str)
     text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate, which UTF-8 cannot hold
-    note = f" [event truncated from {size} bytes to fit a Pub/Sub message]"
+    note = f" [event truncated from {size} bytes to fit {sink}]"
     shell = dataclasses.replace(
         dead_letter, event="", message=dead_letter.message[: MAX_ATTRIBUTE_CHARS * 4] + note
     )

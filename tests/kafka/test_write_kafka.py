@@ -55,6 +55,7 @@ def test_a_dead_letter_too_large_for_a_record_keeps_the_start_of_its_event(event
     text = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
     assert kept["event"] and text.startswith(kept["event"])
     assert kept["message"].startswith("bad [event truncated from ")
+    assert kept["message"].endswith(" bytes to fit a Kafka message]")
     assert (kept["stage"], kept["reason"], kept["source"]) == ("parse", "invalid_json", "file.jsonl")
 
 

@@ -102,6 +102,11 @@ def test_each_message_is_one_event_line_stamped_with_its_event_time(stamp_event_
         ('{"sentAt": "2026-03-01t10:00:01z", "receivedAt": "x"}', "2026-03-01T10:00:01.000Z"),
         ('{"timestamp": 1772359201}', None),  # a number is not a Segment time
         ("[1, 2]", None),
+        ('{"timestamp": "0001-01-01T00:00:00+14:00"}', None),  # out of range: no time, and no crash
+        (
+            '{"timestamp": "9999-12-31T23:59:59-14:00", "sentAt": "2026-03-01T10:00:01Z"}',
+            "2026-03-01T10:00:01Z",
+        ),
         ("[" * 100_000, None),  # nested too deep for json: no time, and no crash
         (b'{"timestamp": "2026-03-01T10:00:01Z"}', None),  # bytes are not read as an event
     ],
@@ -171,6 +176,7 @@ def test_a_dead_letter_too_large_for_a_message_keeps_the_start_of_its_event(even
     text = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
     assert text.replace("\ud800", "?").startswith(record["event"])
     assert record["message"].startswith("bad [event truncated from ")
+    assert record["message"].endswith(" bytes to fit a Pub/Sub message]")
     assert (record["stage"], record["reason"], record["source"]) == ("parse", "invalid_json", source)
 
 

@@ -1,9 +1,11 @@
 """The pipeline's graph: events -> Salesforce, with every stage's dead letters into one sink.
 
 One graph for both modes. Bounded input merges each record over the whole input (the fewest API
-calls); unbounded input swaps only the merging and batching stages for stateful ones (dedup by
-messageId, late-data state, buffers flushed by size and age). Parsing, the gate, mapping, the writer and
-the dead-letter schema are the same.
+calls) and is written through REST or Bulk API 2.0 (--write_method; "auto" counts each object's records
+beside the merge and sends the large ones through Bulk); unbounded input swaps only the merging and
+batching stages for stateful ones (dedup by messageId, late-data state, buffers flushed by size and age)
+and is always written through REST. Parsing, the gate, mapping, the writer's outputs and the dead-letter
+schema are the same.
 """
 
 import time
@@ -17,6 +19,7 @@ from pipeline.options import (
     STREAMING_BATCH_SIZE,
     BeamforceOptions,
 )
+from salesforce.bulk import BulkClient
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
@@ -27,6 +30,8 @@ from transforms.read_events import ReadEvents
 from transforms.resolve_dead_letters import ResolveDeadLetters
 from transforms.select_enabled import SelectEnabled
 from transforms.to_record_ops import ToRecordOps
+from transforms.write_bulk import BulkFactory
+from transforms.write_records import CountRecords, WriteRecords
 from transforms.write_to_salesforce import ClientFactory, WriteToSalesforce
 
 # Streaming dead letters are written in windows of this many seconds (complete files per window).
@@ -73,6 +78,7 @@ def build(
     clock: Callable[[], float] = time.time,
     rereadable: bool | None = None,
     dead_letter_sink: beam.PTransform | None = None,
+    bulk_factory: BulkFactory = BulkClient,
 ) -> None:
     """Wires the graph: read -> parse -> gate -> map -> merge and batch -> write; dead letters -> sink.
 
@@ -81,7 +87,7 @@ def build(
     timers (tests inject one). `rereadable` (default: not streaming): events can be read again where they
     came from (files), so failed writes rebuild their dead letters by reading instead of every event
     carrying its text. `dead_letter_sink` publishes dead letters (to a topic) instead of the files of
-    --dead_letter_output.
+    --dead_letter_output. `bulk_factory` makes the Bulk writers' API clients (tests inject one).
     """
     if rereadable is None:
         rereadable = not streaming
@@ -92,19 +98,34 @@ def build(
         | "SelectEnabled" >> SelectEnabled(options.always_enabled)
         | "ToRecordOps" >> ToRecordOps(options.address_mapping)
     )
-    written = (
-        ops.output
-        | "MergeAndBatch" >> MergeAndBatch(options, streaming, clock)
-        | "WriteToSalesforce"
-        >> WriteToSalesforce(
+    batches = ops.output | "MergeAndBatch" >> MergeAndBatch(options, streaming, clock)
+    on_api_limit = options.on_api_limit or ("wait" if streaming else "dead_letter")
+    threads = options.writer_threads or DEFAULT_WRITER_THREADS
+    if streaming:
+        writer = WriteToSalesforce(
             credentials,
             settings,
             client_factory,
-            on_api_limit=options.on_api_limit or ("wait" if streaming else "dead_letter"),
+            on_api_limit=on_api_limit,
             limit_poll_seconds=settings.limit_poll_seconds,
-            threads=options.writer_threads or DEFAULT_WRITER_THREADS,
+            threads=threads,
         )
-    )
+    else:
+        # Counted beside the merge, in the same pass over the events (see transforms/write_records.py).
+        counts = (ops.output | "CountRecords" >> CountRecords()) if options.write_method == "auto" else None
+        writer = WriteRecords(
+            credentials,
+            settings,
+            client_factory,
+            write_method=options.write_method,
+            bulk_threshold=options.bulk_threshold,
+            on_api_limit=on_api_limit,
+            limit_poll_seconds=settings.limit_poll_seconds,
+            threads=threads,
+            record_counts=counts,
+            bulk_factory=bulk_factory,
+        )
+    written = batches | "WriteToSalesforce" >> writer
     write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(rereadable=rereadable)
     dead_letters = (
         read.dead_letter,

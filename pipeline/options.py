@@ -14,14 +14,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import create_runner
 
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials, CredentialsSource
+from salesforce.credentials import Credentials
 from salesforce.errors import ConfigurationError
 from salesforce.governor import NO_LIMIT_PERCENT
 from transforms.account_mapping import ADDRESS_MAPPINGS
+from transforms.write_records import DEFAULT_BULK_THRESHOLD, DEFAULT_WRITE_METHOD, WRITE_METHODS
 
 PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
-DEFAULT_API_VERSION = "59.0"
 # SOAP login() exists from API 31.0 and is gone from 65.0 on (Salesforce, Winter '26).
 MIN_API_VERSION, MAX_API_VERSION = 31, 64
 # Without --dead_letter_output, dead letters go under the current directory, a new folder per run,
@@ -44,6 +44,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
 
 
@@ -86,9 +96,10 @@ class BeamforceOptions(PipelineOptions):
         parser.add_argument(
             "--salesforce_api_version",
             metavar="VERSION",
-            default=DEFAULT_API_VERSION,
-            help=f"Salesforce API version, {MIN_API_VERSION}.0 to {MAX_API_VERSION}.0 (SOAP login is not "
-            f"available from 65.0). Default {DEFAULT_API_VERSION}.",
+            default=None,
+            help=f"Salesforce API version, {MIN_API_VERSION}.0 to {MAX_API_VERSION}.0 with --auth password "
+            "(SOAP login is not available from 65.0), to 66.0 with the OAuth flows. Default: the newest "
+            "the --auth flow allows (64.0 for password, 66.0 for the others).",
         )
         parser.add_argument(
             "--dead_letter_output",
@@ -166,6 +177,27 @@ class BeamforceOptions(PipelineOptions):
             f"answers with the pipeline's work. Default {DEFAULT_WRITER_THREADS}.",
         )
         parser.add_argument(
+            "--write_method",
+            choices=WRITE_METHODS,
+            default=DEFAULT_WRITE_METHOD,
+            help="How records are written. rest: sObject Collections, about 2 API calls per 200 records, "
+            "written by all --shards at once. bulk: Bulk API 2.0 jobs, 10 to 20 calls per object and "
+            "50,000 records, but each job is polled until Salesforce has run it (a small run takes longer) "
+            "and spends one of the org's daily Bulk batches per 10,000 records; bounded input only (files, "
+            "archives, --kafka_bounded). auto (default): bulk for an object with more than "
+            "--bulk_threshold records, rest for the others and always for streams.",
+        )
+        parser.add_argument(
+            "--bulk_threshold",
+            type=_non_negative_int,
+            metavar="N",
+            default=DEFAULT_BULK_THRESHOLD,
+            help="With --write_method auto, an object (Lead, Account) with more than N distinct records in "
+            "the input is written through Bulk API 2.0. The two cost the same API calls at about 2,000 "
+            "records; from 10,000 on Bulk spends a fifth of REST's calls or less, and its polling no "
+            f"longer matters against the run. Default {DEFAULT_BULK_THRESHOLD}.",
+        )
+        parser.add_argument(
             "--salesforce_credentials_file",
             metavar="FILE",
             default=None,
@@ -212,10 +244,40 @@ class BeamforceOptions(PipelineOptions):
         )
 
 
+# The modules defining this project's options: imported before flags are checked, wherever that happens.
+OPTION_MODULES = ("pipeline.options", "pipeline.sources", "pipeline.auth_options")
+
+
+def load_runner(argv: Sequence[str]) -> None:
+    """Imports every module that defines options for this run: ours, and the named runner's (a runner
+    outside Beam's core, such as apache_beam.runners.dask.dask_runner.DaskRunner, defines its options in
+    its own module). A runner that cannot be loaded is a configuration error naming it."""
+    import importlib
+
+    from apache_beam.options.pipeline_options import StandardOptions
+    from apache_beam.runners.runner import create_runner
+
+    for module in OPTION_MODULES:
+        importlib.import_module(module)
+    runner = PipelineOptions(list(argv)).view_as(StandardOptions).runner
+    if not runner or not isinstance(runner, str):
+        return
+    try:
+        create_runner(runner)
+    except ImportError as e:
+        raise ConfigurationError(
+            f"--runner {runner} cannot be loaded ({e}): install its extra, e.g. pip install "
+            "'apache-beam[dask]' for Beam's Dask runner"
+        ) from None
+    except ValueError as e:
+        raise ConfigurationError(f"--runner {runner}: {e}") from None
+
+
 def unknown_flags(argv: Sequence[str]) -> list[str]:
     """Flags no PipelineOptions class knows: Beam only warns about them, we refuse them (typos)."""
     from apache_beam.options.pipeline_options import _BeamArgumentParser
 
+    load_runner(argv)
     parser = _BeamArgumentParser(allow_abbrev=False)
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
@@ -315,7 +377,6 @@ def _check_summary_output(path: str) -> None:
 
 
 _SANDBOX_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_API_VERSION = re.compile(r"^(\d+)\.0$")
 
 
 def validate(
@@ -339,12 +400,11 @@ def validate(
         except (ValueError, ImportError) as e:
             raise ConfigurationError(f"--runner {runner!r} cannot be used: {e}") from None
 
-    version = _API_VERSION.match(o.salesforce_api_version or "")
-    if not version or not MIN_API_VERSION <= int(version.group(1)) <= MAX_API_VERSION:
-        raise ConfigurationError(
-            f"--salesforce_api_version {o.salesforce_api_version!r} is not supported: give a version from "
-            f"{MIN_API_VERSION}.0 to {MAX_API_VERSION}.0 without a leading 'v', e.g. {DEFAULT_API_VERSION}"
-        )
+    from pipeline.auth_options import AuthOptions, api_version, credentials_source
+    from salesforce.oauth import check_login_url
+
+    auth = options.view_as(AuthOptions).auth
+    version = api_version(auth, o.salesforce_api_version)
 
     sandbox = o.sandbox
     if sandbox is not None and not _SANDBOX_NAME.match(sandbox):
@@ -404,6 +464,12 @@ def validate(
                 f"{flag} {value:g} is not a duration: give seconds above 0, e.g. {flag} {example}"
             )
     streaming = bool(options.view_as(StandardOptions).streaming)
+    if o.write_method == "bulk" and streaming:
+        raise ConfigurationError(
+            "--write_method bulk writes bounded input only, and this run is a streaming one (an unbounded "
+            "source, or --streaming): leave --write_method out (auto writes streams through REST), or read "
+            "the events as a backfill (files, --archive, --kafka_bounded)"
+        )
     if o.batch_size is None:
         o.batch_size = STREAMING_BATCH_SIZE if streaming else BOUNDED_BATCH_SIZE
     if o.on_api_limit is None:
@@ -415,7 +481,8 @@ def validate(
             "SALESFORCE_SECURITY_TOKEN=...)"
         )
 
-    credentials = CredentialsSource(o.salesforce_credentials_file).resolve(environ)
+    check_login_url(auth, login_url)
+    credentials = credentials_source(options).resolve(environ)
     if sandbox and credentials.username.lower().endswith("." + sandbox.lower()):
         raise ConfigurationError(
             f"SALESFORCE_USERNAME already ends with '.{sandbox}': set it to the production username, "
@@ -425,7 +492,8 @@ def validate(
         login_url=login_url.rstrip("/"),
         sandbox=sandbox,
         ca_bundle=ca_bundle,
-        api_version=o.salesforce_api_version,
+        api_version=version,
+        auth=auth,
         api_usage_limit_percent=limit,
         # The job-wide rate, shared out over the shards: at most one writer per shard at a time.
         max_calls_per_second=rate / o.shards if rate is not None else None,

@@ -39,7 +39,8 @@ def _validate(argv, environ=ENV):
 def test_defaults(events):
     credentials, settings = _validate(["--input", events])
     assert credentials == Credentials("api@example.com", "pw", "tok")
-    assert settings == ConnectionSettings(login_url="https://login.salesforce.com", api_version="59.0")
+    # The password (SOAP) login tops out at 64.0; the OAuth flows default to newer versions.
+    assert settings == ConnectionSettings(login_url="https://login.salesforce.com", api_version="64.0")
     options = PipelineOptions(["--input", events])
     o = options.view_as(BeamforceOptions)
     # Defaults that depend on --streaming are left open at parse time and resolved by validate().
@@ -467,3 +468,65 @@ def test_help_explains_the_api_budget_options(capsys):
         "for the whole job: each of the --shards writers may make R / shards a second, so the org never "
         "sees more than R however many workers run" in text
     )
+
+
+def test_write_method_defaults_to_auto_with_the_bulk_threshold(events):
+    options = PipelineOptions(["--input", events])
+    validate(options, ENV)
+    o = options.view_as(BeamforceOptions)
+    assert (o.write_method, o.bulk_threshold) == ("auto", 10_000)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--write_method", "bulk"], ("bulk", 10_000)),
+        (["--write_method", "rest", "--bulk_threshold", "0"], ("rest", 0)),
+        (["--streaming", "--write_method", "auto"], ("auto", 10_000)),
+        (["--streaming", "--write_method", "rest"], ("rest", 10_000)),
+    ],
+)
+def test_write_methods_that_fit_the_run_are_kept(events, argv, expected):
+    options = PipelineOptions(["--input", events, *argv])
+    validate(options, ENV)
+    o = options.view_as(BeamforceOptions)
+    assert (o.write_method, o.bulk_threshold) == expected
+
+
+BULK_STREAMING = (
+    "--write_method bulk writes bounded input only, and this run is a streaming one (an unbounded source, "
+    "or --streaming): leave --write_method out (auto writes streams through REST), or read the events as "
+    "a backfill (files, --archive, --kafka_bounded)"
+)
+
+
+def test_bulk_on_a_stream_is_a_configuration_error(events, capsys):
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(["--input", events, "--streaming", "--write_method", "bulk"])
+    assert str(raised.value) == BULK_STREAMING
+    # From the command line: exit status 2 before anything is read or written.
+    assert main(["--input", events, "--streaming", "--write_method", "bulk"]) == 2
+    assert capsys.readouterr().err == f"beamforce: configuration error: {BULK_STREAMING}\n"
+
+
+@pytest.mark.parametrize(
+    "argv, error",
+    [
+        (["--write_method", "fast"], "argument --write_method: invalid choice: 'fast'"),
+        (["--bulk_threshold", "-1"], "argument --bulk_threshold: must be 0 or more, not -1"),
+        (["--bulk_threshold", "many"], "argument --bulk_threshold: expected a whole number, not 'many'"),
+    ],
+)
+def test_bad_write_method_values_exit_2(events, capsys, argv, error):
+    assert main(["--input", events, *argv]) == 2
+    assert error in capsys.readouterr().err
+
+
+def test_help_explains_the_write_methods_and_their_costs(capsys):
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--write_method {auto,rest,bulk}" in text
+    assert "rest: sObject Collections, about 2 API calls per 200 records" in text
+    assert "bulk: Bulk API 2.0 jobs, 10 to 20 calls per object and 50,000 records" in text
+    assert "--bulk_threshold N" in text
+    assert "The two cost the same API calls at about 2,000 records" in text

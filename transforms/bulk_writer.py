@@ -1,0 +1,642 @@
+"""A backfill through Bulk API 2.0: one lookup per object, then create and update jobs of many records.
+
+No Beam here. `BulkWriter.write_all(batches)` takes every batch of a backfill (re-iterable, as a
+GroupByKey's values are), looks the records up once per sObject (a Bulk query job over the object's
+records, or IN-list SOQL when that costs fewer calls), then writes chunks of up to `records_per_job`
+records: each chunk is one upsert as salesforce/upsert.py does it (the same fitting, create defaults,
+key and times fields, DUPLICATE_VALUE handling and outcomes), except that its writes go as Bulk ingest
+jobs. Writes of fewer than `min_job_records` records (a small object, the few retries of a round) go
+through sObject Collections, which cost fewer calls at that size. `jobs_at_once` chunks are written at
+once, each on a thread of its own, while the next chunk's records are gathered.
+"""
+
+import collections
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from salesforce import bulk as bulk_api
+from salesforce.bulk import BulkClient
+from salesforce.client import SaveResult
+from salesforce.errors import (
+    ApiLimitExceeded,
+    ApiUsageReserved,
+    SalesforceApiError,
+    SalesforceLoginError,
+    TransientError,
+)
+from salesforce.soql import fold, in_clause_queries
+from salesforce.upsert import (
+    _NAME,
+    _TIME,
+    FAILED,
+    LOCK_RETRIES,
+    LOOKUP_ORDER,
+    UpsertItem,
+    UpsertOutcome,
+    _BatchStopped,
+    _Entry,
+    _field_length,
+    _get,
+    _merged,
+    _reject_unqueryable,
+    _run_rounds,
+    _Upsert,
+    _Written,
+)
+from schemas.fields import ObjectMeta
+from schemas.records import MergedOp
+from transforms.batch_writer import (
+    LIMIT_POLL_SECONDS,
+    SKIP_FIELDS,
+    BatchReport,
+    BatchWriter,
+    Failure,
+    WrittenRecord,
+    all_failed,
+    fit_item,
+)
+
+_log = logging.getLogger(__name__)
+
+# Records per chunk: each chunk is one update job and one create job (plus a retry or two). Bulk API
+# takes far more per job; this bounds the writer's memory (the chunk's records and their CSV).
+DEFAULT_RECORDS_PER_JOB = 50_000
+# Chunks written at once, each on a thread of its own (the next chunk's records are gathered meanwhile).
+# Salesforce runs a job's rows in parallel itself; two chunks at once were slower against the local
+# Salesforce on 2 cores (docs/benchmarks-bulk.md), and hold twice the records in memory.
+DEFAULT_JOBS_AT_ONCE = 1
+# Below this many records a write goes through sObject Collections: 200 records a call, so at most 10
+# calls, against a job's 6 or more (create, upload, close, polls, results) and one of the org's daily
+# Bulk batches. Salesforce itself advises Bulk API from about 2,000 records.
+DEFAULT_MIN_JOB_RECORDS = 2_000
+# IN-list lookups that cost at most this many calls are not worth a COUNT() to price the alternative.
+REST_LOOKUP_CALLS_WITHOUT_COUNT = 3
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+# -- values and rows -----------------------------------------------------------------------------------
+
+
+def csv_text(value: Any, field_type: str = "") -> str:
+    """A fitted value as Bulk API's CSV writes it, meaning what the same value means over REST.
+
+    Empty CSV values leave a field as it is, so null and "" (which REST stores as null) become #N/A.
+    Numbers are written without exponents; datetimes with "Z" (the +0000 fitting writes is REST's form).
+    """
+    if value is None or value == "":
+        return bulk_api.NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _plain(Decimal(repr(value)))
+    if isinstance(value, Decimal):
+        return _plain(value)
+    if isinstance(value, str):
+        if field_type == "datetime" and value.endswith("+0000"):
+            return value[:-5] + "Z"
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def to_rows(
+    records: list[Mapping[str, Any]], meta: ObjectMeta | None, first: str | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of records whose fields differ: the union of their fields (spelled as first
+    seen, names compared ignoring case, `first` leading), and "" where a record lacks a field."""
+    columns: dict[str, str] = {}
+    if first:
+        columns[first.lower()] = first
+    for record in records:
+        for name in record:
+            columns.setdefault(name.lower(), name)
+    header = list(columns.values())
+    position = {name.lower(): n for n, name in enumerate(header)}
+    types = [_type_of(meta, name) for name in header]
+    rows = []
+    for record in records:
+        row = [""] * len(header)
+        for name, value in record.items():
+            n = position[name.lower()]
+            row[n] = csv_text(value, types[n])
+        rows.append(row)
+    return header, rows
+
+
+def _type_of(meta: ObjectMeta | None, name: str) -> str:
+    field = meta.get(name) if meta is not None else None
+    return field.type if field is not None else ""
+
+
+def cheaper_lookup(in_list_calls: int, export_calls: int | None) -> str:
+    """ "rest" (IN-list SOQL queries) or "export" (one Bulk query job over the object's records)."""
+    if export_calls is None or in_list_calls <= export_calls:
+        return "rest"
+    return "export"
+
+
+# -- the upsert, with Bulk jobs ------------------------------------------------------------------------
+
+
+class _BulkUpsert(_Upsert):
+    """salesforce/upsert.py's upsert whose first lookup comes from a prefetched index and whose writes
+    of `min_job_records` or more go as Bulk ingest jobs."""
+
+    def __init__(
+        self,
+        client: Any,
+        bulk: BulkClient,
+        sobject: str,
+        match_field: str,
+        skip_field: str | None,
+        key_field: str | None,
+        times_field: str | None,
+        meta: ObjectMeta | None = None,
+        index: dict[str, list[dict]] | None = None,
+        min_job_records: int = DEFAULT_MIN_JOB_RECORDS,
+    ) -> None:
+        super().__init__(client, sobject, match_field, skip_field, key_field, times_field)
+        self.bulk = bulk
+        self.meta = meta
+        self.index = index
+        self.min_job_records = min_job_records
+
+    def lookup(self, entries: list[_Entry], by_key: list[_Entry] | None = None) -> dict[str, list[dict]]:
+        if self.index is not None and not by_key:
+            # The first round: every key of the chunk was looked up before writing began. Later rounds
+            # (keys another writer created meanwhile, creates whose results were lost) ask again.
+            index, self.index = self.index, None
+            wanted = (fold(e.key) for e in entries)
+            return {key: [dict(r) for r in index[key]] for key in wanted if key in index}
+        return super().lookup(entries, by_key)
+
+    def write(
+        self,
+        call: Callable[[str, list[dict]], list[SaveResult]],
+        records: dict[str, dict],
+        look_up_before_resending: bool = False,
+    ) -> _Written:
+        operation = {"create_many": "insert", "update_many": "update"}.get(getattr(call, "__name__", ""))
+        if operation is None or len(records) < self.min_job_records:
+            return super().write(call, records, look_up_before_resending)
+        return self._write_jobs(call, operation, records, look_up_before_resending)
+
+    def _write_jobs(
+        self,
+        call: Callable[[str, list[dict]], list[SaveResult]],
+        operation: str,
+        records: dict[str, dict],
+        look_up_before_resending: bool,
+    ) -> _Written:
+        """As _Upsert.write, through jobs: rows refused with a retryable code and rows a failed job left
+        unprocessed are sent again (LOCK_RETRIES times at most, the last few through Collections)."""
+        written = _Written()
+        todo = list(records)
+        for attempt in range(LOCK_RETRIES + 1):
+            if attempt and len(todo) < self.min_job_records:
+                _absorb(written, super().write(call, {k: records[k] for k in todo}, look_up_before_resending))
+                return written
+            key_name = "Id" if operation == "update" else (self.key_field or self.match_field)
+            header, rows = to_rows([records[k] for k in todo], self.meta, first=key_name)
+            try:
+                results = self.bulk.ingest(self.sobject, operation, header, rows, key_column=0)
+            except ApiLimitExceeded as exc:  # ApiUsageReserved too
+                written.stopped = _BatchStopped(exc.error_code, exc.message, True)
+                for k in todo:
+                    written.failed[k] = (exc.error_code, exc.message, True)
+                return written
+            again = []
+            for k, result in zip(todo, results, strict=True):
+                if result.state == bulk_api.OK:
+                    written.ok[k] = SaveResult(result.record_id, True)
+                    continue
+                code = result.error_code or "UNKNOWN_EXCEPTION"
+                message = result.message or ""
+                if result.state == bulk_api.UNKNOWN:
+                    if look_up_before_resending:
+                        written.maybe_applied[k] = TransientError(
+                            code, message, attempt + 1, maybe_applied=True
+                        )
+                    else:
+                        written.failed[k] = (code, message, True)
+                elif attempt < LOCK_RETRIES and (
+                    result.retry if result.state == bulk_api.UNPROCESSED else result.retryable
+                ):
+                    again.append(k)
+                else:
+                    written.failed[k] = (code, message, result.retryable)
+            if not again:
+                break
+            _log.warning(
+                "%d %s rows of a Bulk %s were refused for now or left unprocessed; sending them again",
+                len(again),
+                self.sobject,
+                operation,
+            )
+            self.client.back_off(attempt)
+            todo = again
+        return written
+
+
+def _absorb(into: _Written, other: _Written) -> None:
+    into.ok.update(other.ok)
+    into.failed.update(other.failed)
+    into.maybe_applied.update(other.maybe_applied)
+    into.stopped = into.stopped or other.stopped
+
+
+def bulk_upsert_by_key(
+    client: Any,
+    bulk: BulkClient,
+    sobject: str,
+    match_field: str,
+    items: list[UpsertItem],
+    skip_field: str | None = None,
+    key_field: str | None = None,
+    times_field: str | None = None,
+    meta: ObjectMeta | None = None,
+    index: dict[str, list[dict]] | None = None,
+    min_job_records: int = DEFAULT_MIN_JOB_RECORDS,
+) -> list[UpsertOutcome]:
+    """salesforce.upsert.upsert_by_key through Bulk jobs: the same contract, outcomes and rules.
+
+    `index` (folded key -> matching records, newest first, for every key of `items`) replaces the first
+    lookup. The body mirrors upsert_by_key line for line; keep the two in step.
+    """
+    for name in (sobject, match_field, skip_field or "Id", key_field or "Id", times_field or "Id"):
+        if not _NAME.match(name):
+            raise ValueError(f"not a Salesforce API name: {name!r}")
+    own = [f.lower() for f in (key_field, times_field) if f]
+    if len(set(own)) != len(own) or set(own) & {match_field.lower(), (skip_field or "").lower()}:
+        raise ValueError("key_field and times_field must be two fields of their own, not the match field")
+    if times_field:
+        for item in items:
+            for name, when in item.field_times.items():
+                if when and not (isinstance(when, str) and _TIME.match(when)):
+                    raise ValueError(
+                        f"field_times[{name!r}] must be 'YYYY-MM-DDTHH:MM:SS.mmmZ' (UTC) or '', got {when!r}"
+                    )
+    run = _BulkUpsert(
+        client, bulk, sobject, match_field, skip_field, key_field, times_field, meta, index, min_job_records
+    )
+    entries: dict[str, _Entry] = {}
+    item_entry: list[_Entry | None] = []
+    for item in items:
+        if not item.key:
+            item_entry.append(None)
+            continue
+        folded = fold(item.key)
+        entry = entries.get(folded)
+        fields = {k: v for k, v in item.fields.items() if k.lower() not in own}
+        times = {k.lower(): v for k, v in item.field_times.items() if v} if times_field else {}
+        if entry is None:
+            entries[folded] = entry = _Entry(item.key, fields, dict(item.create_defaults), times)
+        elif times_field:
+            newer = {
+                k: v for k, v in fields.items() if times.get(k.lower(), "") >= entry.times.get(k.lower(), "")
+            }
+            entry.fields = _merged(entry.fields, newer)
+            entry.times.update({k.lower(): times[k.lower()] for k in newer if k.lower() in times})
+            entry.create_defaults = _merged(entry.create_defaults, item.create_defaults)
+        else:
+            entry.fields = _merged(entry.fields, fields)
+            entry.create_defaults = _merged(entry.create_defaults, item.create_defaults)
+        item_entry.append(entry)
+
+    _reject_unqueryable(run, entries)
+    pending = [e for e in entries.values() if e.outcome is None]
+    try:
+        if times_field and pending:
+            run.times_length = _field_length(client, sobject, times_field)
+        _run_rounds(run, pending)
+    except _BatchStopped as stop:
+        for entry in entries.values():
+            if entry.outcome is None:
+                entry.outcome = UpsertOutcome(
+                    entry.key, FAILED, None, stop.code, stop.message, stop.retryable
+                )
+    if run.unreadable_times:
+        _log.warning(
+            "%d %s value(s) of %s were not a JSON object of field times; read as no times",
+            run.unreadable_times,
+            sobject,
+            times_field,
+        )
+    outcomes = []
+    for item, entry in zip(items, item_entry, strict=True):
+        if entry is None:
+            outcomes.append(
+                UpsertOutcome(item.key, FAILED, None, "MISSING_KEY", f"no {match_field} to match on")
+            )
+            continue
+        assert entry.outcome is not None
+        outcomes.append(
+            entry.outcome if entry.outcome.key == item.key else replace(entry.outcome, key=item.key)
+        )
+    return outcomes
+
+
+# -- lookups ------------------------------------------------------------------------------------------
+
+
+def _typed(record: dict[str, str], meta: ObjectMeta) -> dict[str, Any]:
+    """A Bulk query row as a REST query gives it: null for empty, booleans as booleans."""
+    out: dict[str, Any] = {}
+    for name, text in record.items():
+        kind = _type_of(meta, name)
+        if text == "":
+            out[name] = False if kind == "boolean" else None
+        elif kind == "boolean":
+            out[name] = text.lower() == "true"
+        else:
+            out[name] = text
+    return out
+
+
+def export_index(
+    bulk: BulkClient, select: str, sobject: str, match_field: str, keys: set[str], meta: ObjectMeta
+) -> dict[str, list[dict]]:
+    """Records of `sobject` whose match value (folded) is in `keys`, newest first, from one Bulk query job
+    over every record that has a match value; only the matching ones are kept."""
+    found: dict[str, list[dict]] = {}
+    for page in bulk.query(f"{select} WHERE {match_field} != null"):
+        for row in page:
+            record = _typed(row, meta)
+            value = _get(record, match_field)
+            if isinstance(value, str) and fold(value) in keys:
+                found.setdefault(fold(value), []).append(record)
+    for records in found.values():
+        records.sort(key=lambda r: (str(_get(r, "LastModifiedDate") or ""), str(r.get("Id"))), reverse=True)
+    return found
+
+
+# -- the writer ---------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Progress lines of one sObject's backfill: records done, rate, time left, API calls.
+
+    Chunks written at once report from their own threads: `running(chunk, processed)` as their jobs are
+    polled, `finished(chunk, records)` once their results are in.
+    """
+
+    def __init__(self, label: str, total: int, client: Any, clock: Callable[[], float], every: float) -> None:
+        self.label, self.total, self.client = label, total, client
+        self.clock, self.every = clock, every
+        self.started: float | None = None
+        self.last = 0.0
+        self.done = 0  # records of finished chunks
+        self._running: dict[int, int] = {}  # chunk -> rows its jobs processed so far
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        """Starts the clock at the first chunk (not while other objects are still being written)."""
+        with self._lock:
+            if self.started is not None:
+                return
+            self.started = self.last = self.clock()
+        _log.info("bulk write of %s: %d records to write", self.label, self.total)
+
+    def running(self, chunk: int, processed: int) -> None:
+        with self._lock:
+            self._running[chunk] = processed
+            done = self.done + sum(self._running.values())
+        self.show(done)
+
+    def finished(self, chunk: int, records: int) -> None:
+        with self._lock:
+            self._running.pop(chunk, None)
+            self.done += records
+            done, complete = self.done + sum(self._running.values()), self.done >= self.total
+        self.show(done, force=complete)
+
+    def show(self, done: int, force: bool = False) -> None:
+        now = self.clock()
+        done = min(done, self.total)
+        with self._lock:
+            # The line that says "done" is the forced one, once the last records' results are read.
+            if not force and (now - self.last < self.every or done >= self.total):
+                return
+            self.last = now
+        elapsed = max(now - (self.started if self.started is not None else now), 1e-9)
+        rate = done / elapsed
+        left = f"about {math.ceil((self.total - done) / rate)} s left" if rate > 0 else "time left unknown"
+        _log.info(
+            "bulk write of %s: %d of %d records (%d%%), %.0f records/s, %s; %d API calls so far",
+            self.label,
+            done,
+            self.total,
+            100 * done // max(self.total, 1),
+            rate,
+            left if done < self.total else "done",
+            getattr(self.client, "api_calls", 0),
+        )
+
+
+class BulkWriter(BatchWriter):
+    """Writes a backfill's batches through Bulk API 2.0 jobs on one client (see the module docstring).
+
+    Results come back as BatchReports, one per chunk, exactly as BatchWriter's for a batch.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        bulk: BulkClient | None = None,
+        on_api_limit: str = "dead_letter",
+        limit_poll_seconds: float = LIMIT_POLL_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        records_per_job: int = DEFAULT_RECORDS_PER_JOB,
+        min_job_records: int = DEFAULT_MIN_JOB_RECORDS,
+        progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
+        jobs_at_once: int = DEFAULT_JOBS_AT_ONCE,
+    ) -> None:
+        if records_per_job < 1:
+            raise ValueError(f"records_per_job must be at least 1, not {records_per_job!r}")
+        if min_job_records < 1:
+            raise ValueError(f"min_job_records must be at least 1, not {min_job_records!r}")
+        if jobs_at_once < 1:
+            raise ValueError(f"jobs_at_once must be at least 1, not {jobs_at_once!r}")
+        # No per-batch deadline: a job's polling has its own timeout (BulkClient.job_timeout_seconds).
+        super().__init__(client, on_api_limit, limit_poll_seconds, sleep, None)
+        self.bulk = bulk if bulk is not None else BulkClient(client, sleep=sleep, clock=clock)
+        self._clock = clock
+        self._records_per_job = records_per_job
+        self._min_job_records = min_job_records
+        self._progress_every = progress_every_seconds
+        self._jobs_at_once = jobs_at_once
+        self._local = threading.local()  # the chunk's prefetched index, for its thread's _attempt
+
+    def write_all(self, batches: Iterable[list[MergedOp]]) -> Iterator[BatchReport]:
+        """Writes every record of `batches` (iterated twice: keys first, then records), a chunk at a time,
+        `jobs_at_once` chunks at once on threads of their own; yields each chunk's report in turn."""
+        if iter(batches) is batches:  # a one-pass iterator: keep what it gives for the second pass
+            batches = list(batches)
+        groups: dict[tuple[str, str], dict[str, str]] = {}  # (sObject, match field) -> folded -> value
+        for batch in batches:
+            for op in batch:
+                groups.setdefault((op.sobject, op.match_field), {}).setdefault(
+                    fold(op.match_value), op.match_value
+                )
+        indexes = {group: self._prefetch(*group, keys) for group, keys in groups.items()}
+        progress = {
+            group: Progress(group[0], len(keys), self._client, self._clock, self._progress_every)
+            for group, keys in groups.items()
+        }
+        in_flight: collections.deque[Future[BatchReport]] = collections.deque()
+        with ThreadPoolExecutor(self._jobs_at_once, thread_name_prefix="beamforce-bulk") as pool:
+            for n, (group, ops) in enumerate(self._chunks(batches, groups)):
+                if len(in_flight) >= self._jobs_at_once:
+                    yield in_flight.popleft().result()
+                progress[group].begin()
+                in_flight.append(pool.submit(self._write_chunk, n, ops, indexes[group], progress[group]))
+            while in_flight:
+                yield in_flight.popleft().result()
+
+    def _chunks(
+        self, batches: Iterable[list[MergedOp]], groups: Iterable[tuple[str, str]]
+    ) -> Iterator[tuple[tuple[str, str], list[MergedOp]]]:
+        """(group, up to records_per_job records of it), as the batches fill them."""
+        buffers: dict[tuple[str, str], list[MergedOp]] = {group: [] for group in groups}
+        for batch in batches:
+            for op in batch:
+                group = (op.sobject, op.match_field)
+                buffer = buffers[group]
+                buffer.append(op)
+                if len(buffer) >= self._records_per_job:
+                    buffers[group] = []
+                    yield group, buffer
+        for group, buffer in buffers.items():
+            if buffer:
+                yield group, buffer
+
+    def _write_chunk(
+        self, chunk: int, ops: list[MergedOp], index: dict[str, list[dict]] | None, progress: Progress
+    ) -> BatchReport:
+        """Writes one chunk (on a thread of its own; the client, the Bulk client and write() allow it)."""
+        if index is not None:
+            keys = {fold(op.match_value) for op in ops}
+            self._local.index = {key: index[key] for key in keys if key in index}
+        processed: dict[str, int] = {}
+
+        def heard(info: bulk_api.JobInfo) -> None:
+            # A chunk is an update job, a create job and maybe a retry or two: their rows add up.
+            processed[info.id] = info.records_processed
+            progress.running(chunk, min(sum(processed.values()), len(ops)))
+
+        self.bulk.on_poll = heard
+        try:
+            report = self.write(ops)
+        finally:
+            self._local.index = None
+            self.bulk.on_poll = None
+        progress.finished(chunk, len(ops))
+        return report
+
+    def _prefetch(self, sobject: str, match_field: str, keys: dict[str, str]) -> dict[str, list[dict]] | None:
+        """Existing records for every key, or None when each chunk should look its keys up itself (IN-list
+        queries cost no more, or the prefetch failed: the chunk's own lookup then says why)."""
+        client = self._client
+        try:
+            if not self.logged_in:
+                client.login()
+                self.logged_in = True
+            meta = client.describe(sobject)
+            key_field, times_field = self._setup_fields(sobject, meta, BatchReport())
+            run = _Upsert(client, sobject, match_field, SKIP_FIELDS.get(sobject), key_field, times_field)
+            try:
+                queries = in_clause_queries(
+                    run.select, match_field, keys.values(), api_path=run.query_path, order_by=LOOKUP_ORDER
+                )
+            except ValueError:
+                return None  # a key too long for any query: the chunks say which
+            if len(queries) <= REST_LOOKUP_CALLS_WITHOUT_COUNT:
+                return None
+            count = self.bulk.count(f"SELECT COUNT() FROM {sobject} WHERE {match_field} != null")
+            method = cheaper_lookup(len(queries), self.bulk.query_calls(count))
+            _log.info(
+                "looking up %d %s keys: %d IN-list queries or one Bulk query job over %d records: %s",
+                len(keys),
+                sobject,
+                len(queries),
+                count,
+                "the query job" if method == "export" else "the IN-list queries",
+            )
+            if method == "rest":
+                return None
+            return export_index(self.bulk, run.select, sobject, match_field, set(keys), meta)
+        except (SalesforceLoginError, ApiLimitExceeded, TransientError, SalesforceApiError) as e:
+            _log.warning("could not look %s records up in bulk (%s); each chunk looks its own up", sobject, e)
+            if isinstance(e, SalesforceLoginError):
+                self.logged_in = False
+            return None
+
+    def _attempt(
+        self, sobject: str, match_field: str, ops: list[MergedOp], report: BatchReport
+    ) -> list[tuple[MergedOp, WrittenRecord | Failure]]:
+        """BatchWriter._attempt with bulk_upsert_by_key in place of upsert_by_key (keep the two in step)."""
+        client = self._client
+        index, self._local.index = getattr(self._local, "index", None), None
+        try:
+            if not self.logged_in:
+                client.login()
+                self.logged_in = True
+            meta = client.describe(sobject)
+            key_field, times_field = self._setup_fields(sobject, meta, report)
+            fitted = [fit_item(op, meta) for op in ops]
+            sendable = [(op, f) for op, f in zip(ops, fitted, strict=True) if f.item is not None]
+            items = [f.item for _, f in sendable]
+            outcomes = (
+                bulk_upsert_by_key(
+                    client,
+                    self.bulk,
+                    sobject,
+                    match_field,
+                    items,
+                    SKIP_FIELDS.get(sobject),
+                    key_field=key_field,
+                    times_field=times_field,
+                    meta=meta,
+                    index=index,
+                    min_job_records=self._min_job_records,
+                )
+                if items
+                else []
+            )
+        except SalesforceLoginError as e:
+            self.logged_in = False
+            return all_failed(ops, "login_failed", str(e))
+        except ApiLimitExceeded as e:
+            message = (
+                e.message
+                if isinstance(e, ApiUsageReserved)
+                else f"The org's API request limit is exhausted: {e}"
+            )
+            return all_failed(ops, e.error_code, message)
+        except TransientError as e:
+            return all_failed(ops, "transient_error", f"Salesforce did not answer in time: {e}")
+        except SalesforceApiError as e:
+            return all_failed(ops, e.error_code, str(e), retryable=False)
+        results: list[tuple[MergedOp, WrittenRecord | Failure]] = [
+            (op, Failure(*f.error, retryable=False)) for op, f in zip(ops, fitted, strict=True) if f.error
+        ]
+        for (op, f), outcome in zip(sendable, outcomes, strict=True):
+            if any(f.notes.values()):
+                report.field_notes.append((sobject, f.notes))
+            results.append((op, self._result_of(op, outcome, report)))
+        return results

@@ -1,6 +1,18 @@
-"""Logging in as Salesforce does: the SOAP partner login() and the OAuth 2.0 token endpoint."""
+"""Logging in as Salesforce does: the SOAP partner login() and the OAuth 2.0 token endpoint.
+
+What an administrator does to a user between logins is set through the admin API (not Salesforce):
+
+- `GET /_emulator/users/{username}` -> the user's state and the logins refused per error code.
+- `POST /_emulator/users/{username}` with any of `password` (a new password), `password_expired`,
+  `locked`, `ip_restricted` (booleans) and `unapproved_apps` (consumer keys the user is not admin
+  approved for) -> the new state; keys left out keep their value. `DELETE` puts the user back as
+  configured; `POST /_emulator/users/reset` does so for every user.
+
+Salesforce's own `POST /services/oauth2/revoke` (form `token=`) revokes a refresh or access token.
+"""
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -21,6 +33,7 @@ from starlette.routing import Route
 
 from emulator.config import ORG_NAME, ConnectedApp, OrgConfig, User
 from emulator.responses import JSONResponse
+from emulator.sessions import USER_FLAGS, UserState, UserStates
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +53,25 @@ MUST_USE_TOKEN = (
     "your new security token, log in to Salesforce. From your personal settings, enter Reset My "
     "Security Token in the Quick Find box, then select Reset My Security Token."
 )
+# KB 000212767 ("Best Practices For Handling Failed Logins"): the fault of a login with an expired password.
+EXPIRED_PASSWORD = "INVALID_OPERATION_WITH_EXPIRED_PASSWORD"
+EXPIRED_PASSWORD_MESSAGE = (
+    "The users password has expired, you must call SetPassword before attempting any other API operations"
+)
+# The partner API's ExceptionCode values and their descriptions (SOAP API guide, "ExceptionCode").
+PASSWORD_LOCKOUT = "PASSWORD_LOCKOUT"
+LOCKOUT_MESSAGE = (
+    "The user has exceeded the allowed number of login attempts. The user must contact the administrator "
+    "to regain login access."
+)
+RESTRICTED_DOMAIN = "LOGIN_DURING_RESTRICTED_DOMAIN"
+RESTRICTED_DOMAIN_MESSAGE = "The user is not allowed to log in from this IP address."
+# OAuth's error_description texts (Salesforce Help "OAuth 2.0 Authorization Errors" and answers seen
+# from Salesforce; "user is locked" is third-party).
+OAUTH_IP_RESTRICTED = "ip restricted or invalid login hours"
+OAUTH_LOCKED = "user is locked"
+OAUTH_NOT_APPROVED_JWT = "user hasn't approved this consumer"
+OAUTH_NOT_ADMIN_APPROVED = "user is not admin approved to access this app"
 _VERSION = re.compile(r"\d{1,3}\.\d")
 
 
@@ -51,7 +83,24 @@ def routes() -> list[Route]:
     return [
         Route("/services/Soap/u/{version}", soap_login, methods=["POST"]),
         Route("/services/oauth2/token", oauth_token, methods=["POST"]),
+        Route("/services/oauth2/revoke", oauth_revoke, methods=["POST"]),
+        Route("/_emulator/users/reset", reset_users, methods=["POST"]),
+        Route("/_emulator/users/{username}", user_state, methods=["GET", "POST", "DELETE"]),
     ]
+
+
+def user_states(request: Request) -> UserStates:
+    """The app's user states, created on first use from the server's state database."""
+    state = request.app.state
+    states = getattr(state, "user_states", None)
+    if states is None:
+        states = state.user_states = UserStates(state.sessions.db)
+    return states
+
+
+def _with_password_set(user: User, state: UserState) -> User:
+    """The user with the password an administrator set, if any."""
+    return user if state.password is None else dataclasses.replace(user, password=state.password)
 
 
 # ---------------------------------------------------------------------------------------------- SOAP
@@ -80,6 +129,14 @@ async def soap_login(request: Request) -> Response:
         return soap_client_fault(str(exc))
     config: OrgConfig = request.app.state.config
     user = find_user(config, username)
+    states = user_states(request)
+    state = states.get(user.login_name) if user is not None else UserState()
+    if user is not None:
+        user = _with_password_set(user, state)
+        refusal = _soap_refusal(user, state, password)
+        if refusal is not None:
+            states.refused(user.login_name, refusal[0])
+            return soap_fault(*refusal, "LoginFault")
     if user is None or password != user.password + user.security_token:
         if user is not None and user.security_token and password == user.password:
             return soap_fault("LOGIN_MUST_USE_SECURITY_TOKEN", MUST_USE_TOKEN, "LoginFault")
@@ -90,6 +147,19 @@ async def soap_login(request: Request) -> Response:
         login_response(config, user, session.token, base_url(request), version),
         media_type="text/xml; charset=utf-8",
     )
+
+
+def _soap_refusal(user: User, state: UserState, password: str) -> tuple[str, str] | None:
+    """(code, message) of a login refused for the user's state rather than for its credentials."""
+    if state.locked:  # whatever the password: a locked user cannot log in
+        return PASSWORD_LOCKOUT, LOCKOUT_MESSAGE
+    if password != user.password + user.security_token:
+        return None  # INVALID_LOGIN, as for anyone
+    if state.ip_restricted:
+        return RESTRICTED_DOMAIN, RESTRICTED_DOMAIN_MESSAGE
+    if state.password_expired:
+        return EXPIRED_PASSWORD, EXPIRED_PASSWORD_MESSAGE
+    return None
 
 
 def parse_login(body: bytes) -> tuple[str, str]:
@@ -233,6 +303,7 @@ async def oauth_token(request: Request) -> Response:
         except (UnicodeDecodeError, ValueError) as exc:
             raise OAuthError("invalid_request", "malformed form body") from exc
         user, app, refresh = _grant(request, form)
+        _check_user(request, user, app, form.get("grant_type", ""))
     except OAuthError as exc:
         return JSONResponse({"error": exc.error, "error_description": exc.description}, exc.status)
     session = request.app.state.sessions.create(user.login_name, user.user_id)
@@ -268,6 +339,8 @@ def _grant(request: Request, form: dict[str, str]) -> tuple[User, ConnectedApp, 
     if grant == "password":
         app = _client(config, request, form, secret_required=True)
         user = find_user(config, form.get("username", ""))
+        if user is not None:
+            user = _with_password_set(user, user_states(request).get(user.login_name))
         if user is None or form.get("password", "") != user.password + user.security_token:
             raise OAuthError("invalid_grant", "authentication failure")
         sessions = request.app.state.sessions
@@ -284,6 +357,89 @@ def _grant(request: Request, form: dict[str, str]) -> tuple[User, ConnectedApp, 
     if grant == JWT_BEARER:
         return _jwt_grant(request, config, form.get("assertion", ""))
     raise OAuthError("unsupported_grant_type", "grant type not supported")
+
+
+def _check_user(request: Request, user: User, app: ConnectedApp, grant: str) -> None:
+    """Refuses a token for a user an administrator locked, fenced by IP range or did not approve."""
+    states = user_states(request)
+    state = states.get(user.login_name)
+    refusal = None
+    if state.locked:
+        refusal = OAuthError("invalid_grant", OAUTH_LOCKED)
+    elif state.ip_restricted:
+        refusal = OAuthError("invalid_grant", OAUTH_IP_RESTRICTED)
+    elif app.consumer_key in state.unapproved_apps:
+        # The JWT bearer flow names the missing pre-authorization as the user's own approval.
+        refusal = (
+            OAuthError("invalid_grant", OAUTH_NOT_APPROVED_JWT)
+            if grant == JWT_BEARER
+            else OAuthError("invalid_app_access", OAUTH_NOT_ADMIN_APPROVED)
+        )
+    if refusal is not None:
+        states.refused(user.login_name, f"{refusal.error}: {refusal.description}")
+        raise refusal
+
+
+async def oauth_revoke(request: Request) -> Response:
+    """Revokes the refresh or access token in the form's `token` (RFC 7009: 200 even when unknown)."""
+    request.app.state.calls.count("oauth")
+    body = await request.body()
+    form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    if request.app.state.sessions.revoke(form.get("token", "")):
+        log.info("OAuth token revoked")
+    return Response(status_code=200)
+
+
+async def reset_users(request: Request) -> Response:
+    user_states(request).clear()
+    return JSONResponse({"reset": True})
+
+
+async def user_state(request: Request) -> Response:
+    config: OrgConfig = request.app.state.config
+    user = find_user(config, request.path_params["username"])
+    if user is None:
+        return JSONResponse([{"message": "no such user", "errorCode": "NOT_FOUND"}], 404)
+    states = user_states(request)
+    state = states.get(user.login_name)
+    if request.method == "DELETE":
+        state = UserState()
+    elif request.method == "POST":
+        try:
+            state = _changed(state, await request.json())
+        except (ValueError, TypeError) as exc:
+            return JSONResponse([{"message": str(exc), "errorCode": "INVALID_INPUT"}], 400)
+    states.put(user.login_name, state)
+    sessions = request.app.state.sessions
+    return JSONResponse(
+        {
+            "username": user.login_name,
+            **{flag: getattr(state, flag) for flag in USER_FLAGS},
+            "password_changed": state.password is not None,
+            "unapproved_apps": list(state.unapproved_apps),
+            "refresh_tokens": sessions.refresh_tokens_of(user.login_name),
+            "refused_logins": states.refusals(user.login_name),
+        }
+    )
+
+
+def _changed(state: UserState, body: object) -> UserState:
+    if not isinstance(body, dict):
+        raise ValueError("Expected a JSON object")
+    allowed = {*USER_FLAGS, "password", "unapproved_apps"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    for flag in USER_FLAGS:
+        if flag in body and not isinstance(body[flag], bool):
+            raise ValueError(f"'{flag}' must be true or false")
+    if "password" in body and not (isinstance(body["password"], str) and body["password"]):
+        raise ValueError("'password' must be a non-empty string")
+    apps = body.get("unapproved_apps", state.unapproved_apps)
+    if not isinstance(apps, list | tuple) or not all(isinstance(a, str) for a in apps):
+        raise ValueError("'unapproved_apps' must be a list of consumer keys")
+    changes = {k: v for k, v in body.items() if k != "unapproved_apps"}
+    return dataclasses.replace(state, **changes, unapproved_apps=tuple(apps))
 
 
 def _client(config: OrgConfig, request: Request, form: dict[str, str], secret_required: bool) -> ConnectedApp:

@@ -1,5 +1,6 @@
 """The server's own state in SQLite: sessions, refresh tokens and the rolling daily API usage."""
 
+import json
 import secrets
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     token TEXT PRIMARY KEY, username TEXT NOT NULL, consumer_key TEXT NOT NULL, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS api_usage (hour INTEGER PRIMARY KEY, calls INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS user_states (username TEXT PRIMARY KEY, state TEXT NOT NULL);
 """
 WINDOW_HOURS = 24  # Salesforce counts API requests over a rolling 24 hours
 
@@ -109,6 +111,76 @@ class SessionStore:
             "SELECT username FROM refresh_tokens WHERE token = ? AND consumer_key = ?", (token, consumer_key)
         )
         return rows[0][0] if rows else None
+
+    def revoke(self, token: str) -> bool:
+        """Revokes a refresh token or an access token (OAuth's revoke endpoint); False if unknown."""
+        revoked = bool(self.db.execute("SELECT 1 FROM refresh_tokens WHERE token = ?", (token,)))
+        self.db.execute("DELETE FROM refresh_tokens WHERE token = ?", (token,))
+        if self._live.pop(token, None) is not None:
+            self.db.execute("UPDATE sessions SET expires = ? WHERE token = ?", (self.clock(), token))
+            revoked = True
+        return revoked
+
+    def refresh_tokens_of(self, username: str) -> int:
+        rows = self.db.execute("SELECT COUNT(*) FROM refresh_tokens WHERE username = ?", (username,))
+        return rows[0][0]
+
+
+# What an administrator can do to a user between logins; every flag off is the user as configured.
+USER_FLAGS = ("password_expired", "locked", "ip_restricted")
+
+
+@dataclass(frozen=True)
+class UserState:
+    """A user's state set through the admin API: a new password, its expiry, a lockout, an IP range
+    that excludes the caller, and connected apps the user is not (admin) approved for."""
+
+    password: str | None = None  # None: the configured password
+    password_expired: bool = False
+    locked: bool = False
+    ip_restricted: bool = False
+    unapproved_apps: tuple[str, ...] = ()  # consumer keys
+
+
+class UserStates:
+    """User states by login name (persisted), and the logins refused per user and code (in memory)."""
+
+    def __init__(self, db: StateDb):
+        self.db = db
+        self._states = {
+            username: _user_state(json.loads(text))
+            for username, text in db.execute("SELECT username, state FROM user_states")
+        }
+        self._refused: dict[str, dict[str, int]] = {}
+
+    def get(self, username: str) -> UserState:
+        return self._states.get(username.lower(), UserState())
+
+    def put(self, username: str, state: UserState) -> None:
+        key = username.lower()
+        if state == UserState():
+            self._states.pop(key, None)
+            self.db.execute("DELETE FROM user_states WHERE username = ?", (key,))
+            return
+        self._states[key] = state
+        text = json.dumps({**state.__dict__, "unapproved_apps": list(state.unapproved_apps)})
+        self.db.execute("INSERT OR REPLACE INTO user_states VALUES (?, ?)", (key, text))
+
+    def clear(self) -> None:
+        self._states.clear()
+        self._refused.clear()
+        self.db.execute("DELETE FROM user_states")
+
+    def refused(self, username: str, code: str) -> None:
+        counts = self._refused.setdefault(username.lower(), {})
+        counts[code] = counts.get(code, 0) + 1
+
+    def refusals(self, username: str) -> dict[str, int]:
+        return dict(sorted(self._refused.get(username.lower(), {}).items()))
+
+
+def _user_state(data: dict) -> UserState:
+    return UserState(**{**data, "unapproved_apps": tuple(data.get("unapproved_apps") or ())})
 
 
 class ApiUsage:

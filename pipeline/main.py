@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineResult
 
 from pipeline import direct_runner_metrics
+from pipeline.auth_options import AuthOptions, credentials_source
 from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
 from pipeline.progress import ProgressReporter
@@ -20,9 +21,11 @@ from pipeline.sources import SourceOptions, check_runner, choose_source, dead_le
 from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import CREDENTIAL_VARS, Credentials, CredentialsSource
+from salesforce.credentials import CREDENTIAL_VARS, PASSWORD, Credentials
 from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
 from salesforce.login import UNKNOWN_HOST
+from salesforce.oauth import FLOW_NAMES, login_fix
+from transforms.batch_writer import login_paused, paused_logins
 from transforms.write_to_salesforce import ClientFactory
 
 NAMESPACE = "beamforce"
@@ -67,12 +70,13 @@ def login_once(
     try:
         client.login()
     except SalesforceLoginError as e:
-        user = credentials.username + (f".{settings.sandbox}" if settings.sandbox else "")
-        # Salesforce's code and reason as its faultstring puts them ("INVALID_LOGIN: Invalid username...").
+        flow = "" if credentials.auth == PASSWORD else f" ({FLOW_NAMES[credentials.auth]})"
+        user = f" as {settings.login_username(credentials.username)}" if credentials.username else ""
+        # Salesforce's code and reason as its faultstring puts them ("INVALID_LOGIN: Invalid username..."),
+        # then what to fix.
         raise ConfigurationError(
-            f"Salesforce login at {settings.login_url} as {user} was refused: {e.code}: "
-            f"{e.message.rstrip('.')}. Check SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
-            "SALESFORCE_SECURITY_TOKEN (and --sandbox / --salesforce_login_url)"
+            f"Salesforce login{flow} at {settings.login_url}{user} was refused: {e.code}: "
+            f"{e.message.rstrip('.')}. {login_fix(credentials.auth, e.code, e.message)}"
         ) from None
     except TransientError as e:
         if e.error_code == "SSLError":
@@ -138,7 +142,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     build(
         p,
         bf,
-        CredentialsSource(bf.salesforce_credentials_file),
+        credentials_source(options),
         settings,
         source=source.transform,
         streaming=streaming,
@@ -217,7 +221,9 @@ def gauges(result: PipelineResult) -> dict[str, int]:
 
 
 def _progress_metrics(result: PipelineResult) -> tuple[dict[str, int], dict[str, int]]:
-    return counters(result)[0], gauges(result)
+    # Writers in this process (local runners) say at once why they pause; remote ones through gauges.
+    paused = {login_paused(reason): 1 for reason in paused_logins()}
+    return counters(result)[0], {**gauges(result), **paused}
 
 
 def _cancel(result: PipelineResult) -> None:
@@ -227,19 +233,26 @@ def _cancel(result: PipelineResult) -> None:
         _log.warning("could not cancel the job: %s", e)
 
 
+def _program_name() -> str:
+    """How the user started us: the `beamforce` command or `python -m pipeline`."""
+    return "beamforce" if os.path.basename(sys.argv[0] or "") == "beamforce" else "python -m pipeline"
+
+
 def help_parser() -> argparse.ArgumentParser:
     """Only our options: Beam's parser would list hundreds of runner options."""
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline",
+        prog=_program_name(),
         description="Send Segment identify and group events from files, archives, Pub/Sub or Kafka to "
         "Salesforce as Leads and Accounts.",
-        epilog="Credentials come from the environment only: SALESFORCE_USERNAME, SALESFORCE_PASSWORD, "
-        f"SALESFORCE_SECURITY_TOKEN. Apache Beam pipeline options (--runner, ...) are accepted too; "
+        epilog="Credentials come from the environment only (see --auth for each flow's variables; "
+        "any secret may instead be in a file named by <variable>_FILE), a credentials file or a secret "
+        "manager. Apache Beam pipeline options (--runner, ...) are accepted too; "
         f"the default runner is {DEFAULT_RUNNER} (in-process). Exit status: 0 done, 2 configuration "
         f"error, {EXIT_RETRYABLE} done but some events are retryable dead letters (e.g. the org's API "
         "limit ran out: replay them later by giving the dead-letter files as --input), 1 other failure.",
     )
     BeamforceOptions._add_argparse_args(parser)
+    AuthOptions._add_argparse_args(parser.add_argument_group("logging in to Salesforce"))
     SourceOptions._add_argparse_args(parser.add_argument_group("sources and dead-letter topics"))
     return parser
 

@@ -4,7 +4,9 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
+from salesforce.errors import LOGIN_BLOCKS
 from transforms import metrics
+from transforms.batch_writer import login_paused
 
 _log = logging.getLogger(__name__)
 
@@ -31,7 +33,11 @@ def progress_line(totals: Mapping[str, int], gauges: Mapping[str, int], extra_ap
         parts.append(f"org API calls remaining {gauges[metrics.API_CALLS_REMAINING]}")
     if metrics.EVENT_TIME_LAG_SECONDS in gauges:
         parts.append(f"writer {gauges[metrics.EVENT_TIME_LAG_SECONDS]} s behind event time")
-    return "progress: " + ", ".join(parts)
+    line = "progress: " + ", ".join(parts)
+    paused = [block for reason, block in LOGIN_BLOCKS.items() if gauges.get(login_paused(reason), 0) > 0]
+    for block in paused:
+        line += f"; WRITING PAUSED: {block.summary} (the source keeps the events). To fix: {block.fix}"
+    return line
 
 
 class ProgressReporter:

@@ -7,12 +7,23 @@ from dataclasses import dataclass
 
 import requests
 
+from salesforce.credentials import AUTH_FLOWS, PASSWORD
 from salesforce.errors import ConfigurationError
 
 PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
-# SOAP login() is not served from API v65.0 on (salesforce-api.md §1.3), and our login is SOAP.
+# SOAP login() is not served from API v65.0 on (salesforce-api.md §1.3): the password flow's ceiling.
 MAX_SOAP_LOGIN_VERSION = 64.0
+# The newest API version the project is tested against (the local Salesforce serves 31.0 to 66.0, Spring
+# '26): the OAuth flows' ceiling and default.
+MAX_API_VERSION = 66.0
+
+
+def default_api_version(auth: str) -> str:
+    """The newest API version flow `auth` can use: 64.0 for the SOAP password login, else MAX_API_VERSION."""
+    return f"{MAX_SOAP_LOGIN_VERSION if auth == PASSWORD else MAX_API_VERSION:.1f}"
+
+
 _VERSION = re.compile(r"^\d{2}\.0$")
 _SANDBOX_NAME = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -37,6 +48,7 @@ class ConnectionSettings:
     sandbox: str | None = None  # sandbox name: appended to the username, login at test.salesforce.com
     ca_bundle: str | None = None  # trust this CA (sets session.verify, trust_env=False)
     api_version: str = "59.0"
+    auth: str = PASSWORD  # the login flow (salesforce.credentials.AUTH_FLOWS); no secret here
     describe_ttl_seconds: float = 1800.0
     max_retries: int = 5
     backoff_base_seconds: float = 0.5
@@ -58,10 +70,17 @@ class ConnectionSettings:
             raise ConfigurationError(
                 f"api_version must look like '59.0', without a 'v' (got {self.api_version!r})"
             )
-        if float(self.api_version) > MAX_SOAP_LOGIN_VERSION:
+        if self.auth not in AUTH_FLOWS:
+            raise ConfigurationError(f"auth must be one of {', '.join(AUTH_FLOWS)} (got {self.auth!r})")
+        if self.auth == PASSWORD and float(self.api_version) > MAX_SOAP_LOGIN_VERSION:
             raise ConfigurationError(
                 f"api_version {self.api_version}: Salesforce's SOAP login() is not available from v65.0 on; "
-                f"use {MAX_SOAP_LOGIN_VERSION} or lower"
+                f"use {MAX_SOAP_LOGIN_VERSION} or lower, or an OAuth flow"
+            )
+        if float(self.api_version) > MAX_API_VERSION:
+            raise ConfigurationError(
+                f"api_version {self.api_version} is newer than this project supports: use "
+                f"{MAX_API_VERSION} or lower"
             )
         if self.sandbox is not None and not _SANDBOX_NAME.match(self.sandbox):
             raise ConfigurationError(

@@ -1,4 +1,7 @@
-"""Typed errors of the Salesforce client layer, and which Salesforce error codes are worth a retry."""
+"""Typed errors of the Salesforce client layer, which Salesforce error codes are worth a retry, and which
+refused logins an administrator fixes (and how)."""
+
+from dataclasses import dataclass
 
 # Codes where the same request can succeed later without any change: lock contention, platform hiccups,
 # rollbacks caused by a sibling record, and Bulk API's lock-failure job state.
@@ -24,13 +27,88 @@ class ConfigurationError(ValueError):
     """Bad configuration or credentials; the message names what to fix."""
 
 
+@dataclass(frozen=True)
+class LoginBlock:
+    """A refused login that the org's administrator fixes, after which the same job can log in again:
+    `reason` is one of LOGIN_BLOCK_REASONS (metric names are built from it), `fix` says what to do."""
+
+    reason: str
+    summary: str
+    fix: str
+
+
+_BLOCKS = (
+    LoginBlock(
+        "password_expired",
+        "the API user's password has expired",
+        "set a new password for the user (Setup > Users > Reset Password, or log in once as the user) and "
+        "update SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN where the job reads them; an integration "
+        "user's profile can have 'Password never expires'",
+    ),
+    LoginBlock(
+        "user_locked",
+        "the API user is locked out",
+        "an administrator unlocks the user (Setup > Users > the user > Unlock), or the org's lockout "
+        "period ends; check that the job's credentials are the current ones, since failed logins lock "
+        "the user again",
+    ),
+    LoginBlock(
+        "ip_restricted",
+        "Salesforce refuses logins from this IP address",
+        "add the workers' outbound IP addresses to the user's profile Login IP Ranges (or the org's "
+        "trusted IP ranges), or relax the connected app's IP policy",
+    ),
+    LoginBlock(
+        "token_revoked",
+        "the refresh token was revoked or has expired",
+        "authorize the connected app again and put the new refresh token in SALESFORCE_REFRESH_TOKEN (or "
+        "the file or secret the job reads it from)",
+    ),
+    LoginBlock(
+        "app_not_approved",
+        "the user is not approved for the connected app",
+        "pre-authorize the user: Setup > App Manager > the connected app > Manage > Edit Policies, "
+        "Permitted Users 'Admin approved users are pre-authorized', then add the user's profile or a "
+        "permission set to the app",
+    ),
+)
+LOGIN_BLOCKS = {block.reason: block for block in _BLOCKS}
+LOGIN_BLOCK_REASONS = tuple(LOGIN_BLOCKS)
+
+# (code, words in the message) -> reason. SOAP faults carry the partner API's ExceptionCode (Salesforce
+# KB 000212767 for the expired password); the token endpoint answers OAuth's `error` with Salesforce's
+# `error_description` (Salesforce Help, "OAuth 2.0 Authorization Errors").
+_BLOCK_CODES = (
+    ("INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "", "password_expired"),
+    ("PASSWORD_LOCKOUT", "", "user_locked"),
+    ("LOGIN_DURING_RESTRICTED_DOMAIN", "", "ip_restricted"),
+    ("invalid_grant", "ip restricted", "ip_restricted"),
+    ("invalid_grant", "locked", "user_locked"),
+    ("invalid_grant", "password expired", "password_expired"),
+    ("invalid_grant", "expired access/refresh token", "token_revoked"),
+    ("invalid_grant", "hasn't approved this consumer", "app_not_approved"),
+    ("invalid_app_access", "", "app_not_approved"),
+)
+
+
+def login_block(code: str, message: str) -> LoginBlock | None:
+    """The administrator-fixable cause of a refused login, or None (wrong credentials, a bad setting)."""
+    text = (message or "").lower()
+    for wanted, words, reason in _BLOCK_CODES:
+        if code == wanted and words in text:
+            return LOGIN_BLOCKS[reason]
+    return None
+
+
 class SalesforceLoginError(Exception):
-    """The login was refused: `code` and `message` from the login fault, never the password."""
+    """The login was refused: `code` and `message` from the login fault, never the password; `block`
+    when an administrator can fix the cause (see LoginBlock)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(f"Salesforce login failed ({code}): {message}")
         self.code = code
         self.message = message
+        self.block = login_block(code, message)
 
 
 class ApiLimitExceeded(Exception):

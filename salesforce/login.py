@@ -1,7 +1,11 @@
-"""SOAP partner login() against a configurable login URL, giving a simple-salesforce client on a session."""
+"""Logging in to Salesforce with the chosen flow (SOAP password login, or an OAuth 2.0 flow through
+salesforce.oauth) against a configurable login URL, giving a simple-salesforce client on the session."""
 
+import contextlib
 import logging
 import socket
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import escape, unescape
 from urllib.parse import urlsplit
@@ -14,14 +18,20 @@ from simple_salesforce.login import DEFAULT_CLIENT_ID_PREFIX, soap_login
 from simple_salesforce.util import getUniqueElementValueFromXmlString
 
 from salesforce.connection import ConnectionSettings
-from salesforce.credentials import Credentials
-from salesforce.errors import SalesforceLoginError, is_retryable
+from salesforce.credentials import PASSWORD, Credentials
+from salesforce.errors import ConfigurationError, SalesforceLoginError, is_retryable
+from salesforce.oauth import (
+    BAD_LOGIN_RESPONSE,
+    TokenEndpointUnavailable,
+    parse_token_answer,
+    scrub,
+    token_request,
+)
 
 log = logging.getLogger(__name__)
 
 UNTRUSTED_CERTIFICATE = "the server's TLS certificate is not trusted (give the CA bundle that signed it)"
 UNKNOWN_HOST = "NameResolutionError"  # the code of a login whose host name does not resolve
-BAD_LOGIN_RESPONSE = "BAD_LOGIN_RESPONSE"  # an answer that is neither a session nor a login fault
 _SOAP_HEADERS = {"content-type": "text/xml", "charset": "UTF-8", "SOAPAction": "login"}
 
 # The body simple_salesforce.login.SalesforceLogin builds for a username/password/token login; it
@@ -81,36 +91,38 @@ def soap_body(credentials: Credentials, settings: ConnectionSettings) -> str:
 
 
 def _scrub(text: str, credentials: Credentials) -> str:
-    # A login service may echo the request; the password never leaves this module.
-    for secret in (credentials.password + credentials.security_token, credentials.password):
-        if secret:
-            text = text.replace(secret, "***").replace(escape(secret), "***")
-    if credentials.security_token:
-        text = text.replace(credentials.security_token, "***")
-    return text[:500]
+    # A login service may echo the request; no secret leaves this module.
+    secrets = credentials.secrets()
+    return scrub(text, (*secrets, *(escape(secret) for secret in secrets)))
 
 
-def soap_session_login(
-    credentials: Credentials, settings: ConnectionSettings, session: requests.Session
+def session_login(
+    credentials: Credentials,
+    settings: ConnectionSettings,
+    session: requests.Session,
+    clock: Callable[[], float] = time.time,
 ) -> LoginResult:
-    """One SOAP login() call. Raises SalesforceLoginError when refused, LoginTransientError when the
-    login service could not be reached or did not answer (its `retry` says whether to try again)."""
-    try:
-        session_id, sf_instance = soap_login(
-            soap_url(settings), soap_body(credentials, settings), dict(_SOAP_HEADERS), None, session
+    """One login with the credentials' flow. Raises SalesforceLoginError when refused (its `block` says
+    when an administrator can fix the cause), LoginTransientError when the login service could not be
+    reached or did not answer (its `retry` says whether to try again)."""
+    if credentials.auth != settings.auth:
+        raise ConfigurationError(
+            f"the credentials are for --auth {credentials.auth}, the connection for --auth {settings.auth}"
         )
-    except SalesforceAuthenticationFailed as exc:
-        if exc.code is None:
-            # Well-formed markup without sf:exceptionCode (a proxy's or load balancer's error page):
-            # Salesforce names the cause of every refusal, so this is no verdict on the credentials.
-            raise LoginTransientError(
-                BAD_LOGIN_RESPONSE, "the answer is not a Salesforce login fault"
-            ) from None
-        code = str(exc.code)
-        message = _scrub(fault_reason(exc), credentials)
-        if (isinstance(exc.code, int) and exc.code >= 500) or is_retryable(code):
-            raise LoginTransientError(code, message) from None
-        raise SalesforceLoginError(code, message) from None
+    if credentials.auth == PASSWORD:
+        return _soap_login(credentials, settings, session)
+    return _oauth_login(credentials, settings, session, clock())
+
+
+# salesforce.client logs in (and renews sessions) through this name, for every flow.
+soap_session_login = session_login
+
+
+@contextlib.contextmanager
+def _reaching(settings: ConnectionSettings) -> Iterator[None]:
+    """Turns a failure to reach the login service into LoginTransientError."""
+    try:
+        yield
     except requests.exceptions.SSLError:
         # An untrusted certificate stays untrusted: retrying only delays the message.
         raise LoginTransientError("SSLError", UNTRUSTED_CERTIFICATE, retry=False) from None
@@ -126,6 +138,42 @@ def soap_session_login(
     except requests.RequestException as exc:
         # The exception text carries the URL; its class name is enough to tell what happened.
         raise LoginTransientError(type(exc).__name__, "login request failed") from None
+
+
+def _oauth_login(
+    credentials: Credentials, settings: ConnectionSettings, session: requests.Session, now: float
+) -> LoginResult:
+    request = token_request(credentials, settings, now)
+    with _reaching(settings):
+        response = session.post(request.url, data=request.form, headers={"Accept": "application/json"})
+    try:
+        answer = parse_token_answer(response.status_code, response.content, credentials.secrets())
+    except TokenEndpointUnavailable as exc:
+        raise LoginTransientError(exc.code, exc.message) from None
+    return LoginResult(session_id=answer.access_token, instance_url=answer.instance_url)
+
+
+def _soap_login(
+    credentials: Credentials, settings: ConnectionSettings, session: requests.Session
+) -> LoginResult:
+    """One SOAP login() call (see session_login for what it raises)."""
+    try:
+        with _reaching(settings):
+            session_id, sf_instance = soap_login(
+                soap_url(settings), soap_body(credentials, settings), dict(_SOAP_HEADERS), None, session
+            )
+    except SalesforceAuthenticationFailed as exc:
+        if exc.code is None:
+            # Well-formed markup without sf:exceptionCode (a proxy's or load balancer's error page):
+            # Salesforce names the cause of every refusal, so this is no verdict on the credentials.
+            raise LoginTransientError(
+                BAD_LOGIN_RESPONSE, "the answer is not a Salesforce login fault"
+            ) from None
+        code = str(exc.code)
+        message = _scrub(fault_reason(exc), credentials)
+        if (isinstance(exc.code, int) and exc.code >= 500) or is_retryable(code):
+            raise LoginTransientError(code, message) from None
+        raise SalesforceLoginError(code, message) from None
     except ExpatError as exc:  # a 200 that is not SOAP: an HTML page from a proxy, a truncated body
         raise LoginTransientError(BAD_LOGIN_RESPONSE, type(exc).__name__) from None
     return LoginResult(session_id=session_id, instance_url=f"https://{sf_instance}")

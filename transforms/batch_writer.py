@@ -4,16 +4,21 @@ No Beam here: a writer DoFn runs BatchWriter.write on worker threads and turns e
 metrics and outputs on its own thread (Beam's metrics belong to the bundle's thread).
 """
 
+import collections
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from salesforce.errors import (
+    LOGIN_BLOCK_REASONS,
     ApiLimitExceeded,
     ApiUsageReserved,
+    ConfigurationError,
+    LoginBlock,
     SalesforceApiError,
     SalesforceLoginError,
     TransientError,
@@ -40,8 +45,34 @@ ON_API_LIMIT = ("wait", "dead_letter")
 # MAX_LIMIT_POLL_SECONDS: a bounded interval, and few calls spent asking.
 LIMIT_POLL_SECONDS = 5.0
 MAX_LIMIT_POLL_SECONDS = 300.0
+# Gauges "login_paused:<reason>" (LOGIN_BLOCK_REASONS): 1 while a writer holds records because the org
+# refuses its login for that reason (see BatchWriter), for progress lines.
+LOGIN_PAUSED_PREFIX = "login_paused:"
 
 _log = logging.getLogger(__name__)
+# The writers of this process, so that a local runner's progress line can say at once why one pauses.
+_writers: "weakref.WeakSet[BatchWriter]" = weakref.WeakSet()
+
+
+def login_paused(reason: str) -> str:
+    """The gauge that is 1 while writers pause because their login is refused for `reason`."""
+    if reason not in LOGIN_BLOCK_REASONS:
+        raise ValueError(f"unknown login block {reason!r}: one of {', '.join(LOGIN_BLOCK_REASONS)}")
+    return LOGIN_PAUSED_PREFIX + reason
+
+
+def paused_logins() -> set[str]:
+    """Why writers of this process pause for their login now (LOGIN_BLOCK_REASONS), if they do."""
+    return set().union(*(writer.paused_for_login() for writer in list(_writers)))
+
+
+class _LoginBlocked(Exception):
+    """The login was refused for a cause an administrator fixes, and this writer waits for it."""
+
+    def __init__(self, error: SalesforceLoginError, block: LoginBlock):
+        super().__init__(str(error))
+        self.error = error
+        self.block = block
 
 
 class WrittenRecord(NamedTuple):
@@ -81,6 +112,7 @@ class BatchReport:
     ambiguous: list[str] = field(default_factory=list)  # sObject of each record several records matched
     setup_missing: set[str] = field(default_factory=set)  # "Object.Field" of docs/org-setup.md missing
     limit_waited_seconds: float = 0.0
+    login_waited_seconds: float = 0.0  # time the batch waited for the org to accept the login again
 
 
 def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
@@ -150,7 +182,14 @@ def all_failed(ops: list[MergedOp], reason: str, message: str, retryable: bool =
 class BatchWriter:
     """Writes batches through one client (shared by the threads that call write(); the client is
     thread-safe). `on_api_limit` "wait" holds records refused for the org's API allocation and tries
-    them again once its limits say calls are left; "dead_letter" hands them back as failures."""
+    them again once its limits say calls are left; "dead_letter" hands them back as failures.
+
+    With "wait", a login refused for a cause the org's administrator fixes (an expired password, a
+    locked user, an IP restriction, a revoked refresh token, an unapproved connected app: LoginBlock)
+    holds the batch too: one thread at a time waits a growing interval, reads the credentials again
+    (`reload_credentials`, e.g. a mounted secret updated meanwhile) and tries to log in; the others wait
+    for its answer. Other refused logins dead-letter the batch, as with "dead_letter".
+    """
 
     def __init__(
         self,
@@ -159,6 +198,7 @@ class BatchWriter:
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         batch_deadline_seconds: float | None = None,
+        reload_credentials: Callable[[], Any] | None = None,
     ) -> None:
         if on_api_limit not in ON_API_LIMIT:
             raise ValueError(f"on_api_limit must be one of {', '.join(ON_API_LIMIT)}, not {on_api_limit!r}")
@@ -171,6 +211,16 @@ class BatchWriter:
         self._lock = threading.Lock()
         # Whether the client holds a session; a writer that could not log in tries again per batch.
         self.logged_in = False
+        self._reload_credentials = reload_credentials
+        self._login_probe = threading.Lock()  # held by the one thread that waits out a refused login
+        self._login_pauses: collections.Counter[str] = collections.Counter()  # reason -> batches held
+        self._login_tries = 0  # logins refused in a row while batches are held
+        _writers.add(self)
+
+    def paused_for_login(self) -> set[str]:
+        """The reasons (LOGIN_BLOCK_REASONS) for which batches are held now, waiting to log in."""
+        with self._lock:
+            return {reason for reason, held in self._login_pauses.items() if held > 0}
 
     def write(self, batch: list[MergedOp]) -> BatchReport:
         report = BatchReport()
@@ -186,31 +236,100 @@ class BatchWriter:
     ) -> None:
         pending = ops
         waited = 0
-        while True:
-            results = self._attempt(sobject, match_field, pending, report)
-            if self._on_api_limit != "wait":
-                report.results.extend(results)
-                return
-            held = []
-            for op, result in results:
-                if isinstance(result, Failure) and result.reason in LIMIT_CODES:
-                    held.append(op)
-                else:
-                    report.results.append((op, result))
-            if not held:
-                return
-            pending = held
-            delay = min(self._limit_poll_seconds * (2 ** min(waited, 6)), MAX_LIMIT_POLL_SECONDS)
-            waited += 1
+        paused: str | None = None  # why this batch is held for its login, while it is
+        try:
+            while True:
+                try:
+                    results = self._attempt(sobject, match_field, pending, report)
+                except _LoginBlocked as blocked:
+                    block: LoginBlock | None = blocked.block
+                    while block is not None:
+                        paused = self._count_pause(paused, block.reason)
+                        block = self._wait_to_log_in(block, len(pending), report)
+                    continue
+                if self._on_api_limit != "wait":
+                    report.results.extend(results)
+                    return
+                held = []
+                for op, result in results:
+                    if isinstance(result, Failure) and result.reason in LIMIT_CODES:
+                        held.append(op)
+                    else:
+                        report.results.append((op, result))
+                if not held:
+                    return
+                pending = held
+                delay = min(self._limit_poll_seconds * (2 ** min(waited, 6)), MAX_LIMIT_POLL_SECONDS)
+                waited += 1
+                _log.warning(
+                    "the org's API allocation is used up (or reserved): holding %d records (the source "
+                    "keeps the rest), checking its limits again in %.0f s",
+                    len(held),
+                    delay,
+                )
+                self._sleep(delay)
+                report.limit_waited_seconds += delay
+                self._refresh_api_usage()
+        finally:
+            self._count_pause(paused, None)
+
+    def _count_pause(self, before: str | None, now: str | None) -> str | None:
+        """Moves this batch's pause from reason `before` to `now` (None: not paused)."""
+        if before != now:
+            with self._lock:
+                if before is not None:
+                    self._login_pauses[before] -= 1
+                if now is not None:
+                    self._login_pauses[now] += 1
+        return now
+
+    def _wait_to_log_in(self, block: LoginBlock, held: int, report: BatchReport) -> LoginBlock | None:
+        """One thread waits out a growing interval, reads the credentials again and tries to log in; the
+        other held batches wait for its answer rather than each spending a login (failed logins add up
+        to a lockout, and Salesforce may block an address that keeps failing). Returns the block still in
+        force, or None once the batch may be tried again (logged in, or refused for another cause, which
+        the next attempt reports)."""
+        with self._login_probe:
+            if self.logged_in:  # another thread logged in while this one waited for it
+                return None
+            delay = min(self._limit_poll_seconds * (2 ** min(self._login_tries, 6)), MAX_LIMIT_POLL_SECONDS)
+            self._login_tries += 1
             _log.warning(
-                "the org's API allocation is used up (or reserved): holding %d records (the source keeps "
-                "the rest), checking its limits again in %.0f s",
-                len(held),
+                "Salesforce refuses the login: %s. Holding %d records (the source keeps the rest), logging "
+                "in again in %.0f s. To fix: %s",
+                block.summary,
+                held,
                 delay,
+                block.fix,
             )
             self._sleep(delay)
-            report.limit_waited_seconds += delay
-            self._refresh_api_usage()
+            report.login_waited_seconds += delay
+            self._reload()
+            try:
+                self._client.login()
+            except SalesforceLoginError as e:
+                _log.info("the login is still refused (%s)", e.code)
+                return e.block
+            except TransientError as e:
+                _log.info("the login did not get an answer (%s)", e.error_code)
+                return block
+            self.logged_in = True
+            self._login_tries = 0
+            _log.warning("Salesforce accepts the login again: writing the records held")
+            return None
+
+    def _reload(self) -> None:
+        """Takes the credentials as the worker reads them now (a rotated secret), if they changed."""
+        if self._reload_credentials is None:
+            return
+        try:
+            credentials = self._reload_credentials()
+        except ConfigurationError as e:  # its message names what is wrong, never a secret
+            _log.warning("cannot read the Salesforce credentials again: %s", e)
+            return
+        if credentials != getattr(self._client, "credentials", credentials):
+            self._client.credentials = credentials
+            _log.warning("the Salesforce credentials changed: logging in with the new ones")
 
     def _refresh_api_usage(self) -> None:
         refresh = getattr(self._client, "refresh_api_usage", None)
@@ -277,6 +396,8 @@ class BatchWriter:
         # The other handlers are for describe() and its login.
         except SalesforceLoginError as e:
             self.logged_in = False
+            if e.block is not None and self._on_api_limit == "wait":
+                raise _LoginBlocked(e, e.block) from None
             return all_failed(ops, "login_failed", str(e))
         except ApiLimitExceeded as e:
             message = (

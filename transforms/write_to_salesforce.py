@@ -13,6 +13,7 @@ BundleBasedDirectRunner does) would otherwise log in and describe the objects ag
 import collections
 import datetime
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
-from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
+from salesforce.errors import LOGIN_BLOCK_REASONS, ConfigurationError, SalesforceLoginError, TransientError
 from schemas.dead_letter import UndeliveredEvent
 from schemas.records import MergedOp
 from transforms import metrics
@@ -44,6 +45,7 @@ from transforms.batch_writer import (  # noqa: F401  (re-exported: the writer's 
     WrittenRecord,
     all_failed,
     fit_item,
+    login_paused,
     org_setup_fields,
 )
 from transforms.result import Result
@@ -62,6 +64,10 @@ THROTTLING_COUNTER = "cumulativeThrottlingSeconds"
 THROTTLER_WINDOW_MS = 120_000
 THROTTLER_BUCKET_MS = 1_000
 THROTTLER_OVERLOAD = 2.0
+# While a batch is in flight, the bundle's thread looks this often whether the writer pauses for its
+# login, so that the runner's gauges say so while it lasts (runners that report metrics of a bundle
+# in flight, as Dataflow's and the portable ones do).
+PAUSE_CHECK_SECONDS = 1.0
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +98,7 @@ class _Session:
         self.in_flight: dict[str, Future] = {}  # record key -> the write that holds it
         self.reported: dict[str, int] = {}
         self.limit_waited = 0.0
+        self.pauses_reported: frozenset[str] = frozenset()  # the login_paused gauges last set to 1
 
 
 class _WriteBatch(beam.DoFn):
@@ -128,6 +135,7 @@ class _WriteBatch(beam.DoFn):
         self.limit_wait_seconds = Metrics.counter(ns, metrics.API_LIMIT_WAIT_SECONDS)
         self.api_remaining = Metrics.gauge(ns, metrics.API_CALLS_REMAINING)
         self.event_lag = Metrics.gauge(ns, metrics.EVENT_TIME_LAG_SECONDS)
+        self.login_paused = {r: Metrics.gauge(ns, login_paused(r)) for r in LOGIN_BLOCK_REASONS}
         self._client_totals = {
             name: Metrics.counter(ns, name)
             for name in (
@@ -147,6 +155,7 @@ class _WriteBatch(beam.DoFn):
             "login_url": self._settings.login_url,
             "api_version": self._settings.api_version,
             "sandbox": self._settings.sandbox or "",
+            "auth": self._settings.auth,
         }
 
     def setup(self) -> None:
@@ -155,8 +164,19 @@ class _WriteBatch(beam.DoFn):
         self._last_progress = time.monotonic()
         self._pending: collections.deque = collections.deque()
         credentials = self._credentials
+        reload = None
+        ca_bundle = self._settings.ca_bundle
+        if ca_bundle and not os.path.isfile(ca_bundle):
+            # Checked where the job was launched; a worker is another machine, where it may be missing.
+            self._setup_error = (
+                f"--salesforce_ca_bundle {ca_bundle!r} is missing on this worker: put the file at the same "
+                "path on every worker (e.g. in the worker image) and replay these dead letters"
+            )
+            _log.error("the writer cannot reach Salesforce: %s", self._setup_error)
+            return
         if isinstance(credentials, CredentialsSource):
             # Read here, on the worker: the pickled DoFn carries where to find them, not the secrets.
+            reload = credentials.resolve
             try:
                 credentials = credentials.resolve()
             except ConfigurationError as e:
@@ -164,9 +184,11 @@ class _WriteBatch(beam.DoFn):
                 self._setup_error = str(e)
                 _log.error("the writer cannot read the Salesforce credentials: %s", e)
                 return
-        self._session = self._shared.acquire(lambda: self._new_session(credentials))
+        self._session = self._shared.acquire(lambda: self._new_session(credentials, reload))
 
-    def _new_session(self, credentials: Credentials) -> _Session:
+    def _new_session(
+        self, credentials: Credentials, reload: Callable[[], Credentials] | None = None
+    ) -> _Session:
         client = self._client_factory(credentials, self._settings)
         if hasattr(client, "throttler"):
             client.throttler = AdaptiveThrottler(
@@ -180,6 +202,8 @@ class _WriteBatch(beam.DoFn):
             self._limit_poll_seconds,
             self._sleep,
             getattr(self._settings, "batch_deadline_seconds", None),
+            # A writer held by a refused login reads the credentials again before each new try.
+            reload_credentials=reload,
         )
         try:
             client.login()
@@ -204,7 +228,7 @@ class _WriteBatch(beam.DoFn):
         self.batch_sizes.update(len(batch))
         session = self._session
         if session is None:
-            message = f"no credentials on this worker: {self._setup_error}"
+            message = f"this worker cannot log in: {self._setup_error}"
             report = BatchReport(results=all_failed(batch, "login_failed", message))
             yield from self._emit(report, timestamp, window)
             return
@@ -236,7 +260,13 @@ class _WriteBatch(beam.DoFn):
 
     def _finish_oldest(self):
         future, keys, timestamp, window = self._pending.popleft()
-        report, seconds = future.result()
+        while True:
+            try:
+                report, seconds = future.result(timeout=PAUSE_CHECK_SECONDS)
+                break
+            except TimeoutError:
+                self._report_pauses()
+        self._report_pauses()
         session = self._session
         with session.lock:
             for key in keys:
@@ -298,6 +328,17 @@ class _WriteBatch(beam.DoFn):
                 noted.add(qualified)
                 self.field_names[kind].add(qualified)
                 _log.info("field %s: %s", qualified, kind.replace("_", " "))
+
+    def _report_pauses(self) -> None:
+        """Sets the login_paused gauges when why the session's writer pauses changed."""
+        session = self._session
+        if session is None:
+            return
+        paused = frozenset(session.writer.paused_for_login())
+        with session.lock:
+            before, session.pauses_reported = session.pauses_reported, paused
+        for reason in before ^ paused:
+            self.login_paused[reason].set(1 if reason in paused else 0)
 
     def _report_client(self) -> None:
         """The session's running totals as counter increments (metrics are only kept inside a bundle):
@@ -394,7 +435,11 @@ class WriteToSalesforce(beam.PTransform):
         self._shared = Shared()
 
     def display_data(self) -> dict:
-        return {"login_url": self._settings.login_url, "api_version": self._settings.api_version}
+        return {
+            "login_url": self._settings.login_url,
+            "api_version": self._settings.api_version,
+            "auth": self._settings.auth,
+        }
 
     def expand(self, batches: beam.PCollection):
         # Returns a Result; annotating it would make Beam read it as an output type hint.

@@ -349,3 +349,31 @@ def test_a_bad_credentials_file_names_the_line_not_the_secret(tmp_path, text, me
     with pytest.raises(ConfigurationError, match=message) as raised:
         CredentialsSource(str(path)).resolve({})
     assert "api@example.com" not in str(raised.value)
+
+
+def test_a_ca_bundle_missing_on_a_worker_dead_letters_every_event_naming_the_file(p, tmp_path):
+    """The launcher checks --salesforce_ca_bundle; a worker is another machine, where the file may be
+    missing: its writer must not crash in setup(), and the events stay replayable."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not checked here")
+    settings = ConnectionSettings(login_url="https://login.example.com", ca_bundle=str(bundle))
+    bundle.unlink()  # as on a worker that does not have it
+    fake_salesforce.reset({})
+    batches = [[_lead("a@example.com", {}, "m1", "m2")], [_lead("b@example.com", {}, "m3")]]
+    result = (
+        p
+        | "Batches" >> beam.Create(batches)
+        | "Write" >> WriteToSalesforce(CREDENTIALS, settings, client_factory=fake_salesforce.FakeClient)
+    )
+    message = (
+        f"this worker cannot log in: --salesforce_ca_bundle '{bundle}' is missing on this worker: put the "
+        "file at the same path on every worker (e.g. in the worker image) and replay these dead letters"
+    )
+    assert_that(result.output, equal_to([]), label="CheckNothingWritten")
+    assert_that(
+        result.dead_letter | "Summarize" >> beam.Map(_dead_letter_summary),
+        equal_to([("write", "login_failed", True, m, f"in/{m}.jsonl", message) for m in ("m1", "m2", "m3")]),
+        label="CheckDeadLetters",
+    )
+    run_and_count(p)
+    assert fake_salesforce.STATE["records"] == {}

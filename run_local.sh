@@ -53,5 +53,5 @@ if [ "${1:-}" = "stream" ]; then
   exec .venv/bin/python -m examples.stream_demo "$@"
 fi
 
-ensure_venv ""
+ensure_venv emulator
 exec .venv/bin/python examples/run_local.py "$@"

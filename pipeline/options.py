@@ -110,7 +110,7 @@ class BeamforceOptions(PipelineOptions):
             f"out/{DEAD_LETTER_FILE_PREFIX}. Default: {DEFAULT_DEAD_LETTER_DIR}/<UTC start time, e.g. "
             f"20261201T104501Z>/{DEAD_LETTER_FILE_PREFIX} under the current directory, a new one each run "
             "(the summary says where). These files are valid --input: a later run replays the events "
-            "they hold.",
+            "they hold. On Dataflow give a bucket prefix (gs://...): its workers cannot write here.",
         )
         parser.add_argument(
             "--summary_output",
@@ -332,6 +332,20 @@ def _check_input(pattern: str) -> None:
     )
 
 
+# Runners whose workers are other machines: they cannot write dead letters to this machine's disk.
+REMOTE_RUNNERS = ("DataflowRunner", "TestDataflowRunner")
+
+
+def _check_remote_dead_letters(prefix: str, default: bool, runner: object) -> None:
+    name = runner if isinstance(runner, str) else type(runner).__name__ if runner else ""
+    if name.rsplit(".", 1)[-1] in REMOTE_RUNNERS and "://" not in prefix:
+        raise ConfigurationError(
+            f"--dead_letter_output {prefix!r}{' (the default)' if default else ''} is on this machine, "
+            f"which {name}'s workers cannot write to: give a bucket prefix, e.g. --dead_letter_output "
+            "gs://bucket/beamforce/dead_letters, or a dead-letter topic"
+        )
+
+
 def _check_dead_letter_output(prefix: str, default: bool) -> None:
     if not default and (prefix.endswith(("/", os.sep)) or ("://" not in prefix and os.path.isdir(prefix))):
         # Beam would write files named "-00000-of-00001.jsonl" into the directory.
@@ -436,6 +450,7 @@ def validate(
     if default:
         o.dead_letter_output = default_dead_letter_output(started or datetime.now(UTC))
     if not topic:
+        _check_remote_dead_letters(o.dead_letter_output, default, runner)
         _check_dead_letter_output(o.dead_letter_output, default)
 
     if o.summary_output is not None:

@@ -46,3 +46,42 @@ def test_a_runner_that_cannot_load_is_a_configuration_error(runner, says):
 )
 def test_core_runner_and_project_options_are_known(argv):
     assert unknown_flags(argv) == []
+
+
+ENV = {"SALESFORCE_USERNAME": "api@example.com", "SALESFORCE_PASSWORD": "pw", "SALESFORCE_SECURITY_TOKEN": ""}
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        ([], "--dead_letter_output 'dead_letters/20261202T000000Z/dead_letters' (the default) is on this"),
+        (["--dead_letter_output", "/data/dead"], "--dead_letter_output '/data/dead' is on this machine"),
+    ],
+)
+def test_dataflow_refuses_dead_letters_on_the_launching_machine(tmp_path, monkeypatch, flags, says):
+    import datetime
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import validate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    argv = ["--input", str(tmp_path / "events.jsonl"), "--runner", "DataflowRunner", *flags]
+    started = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+    with pytest.raises(ConfigurationError) as e:
+        validate(PipelineOptions(argv), ENV, started=started)
+    assert str(e.value).startswith(says)
+    assert "DataflowRunner's workers cannot write to: give a bucket prefix" in str(e.value)
+
+
+def test_dataflow_takes_a_bucket_prefix_for_dead_letters(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import BeamforceOptions, validate
+
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    argv = ["--input", str(tmp_path / "events.jsonl"), "--runner", "DataflowRunner"]
+    options = PipelineOptions([*argv, "--dead_letter_output", "gs://bucket/dead"])
+    validate(options, ENV)
+    assert options.view_as(BeamforceOptions).dead_letter_output == "gs://bucket/dead"

@@ -1,4 +1,4 @@
-"""What bench/streaming_bench.py runs inside its pipelines: a wall-clock feed, arrival and write records, RSS samples.
+"""What bench/streaming_bench.py runs inside its pipelines: a wall-clock feed, arrivals and writes, RSS.
 
 The BundleBasedDirectRunner runs every DoFn in this process; the DoFns here are pickled by reference to
 this module, so the records below are module globals that the bench reads once a run has ended (as the
@@ -26,6 +26,7 @@ scheduled arrival, not from when the runner got round to emitting it.
 import collections
 import contextlib
 import math
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,7 +35,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.runners.direct import direct_runner
 from apache_beam.runners.direct.test_stream_impl import _TestStream
-from apache_beam.testing.test_stream import ProcessingTimeEvent
+from apache_beam.testing.test_stream import ElementEvent, ProcessingTimeEvent, WatermarkEvent
 from apache_beam.testing.test_stream import TestStream as Stream  # a "Test*" name would be collected
 from apache_beam.transforms.window import TimestampedValue
 
@@ -124,11 +125,36 @@ class WallClock:
         pass
 
 
-def _paced(events: Iterable) -> Iterator:
-    """The TestStream's events, each processing-time step held until the wall clock has got there."""
+def _paced(events: Iterable, catch_up: int = 0) -> Iterator:
+    """The TestStream's events, each processing-time step held until the wall clock has got there.
+
+    With `catch_up` above 0, a feed that has fallen behind schedule hands the runner everything already
+    due in one step (one ElementEvent of at most `catch_up` elements, then the newest watermark), as a
+    source that polls a backlog does; with 0 it hands over one script step at a time, however late.
+    """
     target: float | None = None
+    elements: list = []
+    watermark = None
+
+    def flush() -> Iterator:
+        nonlocal elements, watermark
+        if elements:
+            yield ElementEvent(elements)
+        if watermark is not None:
+            yield watermark
+        elements, watermark = [], None
+
     for event in events:
+        if catch_up and isinstance(event, ElementEvent) and event.tag is None:
+            elements.extend(event.timestamped_values)
+            if len(elements) >= catch_up:
+                yield from flush()
+            continue
+        if catch_up and isinstance(event, WatermarkEvent) and event.tag is None:
+            watermark = event
+            continue
         if not isinstance(event, ProcessingTimeEvent):
+            yield from flush()
             yield event
             continue
         now = time.time()
@@ -136,18 +162,25 @@ def _paced(events: Iterable) -> Iterator:
             target = now
             FEED.start(now)
         target += float(event.advance_by)
+        if catch_up and now >= target:
+            continue  # behind schedule: the next step's events are due too, so they go with these
+        yield from flush()
         while now < target:
             time.sleep(min(POLL_SECONDS, target - now))
             yield ProcessingTimeEvent(0)  # hands the runner's thread back: read again when it is idle
             now = time.time()
+    yield from flush()
 
 
 @contextlib.contextmanager
-def wall_clock_test_stream() -> Iterator[None]:
-    """TestStream pipelines run while this holds follow the wall clock (see the module's docstring)."""
+def wall_clock_test_stream(catch_up: int = 0) -> Iterator[None]:
+    """TestStream pipelines run while this holds follow the wall clock (see the module's docstring);
+    `catch_up` as in `_paced`."""
     saved_clock, saved_script = direct_runner.TestClock, _TestStream.__dict__["events_from_script"]
     direct_runner.TestClock = WallClock
-    _TestStream.events_from_script = staticmethod(lambda events: _paced(saved_script.__func__(events)))
+    _TestStream.events_from_script = staticmethod(
+        lambda events: _paced(saved_script.__func__(events), catch_up)
+    )
     try:
         yield
     finally:
@@ -232,6 +265,57 @@ class PacedEvents(beam.PTransform):
         return Result(lines, none)
 
 
+# -- where the runner's thread spends its time ----------------------------------------------------------
+
+
+RUNNER_THREAD = "Thread: 0,"  # how the DirectRunner names its one executor thread (then the task's name)
+# (what the thread is doing, how the qualified names of functions on its stack that say so end), first
+# match wins
+_STATES = (
+    ("waiting for writes (WriteToSalesforce finishing its bundle)", ("._finish_oldest",)),
+    ("the feed (mostly waiting for the wall clock)", ("_paced",)),
+    ("the watermark monitor (it scans the timers of every key)", ("._MonitorTask.call",)),
+)
+OTHER_WORK = "bundles' own work (Beam and the pipeline's DoFns)"
+
+
+class StackSampler(threading.Thread):
+    """Samples the stack of the runner's executor thread every `every` seconds and counts what it was
+    doing (see _STATES). The BundleBasedDirectRunner runs every bundle and its watermark monitor on that
+    one thread, so the shares say what held the pipeline back."""
+
+    def __init__(self, every: float = 0.005) -> None:
+        super().__init__(name="bench-stack-sampler", daemon=True)
+        self._every = every
+        self._done = threading.Event()
+        self.counts: collections.Counter = collections.Counter()
+
+    def run(self) -> None:
+        while not self._done.wait(self._every):
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if names.get(ident, "").startswith(RUNNER_THREAD):
+                    self.counts[_state_of(frame)] += 1
+
+    def stop(self) -> dict[str, float]:
+        """Stops sampling; the share of samples in each state."""
+        self._done.set()
+        self.join()
+        total = sum(self.counts.values())
+        return {state: n / total for state, n in self.counts.most_common()} if total else {}
+
+
+def _state_of(frame) -> str:
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_qualname)
+        frame = frame.f_back
+    for state, endings in _STATES:
+        if any(name.endswith(endings) for name in names):
+            return state
+    return OTHER_WORK
+
+
 # -- memory -------------------------------------------------------------------------------------------
 
 
@@ -242,10 +326,56 @@ class _Memory:
     def reset(self, thresholds: Sequence[int]) -> None:
         self.thresholds = sorted(thresholds)
         self.count = 0
-        self.samples: list[tuple[int, int, float]] = []  # (elements out, RSS KiB, wall time)
+        # (elements out, RSS KiB, wall time, the runner's per-key entries, those holding state or timers)
+        self.samples: list[tuple[int, int, float, int, int]] = []
+        self.keyed_states: dict | None = None  # the DirectRunner's, once the run has started
+        # With a step label: that step's emptied per-key entries are dropped every `drop_every` elements.
+        self.drop_label: str | None = None
+        self.drop_every = 10_000
+        self.dropped = 0
 
 
 MEMORY = _Memory()
+
+
+def runner_keys(keyed_states: dict | None) -> tuple[int, int]:
+    """The per-key entries the DirectRunner keeps over all steps, and how many hold state or timers.
+
+    The runner adds an entry the first time a key is seen and never removes it, even once a DoFn has
+    cleared the key's state and timers: the difference is the runner's, not the pipeline's.
+    """
+    if not keyed_states:
+        return 0, 0
+    entries = live = 0
+    for states in list(keyed_states.values()):
+        for state in list(states.values()):
+            entries += 1
+            live += not _is_empty(state)
+    return entries, live
+
+
+def _is_empty(state) -> bool:
+    return not (getattr(state, "state", None) or getattr(state, "timers", None))
+
+
+def drop_emptied_keys(keyed_states: dict | None, label: str) -> int:
+    """Drops the DirectRunner's per-key entries of the step labelled `label` that hold neither state nor
+    timers, as runners that free a key's storage once its state is cleared do (Dataflow, Flink's state
+    backends); returns how many. The DirectRunner would make a new entry if the key came again.
+
+    Safe only between bundles of that step: the BundleBasedDirectRunner runs every bundle, and its
+    watermark monitor, on one thread, so a DoFn of another step may call it.
+    """
+    if not keyed_states:
+        return 0
+    dropped = 0
+    for transform, states in keyed_states.items():
+        if getattr(transform, "full_label", None) != label:
+            continue
+        for key in [k for k, state in states.items() if k is not None and _is_empty(state)]:
+            del states[key]
+            dropped += 1
+    return dropped
 
 
 class ExpandChunk(beam.DoFn):
@@ -271,9 +401,11 @@ class SampleRss(beam.DoFn):
 
     def process(self, element):
         MEMORY.count += 1
+        if MEMORY.drop_label and MEMORY.count % MEMORY.drop_every == 0:
+            MEMORY.dropped += drop_emptied_keys(MEMORY.keyed_states, MEMORY.drop_label)
         while MEMORY.thresholds and MEMORY.count >= MEMORY.thresholds[0]:
             MEMORY.thresholds.pop(0)
-            MEMORY.samples.append((MEMORY.count, rss_kib(), time.time()))
+            MEMORY.samples.append((MEMORY.count, rss_kib(), time.time(), *runner_keys(MEMORY.keyed_states)))
         return ()
 
 

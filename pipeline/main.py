@@ -113,10 +113,8 @@ def _unwritten_events(options: PipelineOptions) -> str:
     return "files are read again from the start by a new run; records already written are not duplicated"
 
 
-def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Summary:
-    """Runs the pipeline to completion and returns its summary (also printed, and written if asked)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    environ = os.environ if environ is None else environ
+def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
+    """Checks the options, logs in once and builds the graph: (options, pipeline, client, streaming)."""
     # Our options' values first, so that a bad one is reported with our short usage, not Beam's
     # hundreds of runner options.
     help_parser().parse_known_args(argv)
@@ -150,6 +148,33 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
         rereadable=source.rereadable and not streaming,
         dead_letter_sink=dead_letter_sink(options),
     )
+    return options, p, client, streaming
+
+
+def submit(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> PipelineResult:
+    """Checks, builds and submits the job, then returns without waiting for it: the launch of a Dataflow
+    Flex Template, which must exit once the job is submitted. The job's counters are in the runner's
+    metrics; the summary (which needs the finished job's counters) is not computed here."""
+    environ = os.environ if environ is None else environ
+    if any(a.split("=", 1)[0] == "--summary_output" for a in argv):
+        raise ConfigurationError(
+            "--summary_output needs the finished job's counters, and a launch that does not wait has "
+            "none: leave it out and read the job's metrics (namespace beamforce) in the runner"
+        )
+    options, p, _, _ = _prepare(list(argv), environ)
+    with _credentials_exported(environ):
+        result = p.run()
+    job = getattr(result, "job_id", None)
+    _log.warning("Submitted %s; not waiting for it", f"job {job()}" if callable(job) else "the job")
+    return result
+
+
+def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Summary:
+    """Runs the pipeline to completion and returns its summary (also printed, and written if asked)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    options, p, client, streaming = _prepare(argv, environ)
+    bf = options.view_as(BeamforceOptions)
     interrupted = False
     runner = str(options.view_as(StandardOptions).runner)
     local_streaming = contextlib.nullcontext()

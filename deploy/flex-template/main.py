@@ -5,7 +5,8 @@ import os
 import sys
 from collections.abc import Mapping
 
-from pipeline.main import main
+from pipeline.main import submit
+from salesforce.errors import ConfigurationError
 from tools.flex_metadata import launcher_argv
 
 # Set in the template's image (deploy/flex-template/Dockerfile): the worker image with this package
@@ -23,5 +24,15 @@ def argv(args: list[str], environ: Mapping[str, str]) -> list[str]:
     return out
 
 
+def launch(args: list[str], environ: Mapping[str, str]) -> int:
+    """Submits the job and exits, as a Flex Template launcher must (it does not wait for the job)."""
+    try:
+        submit(argv(args, environ), environ)
+    except ConfigurationError as e:
+        print(f"beamforce: configuration error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(argv(sys.argv[1:], os.environ)))
+    sys.exit(launch(sys.argv[1:], os.environ))

@@ -187,7 +187,7 @@ def test_template_image_runs_the_entry_file_and_names_the_worker_image():
     assert targets["/template/main.py"] == ["deploy/flex-template/main.py"]
     entry = (DEPLOY / "flex-template" / "main.py").read_text(encoding="utf-8")
     assert 'WORKER_IMAGE_VAR = "BEAMFORCE_WORKER_IMAGE"' in entry
-    assert "from pipeline.main import main" in entry
+    assert "from pipeline.main import submit" in entry
     # An empty WORKER_IMAGE must stop the build, not give workers without the package.
     assert any(w == "RUN" and a.startswith('test -n "${WORKER_IMAGE}"') for _, w, a in instructions)
 

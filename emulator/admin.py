@@ -11,7 +11,9 @@ No authentication; never counted as API calls. Errors come in Salesforce's REST 
   As in Salesforce, text is stored as UTF-8: a lone surrogate (JSON `"\\ud800"`) in a body becomes U+FFFD.
 - `POST records/{sobject}` seeds records as a data load would (`Org.seed`), for tests: fields that
   clients cannot write (`IsConverted`, `CreatedDate`, `LastModifiedDate`, ...) may be set and required
-  fields may be left out; names, types, lengths and picklist values are still checked. A JSON object
+  fields may be left out; names, types, lengths and picklist values are still checked; duplicate rules
+  are not run. A Lead seeded with `IsConverted: true` and no `ConvertedContactId` is converted as
+  convertLead does: a Contact and (without `ConvertedAccountId`) an Account are seeded from it. A JSON object
   seeds one record -> 201 `{"id": "<18-char id>"}`; a JSON list of objects seeds them all or none
   -> 201 `{"ids": [...]}` in list order. Bad JSON -> 400 `JSON_PARSER_ERROR`; an unknown object ->
   404 `NOT_FOUND`; a refused record -> 400 with its error code (`STRING_TOO_LONG`, `INVALID_FIELD`, ...).

@@ -13,9 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
-from emulator.org import Org
+from emulator.org import DEFAULT_VERSION, Org
 from emulator.responses import JSONResponse
-from emulator.rest import in_org, org_of, read_json, version_of
+from emulator.rest import allow_save, in_org, org_of, read_json, version_of
 from emulator.versions import version_error
 
 MAX_COLLECTION = 200
@@ -75,6 +75,7 @@ def record_errors(exc: ApiError) -> list[dict]:
 
 async def collections(request: Request) -> Response:
     operation, keep_ids = _OPERATIONS[request.method]
+    operation = _saving(operation, request.method, allow_save(request), version_of(request))
     return await _collection(request, operation, keep_ids)
 
 
@@ -82,7 +83,15 @@ async def collections_upsert(request: Request) -> Response:
     """PATCH /composite/sobjects/{sobject}/{field} (API 46.0+): upserts by an external id, in order."""
     org, sobject, field = org_of(request), request.path_params["sobject"], request.path_params["field"]
     operation = await in_org(_upsert_operation, org, sobject, field)
+    operation = _saving(operation, "PATCH", allow_save(request), version_of(request))
     return await _collection(request, operation, keep_ids=False)
+
+
+def _saving(operation: _Operation, method: str, allow: bool, version: str) -> _Operation:
+    """`operation` told what the request says about duplicate rules; a delete has nothing to compare."""
+    if method == "DELETE":
+        return operation
+    return partial(operation, allow_save=allow, version=version)
 
 
 def _upsert_operation(org: Org, sobject: str, field: str) -> _Operation:
@@ -198,17 +207,17 @@ def _split(item: Any) -> tuple[str | None, dict]:
     return sobject, {k: v for k, v in item.items() if k != "attributes"}
 
 
-def _create_one(org: Org, item: Any) -> _Outcome:
+def _create_one(org: Org, item: Any, allow_save: bool = False, version: str = DEFAULT_VERSION) -> _Outcome:
     try:
         sobject, fields = _split(item)
         if not sobject:
             raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-        return _Outcome(org.create(sobject, fields), [])
+        return _Outcome(org.create(sobject, fields, allow_save=allow_save, version=version), [])
     except ApiError as exc:
         return _Outcome(None, record_errors(exc))
 
 
-def _update_one(org: Org, item: Any) -> _Outcome:
+def _update_one(org: Org, item: Any, allow_save: bool = False, version: str = DEFAULT_VERSION) -> _Outcome:
     try:
         sobject, fields = _split(item)
         id_key = next((k for k in fields if k.lower() == "id"), None)
@@ -216,12 +225,20 @@ def _update_one(org: Org, item: Any) -> _Outcome:
         if not isinstance(record_id, str) or not record_id:
             raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", [])
         # A SaveResult names the record by its 18-character id, whichever form the request used.
-        return _Outcome(org.update(sobject or org.sobject_of_id(record_id), record_id, fields), [])
+        sobject = sobject or org.sobject_of_id(record_id)
+        return _Outcome(org.update(sobject, record_id, fields, allow_save=allow_save, version=version), [])
     except ApiError as exc:
         return _Outcome(None, record_errors(exc))
 
 
-def _upsert_one(org: Org, item: Any, sobject: str, field: str) -> _Outcome:
+def _upsert_one(
+    org: Org,
+    item: Any,
+    sobject: str,
+    field: str,
+    allow_save: bool = False,
+    version: str = DEFAULT_VERSION,
+) -> _Outcome:
     try:
         item_type, fields = _split(item)
         if item_type and item_type.lower() != sobject.lower():
@@ -232,7 +249,7 @@ def _upsert_one(org: Org, item: Any, sobject: str, field: str) -> _Outcome:
         key = fields.get(key_name) if key_name else None
         if key is None or key == "":
             raise ApiError(400, "MISSING_ARGUMENT", f"{field} not specified", [])
-        record_id, created = org.upsert(sobject, field, str(key), fields)
+        record_id, created = org.upsert(sobject, field, str(key), fields, version, allow_save=allow_save)
         return _Outcome(record_id, [], created)
     except MultipleChoicesError as exc:
         # Salesforce's StatusCode for an upsert key that matches several records (as in Bulk results).
@@ -302,7 +319,10 @@ async def composite(request: Request) -> Response:
             f"The request can’t contain more than {MAX_QUERY_SUBREQUESTS} query operations."
         )
     all_or_none = body.get("allOrNone") is True
-    results = await in_org(_run_composite, org_of(request), version_of(request), subrequests, all_or_none)
+    # The request's Sforce-Duplicate-Rule-Header holds for every subrequest.
+    results = await in_org(
+        _run_composite, org_of(request), version_of(request), subrequests, all_or_none, allow_save(request)
+    )
     return JSONResponse({"compositeResponse": [r.as_json() for r in results]})
 
 
@@ -320,19 +340,21 @@ def _is_query(sub: dict) -> bool:
     return head in ("query", "queryAll")
 
 
-def _run_composite(org: Org, version: str, subrequests: list[dict], all_or_none: bool) -> list[_SubResult]:
+def _run_composite(
+    org: Org, version: str, subrequests: list[dict], all_or_none: bool, allow: bool = False
+) -> list[_SubResult]:
     done: dict[str, Any] = {}
     results: list[_SubResult] = []
     if not all_or_none:
         for sub in subrequests:
-            result = _run_sub(org, sub, done, False)
+            result = _run_sub(org, sub, done, False, allow)
             done[sub["referenceId"]] = result.body if result.status < 300 else None
             results.append(result)
         return results
     try:
         with org.transaction():
             for sub in subrequests:
-                result = _run_sub(org, sub, done, True)
+                result = _run_sub(org, sub, done, True, allow)
                 results.append(result)
                 if result.failed:
                     raise _Rollback
@@ -348,7 +370,7 @@ def _run_composite(org: Org, version: str, subrequests: list[dict], all_or_none:
     return results
 
 
-def _run_sub(org: Org, sub: dict, done: dict[str, Any], all_or_none: bool) -> _SubResult:
+def _run_sub(org: Org, sub: dict, done: dict[str, Any], all_or_none: bool, allow: bool) -> _SubResult:
     ref = sub["referenceId"]
     try:
         url = _resolve(sub["url"], done)
@@ -356,8 +378,8 @@ def _run_sub(org: Org, sub: dict, done: dict[str, Any], all_or_none: bool) -> _S
         method = str(sub.get("method", "GET")).upper()
         version, parts, params = _parse_url(str(url))
         if parts[:2] == ["composite", "sobjects"]:
-            return _collection_sub(org, ref, method, parts, params, body, all_or_none)
-        status, out, headers = _dispatch(org, method, version, parts, params, body)
+            return _collection_sub(org, ref, method, version, parts, params, body, all_or_none, allow)
+        status, out, headers = _dispatch(org, method, version, parts, params, body, allow)
         return _SubResult(ref, status, out, headers)
     except MultipleChoicesError as exc:
         return _SubResult(ref, 300, exc.to_body(), {})
@@ -416,7 +438,15 @@ def _parse_url(url: str) -> tuple[str, list[str], dict[str, str]]:
 
 
 def _collection_sub(
-    org: Org, ref: str, method: str, parts: list[str], params: dict[str, str], body: Any, all_or_none: bool
+    org: Org,
+    ref: str,
+    method: str,
+    version: str,
+    parts: list[str],
+    params: dict[str, str],
+    body: Any,
+    all_or_none: bool,
+    allow: bool,
 ) -> _SubResult:
     """An sObject Collections subrequest: its body is the list of results the resource itself answers.
 
@@ -431,13 +461,14 @@ def _collection_sub(
     else:
         path = "/" + "/".join(parts)
         raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed for {path}")
+    operation = _saving(operation, method, allow, version)
     items, own_all_or_none = _collection_items(org, method, body, params)
     outcomes = _run_collection(org, operation, items, all_or_none or own_all_or_none, keep_ids)
     return _SubResult(ref, 200, [o.body() for o in outcomes], {}, any(o.errors for o in outcomes))
 
 
 def _dispatch(
-    org: Org, method: str, version: str, parts: list[str], params: dict[str, str], body: Any
+    org: Org, method: str, version: str, parts: list[str], params: dict[str, str], body: Any, allow: bool
 ) -> tuple[int, Any, dict]:
     head = parts[0] if parts else ""
     if head in ("query", "queryAll") and len(parts) == 1 and method == "GET":
@@ -451,7 +482,7 @@ def _dispatch(
         return 200, org.describe_global(version), {}
     sobject = parts[1] if len(parts) > 1 else ""
     if len(parts) == 2 and method == "POST":
-        record_id = org.create(sobject, _record_body(body))
+        record_id = org.create(sobject, _record_body(body), allow_save=allow, version=version)
         location = f"/services/data/v{version}/sobjects/{org.canonical_sobject(sobject)}/{record_id}"
         return 201, {"id": record_id, "success": True, "errors": []}, {"Location": location}
     if len(parts) == 2 and method == "GET":
@@ -462,14 +493,16 @@ def _dispatch(
         fields = [f for f in params.get("fields", "").split(",") if f.strip()] or None
         return 200, org.get(sobject, parts[2], fields, version), {}
     if len(parts) == 3 and method == "PATCH":
-        org.update(sobject, parts[2], _record_body(body))
+        org.update(sobject, parts[2], _record_body(body), allow_save=allow, version=version)
         return 204, None, {}
     if len(parts) == 3 and method == "DELETE":
         org.delete(sobject, parts[2])
         return 204, None, {}
     if len(parts) == 4 and method == "PATCH":
         update_only = params.get("updateOnly", "false").lower() == "true"
-        record_id, created = org.upsert(sobject, parts[2], parts[3], _record_body(body), version, update_only)
+        record_id, created = org.upsert(
+            sobject, parts[2], parts[3], _record_body(body), version, update_only, allow_save=allow
+        )
         return (
             (201 if created else 200),
             {"id": record_id, "success": True, "errors": [], "created": created},

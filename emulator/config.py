@@ -1,4 +1,5 @@
-"""The emulated org's configuration: users, connected apps, limits, faults and custom fields (YAML)."""
+"""The emulated org's configuration: users, connected apps, limits, faults, custom fields and duplicate rules
+(YAML)."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ FIELD_TYPES = (
     "external_id",
 )
 ORG_NAME = "Emulated Org"  # the org's name in login's userInfo and in Organization.Name
+DUPLICATE_ACTIONS = ("block", "alert")
+DEFAULT_DUPLICATE_MESSAGE = "Use one of these records?"  # Salesforce's default alert text for a new rule
 
 
 class ConfigError(ValueError):
@@ -74,6 +77,18 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class DuplicateRule:
+    """A duplicate rule with an exact matching rule: a save is refused when another record of `object`
+    has every one of `fields` set to the same value (trimmed, any case)."""
+
+    name: str
+    object: str
+    fields: tuple[str, ...]
+    action: str  # "block" refuses always; "alert" lets a request with allowSave=true save anyway
+    error_message: str = DEFAULT_DUPLICATE_MESSAGE
+
+
+@dataclass(frozen=True)
 class OrgConfig:
     org_id: str = "00D000000000001AAA"
     instance_name: str = "EMU1"
@@ -87,6 +102,7 @@ class OrgConfig:
     session_lifetime_seconds: int = 7200
     custom_fields: dict[str, tuple[CustomField, ...]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
+    duplicate_rules: tuple[DuplicateRule, ...] = ()
 
 
 def _build(cls, data: Any, where: str, **converters):
@@ -121,6 +137,32 @@ def _custom_fields(data: Any, where: str) -> dict[str, tuple[CustomField, ...]]:
     }
 
 
+def _duplicate_rule(data: Any, where: str) -> DuplicateRule:
+    rule = _build(DuplicateRule, data, where)
+    for name in ("name", "object", "error_message"):
+        value = getattr(rule, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}.{name}: must be a non-empty string, got {value!r}")
+    fields = rule.fields
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigError(f"{where}.fields: must be a non-empty list of field names, got {fields!r}")
+    if rule.action not in DUPLICATE_ACTIONS:
+        raise ConfigError(f"{where}.action: {rule.action!r} is not one of {list(DUPLICATE_ACTIONS)}")
+    return DuplicateRule(rule.name, rule.object, tuple(fields), rule.action, rule.error_message)
+
+
+def _duplicate_rules(data: Any, where: str) -> tuple[DuplicateRule, ...]:
+    if not isinstance(data, list):
+        raise ConfigError(f"{where}: expected a list of rules")
+    rules = tuple(_duplicate_rule(r, f"{where}[{i}]") for i, r in enumerate(data))
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if rule.name.lower() in seen:
+            raise ConfigError(f"{where}[{i}].name: rule {rule.name!r} is named twice")
+        seen.add(rule.name.lower())
+    return rules
+
+
 def parse_config(data: dict[str, Any] | None) -> OrgConfig:
     """Builds an OrgConfig from parsed YAML; missing keys keep the built-in default org."""
     data = {} if data is None else data
@@ -132,9 +174,21 @@ def parse_config(data: dict[str, Any] | None) -> OrgConfig:
         connected_apps=lambda v, w: tuple(_build(ConnectedApp, a, f"{w}[{i}]") for i, a in enumerate(v)),
         custom_fields=_custom_fields,
         faults=lambda v, w: _build(Faults, v, w, error_kinds=lambda x, _: tuple(x)),
+        duplicate_rules=_duplicate_rules,
     )
     if not isinstance(config.is_sandbox, bool):
         raise ConfigError(f"config.is_sandbox: must be true or false, got {config.is_sandbox!r}")
+    if config.duplicate_rules:
+        # Imported here: both modules import this one. Rules name objects and fields, so they are
+        # checked against the org's metadata, custom fields included.
+        from emulator.duplicates import DuplicateRules
+        from emulator.objects import build_objects
+
+        try:
+            objects = build_objects(config)
+        except ValueError as exc:
+            raise ConfigError(f"config.{exc}") from None
+        DuplicateRules(config.duplicate_rules, objects)
     return config
 
 

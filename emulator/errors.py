@@ -1,5 +1,7 @@
 """Salesforce-shaped errors raised by the emulator's domain layer and answered by its HTTP layer."""
 
+_COMMON = frozenset({"statusCode", "message", "fields"})
+
 
 class ApiError(Exception):
     """A Salesforce REST error answered as [{"message", "errorCode", "fields"?}] with `status`."""
@@ -26,14 +28,25 @@ class RecordError(ApiError):
             raise ValueError("RecordError needs at least one error")
         first = errors[0]
         super().__init__(400, first["statusCode"], first["message"], list(first.get("fields", [])))
+        # Extra keys (a DuplicateError's duplicateResult) follow the three every error has.
         self.errors = [
-            {"statusCode": e["statusCode"], "message": e["message"], "fields": list(e.get("fields", []))}
+            {
+                "statusCode": e["statusCode"],
+                "message": e["message"],
+                "fields": list(e.get("fields", [])),
+                **{k: v for k, v in e.items() if k not in _COMMON},
+            }
             for e in errors
         ]
 
     def to_body(self) -> list[dict]:
         return [
-            {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+            {
+                "message": e["message"],
+                "errorCode": e["statusCode"],
+                "fields": e["fields"],
+                **{k: v for k, v in e.items() if k not in _COMMON},
+            }
             for e in self.errors
         ]
 

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from emulator import ids, soql
 from emulator.config import ORG_NAME, OrgConfig
+from emulator.duplicates import DuplicateRules, duplicate_error, match_key
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
 from emulator.objects import KEY_PREFIXES, OPPORTUNITY_STAGES, ORGANIZATION, SObject, build_objects
 from emulator.validation import PARSE_ERRORS, error, format_datetime, validate
@@ -39,6 +40,18 @@ _ADDRESS_PARTS = {
 }
 ORG_CREATED = "2020-10-01T00:00:00.000+0000"  # fixed, so that answers do not change between runs
 _AUDIT = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
+DEFAULT_VERSION = "59.0"  # the API version named in answers' URLs when the caller gives none
+# Salesforce's standard lead field mapping (convertLead): Lead field -> Contact field, -> Account field.
+_LEAD_TO_CONTACT = {
+    **{n: n for n in ("Salutation", "FirstName", "MiddleName", "LastName", "Suffix", "Title", "Email")},
+    **{n: n for n in ("Phone", "MobilePhone", "Fax", "LeadSource", "Description", "HasOptedOutOfEmail")},
+    **{part: f"Mailing{part}" for part in _ADDRESS_PARTS.values()},
+}
+_LEAD_TO_ACCOUNT = {
+    **{n: n for n in ("Phone", "Fax", "Website", "Industry", "AnnualRevenue", "NumberOfEmployees", "Rating")},
+    "LeadSource": "AccountSource",
+    **{part: f"Billing{part}" for part in _ADDRESS_PARTS.values()},
+}
 
 Record = dict[str, Any]
 
@@ -63,6 +76,9 @@ class Org:
             )
             for name, obj in self._objects.items()
         }
+        self._duplicate_rules = DuplicateRules(config.duplicate_rules, self._objects)
+        # Indexed by their match key (trimmed, any case), for the duplicate rules; live records only.
+        self._rule_fields = {name: self._duplicate_rules.fields(name) for name in self._objects}
         self._lock = threading.RLock()
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: every write outside transaction() commits alone; SAVEPOINTs nest inside.
@@ -114,21 +130,29 @@ class Org:
 
     # --- DML -------------------------------------------------------------------------------------
 
-    def create(self, sobject: str, body: dict) -> str:
+    def create(
+        self, sobject: str, body: dict, *, allow_save: bool = False, version: str = DEFAULT_VERSION
+    ) -> str:
+        """Creates the record; `allow_save` saves it despite duplicate rules that only alert."""
         obj = self._writable(sobject, "insert")
         values, errors = validate(obj, body, for_create=True)
         if errors:
             _refuse(errors)
         with self._lock:
-            return self._insert(obj, values)
+            return self._insert(obj, values, allow_save=allow_save, version=version)
 
     def seed(self, sobject: str, fields: dict) -> str:
-        """Creates a record as an admin data load would: read-only fields (IsConverted, dates) allowed."""
+        """Creates a record as an admin data load would: read-only fields (IsConverted, dates) allowed,
+        duplicate rules not run. A Lead seeded as converted without a ConvertedContactId is converted as
+        convertLead would: a Contact and (unless ConvertedAccountId is given) an Account are created."""
         obj = self._writable(sobject, "insert")
         values, errors = validate(obj, fields, for_create=True, admin=True)
         if errors:
             _refuse(errors)
         with self._lock:
+            if obj.name == "Lead" and values.get("IsConverted") and values.get("ConvertedContactId") is None:
+                with self.transaction():  # the Lead and what it became are seeded together or not at all
+                    return self._insert(obj, self._convert_lead(values), admin=True)
             return self._insert(obj, values, admin=True)
 
     def get(self, sobject: str, record_id: str, fields: list[str] | None, version: str) -> dict:
@@ -163,15 +187,24 @@ class Org:
                 **{n: record.get(n) for n in names},
             }
 
-    def update(self, sobject: str, record_id: str, body: dict) -> str:
-        """Updates the record and returns its 18-character id, whatever form `record_id` took."""
+    def update(
+        self,
+        sobject: str,
+        record_id: str,
+        body: dict,
+        *,
+        allow_save: bool = False,
+        version: str = DEFAULT_VERSION,
+    ) -> str:
+        """Updates the record and returns its 18-character id, whatever form `record_id` took;
+        `allow_save` saves it despite duplicate rules that only alert."""
         obj = self._writable(sobject, "update")
         values, errors = validate(obj, body, for_create=False)
         with self._lock:
             record = self._find(obj, record_id)
             if errors:
                 _refuse(errors)
-            self._update(obj, record, values)
+            self._update(obj, record, values, allow_save, version)
             return record["Id"]
 
     def delete(self, sobject: str, record_id: str) -> str:
@@ -198,10 +231,12 @@ class Org:
         ext_field: str,
         value: str,
         body: dict,
-        version: str = "59.0",
+        version: str = DEFAULT_VERSION,
         update_only: bool = False,
+        allow_save: bool = False,
     ) -> tuple[str, bool]:
-        """(id, created) after matching `value` in `ext_field`; `update_only` refuses to create (404)."""
+        """(id, created) after matching `value` in `ext_field`; `update_only` refuses to create (404),
+        `allow_save` saves despite duplicate rules that only alert."""
         obj = self.object(sobject)
         f = obj.field(ext_field)
         # Salesforce matches on a custom field marked External ID, or a standard field with the idLookup
@@ -210,22 +245,23 @@ class Org:
             raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
         # The URL names the match; a copy of the external id in the body is redundant, not an error.
         body = {k: v for k, v in body.items() if k.lower() != f.name.lower()}
+        save = {"allow_save": allow_save, "version": version}
         with self._lock:
             if f.type == "id":
                 if not value:
-                    return self.create(obj.name, body), True
-                return self.update(obj.name, value, body), False
+                    return self.create(obj.name, body, **save), True
+                return self.update(obj.name, value, body, **save), False
             matches = sorted(self._matches(obj.name, f.name, value))
             if len(matches) > 1:
                 raise MultipleChoicesError([_url(obj.name, m, version) for m in matches])
             if matches:
-                self.update(obj.name, matches[0], body)
+                self.update(obj.name, matches[0], body, **save)
                 return matches[0], False
             if update_only:
                 # The REST guide documents updateOnly ("prevents a new record from being created") but not
                 # its answer when nothing matches; this is the resource's answer for "no such record".
                 raise ApiError(404, "NOT_FOUND", _NOT_FOUND)
-            return self.create(obj.name, {**body, f.name: value}), True
+            return self.create(obj.name, {**body, f.name: value}, **save), True
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -258,6 +294,7 @@ class Org:
                     continue
                 self._records[name].clear()
                 self._index[name].clear()
+                self._rule_index[name].clear()
             self._undo.clear()
 
     def close(self) -> None:
@@ -302,6 +339,7 @@ class Org:
     def _load(self) -> None:
         self._records: dict[str, dict[str, Record]] = {name: {} for name in self._objects}
         self._index: dict[str, dict[tuple[str, str], set[str]]] = {name: {} for name in self._objects}
+        self._rule_index: dict[str, dict[tuple[str, str], set[str]]] = {name: {} for name in self._objects}
         for record_id, sobject, data in self._db.execute("SELECT id, sobject, data FROM records"):
             if sobject in self._records:
                 record = json.loads(data)
@@ -377,7 +415,14 @@ class Org:
             raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         return record
 
-    def _insert(self, obj: SObject, values: Record, admin: bool = False) -> str:
+    def _insert(
+        self,
+        obj: SObject,
+        values: Record,
+        admin: bool = False,
+        allow_save: bool = False,
+        version: str = DEFAULT_VERSION,
+    ) -> str:
         stamp = self._now()
         record: Record = {f.name: False for f in obj.fields if f.type == "boolean"}
         record.update({f.name: f.picklist_default for f in obj.fields if f.defaulted and f.picklist_default})
@@ -399,11 +444,37 @@ class Org:
         if obj.name == "Case":
             record["CaseNumber"] = f"{self._next('CaseNumber'):08d}"
         _derive(obj.name, record, values)
+        if not admin:  # a data load as seeding does it runs no duplicate rules
+            self._check_duplicates(obj, record, allow_save, version)
         self._check_unique(obj, record)
         self._put(obj.name, {k: v for k, v in record.items() if v is not None})
         return record_id
 
-    def _update(self, obj: SObject, record: Record, values: Record) -> None:
+    def _convert_lead(self, lead: Record) -> Record:
+        """The Lead's values once converted: its Contact and Account created from it, as convertLead does."""
+        account_id = lead.get("ConvertedAccountId")
+        if account_id is None:
+            parts = (lead.get(n) for n in ("FirstName", "MiddleName", "LastName", "Suffix"))
+            name = lead.get("Company") or " ".join(p for p in parts if p) or None
+            account = {"Name": name, **_mapped(lead, _LEAD_TO_ACCOUNT)}
+            account_id = self._insert(self._objects["Account"], account, admin=True)
+        contact = {**_mapped(lead, _LEAD_TO_CONTACT), "AccountId": account_id}
+        contact_id = self._insert(self._objects["Contact"], contact, admin=True)
+        return {
+            "ConvertedDate": self._clock().astimezone(UTC).date().isoformat(),
+            **lead,
+            "ConvertedAccountId": account_id,
+            "ConvertedContactId": contact_id,
+        }
+
+    def _update(
+        self,
+        obj: SObject,
+        record: Record,
+        values: Record,
+        allow_save: bool = False,
+        version: str = DEFAULT_VERSION,
+    ) -> None:
         if obj.name == "Lead" and record.get("IsConverted"):
             raise RecordError([error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")])
         stamp = self._now()
@@ -416,6 +487,7 @@ class Org:
         }
         self._check_references(obj, new, values)
         _derive(obj.name, new, values)
+        self._check_duplicates(obj, new, allow_save, version)
         self._check_unique(obj, new)
         self._put(obj.name, {k: v for k, v in new.items() if v is not None})
 
@@ -454,6 +526,23 @@ class Org:
                     ]
                 )
 
+    def _check_duplicates(self, obj: SObject, record: Record, allow_save: bool, version: str) -> None:
+        """Refuses the save (DUPLICATES_DETECTED) when another live record has every field of a rule set
+        to the same value; a rule that only alerts lets `allow_save` through."""
+        for rule in self._duplicate_rules.for_object(obj.name):
+            if rule.allow_save and allow_save:
+                continue
+            keys = [match_key(record.get(name)) for name in rule.fields]
+            if any(key is None for key in keys):
+                continue
+            index = self._rule_index[obj.name]
+            found = set.intersection(
+                *(index.get((n, k), set()) for n, k in zip(rule.fields, keys, strict=True))
+            )
+            found.discard(record["Id"])
+            if found:
+                raise RecordError([duplicate_error(rule, sorted(found), version)])
+
     def _put(self, sobject: str, record: Record) -> None:
         records = self._records[sobject]
         previous = records.get(record["Id"])
@@ -472,6 +561,14 @@ class Org:
                 index.get((name, _key(old[name])), set()).discard(old["Id"])
             if new is not None and not new["IsDeleted"] and new.get(name) is not None:
                 index.setdefault((name, _key(new[name])), set()).add(new["Id"])
+        rule_index = self._rule_index[sobject]
+        for name in self._rule_fields[sobject]:
+            old_key = match_key(old.get(name)) if old is not None and not old["IsDeleted"] else None
+            new_key = match_key(new.get(name)) if new is not None and not new["IsDeleted"] else None
+            if old_key is not None:
+                rule_index.get((name, old_key), set()).discard(old["Id"])
+            if new_key is not None:
+                rule_index.setdefault((name, new_key), set()).add(new["Id"])
 
     def _rollback_cache(self, mark: int) -> None:
         while len(self._undo) > mark:
@@ -501,6 +598,10 @@ def _canonical_id(record_id: str) -> str:
 def _key(value: Any) -> str:
     # External ids and unique text match case-insensitively, as Salesforce's default indexes do.
     return str(value).lower()
+
+
+def _mapped(source: Record, mapping: dict[str, str]) -> Record:
+    return {target: source[name] for name, target in mapping.items() if source.get(name) is not None}
 
 
 def _url(sobject: str, record_id: str, version: str) -> str:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator import ids
+from emulator import duplicates, ids
 from emulator.errors import ApiError, MultipleChoicesError
 from emulator.org import Org
 from emulator.responses import JSONResponse
@@ -96,6 +97,16 @@ def org_of(request: Request) -> Org:
 
 def version_of(request: Request) -> str:
     return request.path_params["version"]
+
+
+def allow_save(request: Request) -> bool:
+    """Whether the request asks to save despite duplicate rules that only alert (header names ignore case)."""
+    return duplicates.allows_save(request.headers.get(duplicates.HEADER))
+
+
+def saving(request: Request) -> dict[str, Any]:
+    """The keyword arguments of Org's create, update and upsert that come from the request."""
+    return {"allow_save": allow_save(request), "version": version_of(request)}
 
 
 # ------------------------------------------------------------------------------ versions, resources
@@ -228,7 +239,7 @@ async def sobject_root(request: Request) -> Response:
     if request.method in ("GET", "HEAD"):  # Starlette routes HEAD to GET handlers
         return JSONResponse(await in_org(org.metadata, sobject, version_of(request)))
     body = await read_record(request)
-    record_id = await in_org(org.create, sobject, body)
+    record_id = await in_org(partial(org.create, sobject, body, **saving(request)))
     return JSONResponse({"id": record_id, "success": True, "errors": []}, 201)
 
 
@@ -244,7 +255,7 @@ async def record(request: Request) -> Response:
         return JSONResponse(await in_org(org.get, sobject, record_id, names, version_of(request)))
     if request.method == "PATCH":
         body = await read_record(request)
-        await in_org(org.update, sobject, record_id, body)
+        await in_org(partial(org.update, sobject, record_id, body, **saving(request)))
     elif request.method == "DELETE":
         await in_org(org.delete, sobject, record_id)
     return Response(status_code=204)
@@ -258,7 +269,7 @@ async def create_by_null_id(request: Request) -> Response:
         # Any other record id refuses POST as sObject Rows does; app.http_error words the 405.
         raise HTTPException(405, headers={"Allow": "HEAD, GET, PATCH, DELETE"})
     body = await read_record(request)
-    record_id = await in_org(org.create, sobject, body)
+    record_id = await in_org(partial(org.create, sobject, body, **saving(request)))
     return JSONResponse({"id": record_id, "success": True, "errors": [], "created": True}, 201)
 
 
@@ -270,7 +281,16 @@ async def by_external_id(request: Request) -> Response:
         update_only = request.query_params.get("updateOnly", "false").lower() == "true"
         try:
             record_id, created = await in_org(
-                org.upsert, sobject, field, value, body, version_of(request), update_only
+                partial(
+                    org.upsert,
+                    sobject,
+                    field,
+                    value,
+                    body,
+                    version_of(request),
+                    update_only,
+                    allow_save=allow_save(request),
+                )
             )
         except MultipleChoicesError as exc:
             return JSONResponse(exc.to_body(), 300)

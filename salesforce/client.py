@@ -39,6 +39,9 @@ MAX_BACKOFF_SECONDS = 60.0
 # A session that is rejected right after a fresh login will not get better by logging in again.
 MAX_SESSION_RENEWALS = 2
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# A record id is 15 or 18 letters and digits; anything else (a comma above all) would change the ids= list.
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+DUPLICATES_DETECTED = "DUPLICATES_DETECTED"
 
 
 class Throttler(Protocol):
@@ -51,23 +54,47 @@ class Throttler(Protocol):
 
 @dataclass(frozen=True)
 class SaveResult:
-    """One record's result from sObject Collections, in request order."""
+    """One record's result from sObject Collections, in request order.
+
+    A save refused by a duplicate rule (DUPLICATES_DETECTED) names the rule and the existing records it
+    matched, in `duplicate_rule` and `duplicate_ids` and in its message, so that a dead letter built
+    from the message says which record the event duplicates.
+    """
 
     id: str | None
     success: bool
-    errors: tuple[dict, ...] = ()  # {"statusCode", "message", "fields"}
+    # {"statusCode", "message", "fields"}; a DUPLICATES_DETECTED message is completed with the rule and ids
+    errors: tuple[dict, ...] = ()
+    created: bool | None = None  # upserts only: whether the record was created
+    duplicate_rule: str | None = None
+    duplicate_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "SaveResult":
-        errors = tuple(
-            {
-                "statusCode": e.get("statusCode") or e.get("errorCode") or "UNKNOWN_EXCEPTION",
-                "message": e.get("message") or "",
-                "fields": list(e.get("fields") or []),
-            }
-            for e in d.get("errors") or ()
+        errors = []
+        duplicate_rule: str | None = None
+        duplicate_ids: tuple[str, ...] = ()
+        duplicate_seen = False
+        for e in d.get("errors") or ():
+            code = e.get("statusCode") or e.get("errorCode") or "UNKNOWN_EXCEPTION"
+            message = e.get("message") or ""
+            # Some captured REST answers spell the key "duplicateResut".
+            found = e.get("duplicateResult") or e.get("duplicateResut")
+            if code == DUPLICATES_DETECTED and isinstance(found, dict):
+                rule, sobject, ids = _duplicates(found)
+                if not duplicate_seen:  # the first rule that refused, as error_code is the first code
+                    duplicate_seen, duplicate_rule, duplicate_ids = True, rule, ids
+                message = _duplicate_message(message or found.get("errorMessage") or "", rule, sobject, ids)
+            errors.append({"statusCode": code, "message": message, "fields": list(e.get("fields") or [])})
+        created = d.get("created")
+        return cls(
+            id=d.get("id"),
+            success=bool(d.get("success")),
+            errors=tuple(errors),
+            created=created if isinstance(created, bool) else None,
+            duplicate_rule=duplicate_rule,
+            duplicate_ids=duplicate_ids,
         )
-        return cls(id=d.get("id"), success=bool(d.get("success")), errors=errors)
 
     @property
     def error_code(self) -> str | None:
@@ -76,6 +103,31 @@ class SaveResult:
     @property
     def message(self) -> str | None:
         return "; ".join(e["message"] for e in self.errors) if self.errors else None
+
+
+def _duplicates(found: dict[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(rule, object, ids of the existing records) of a DuplicateResult."""
+    rule = found.get("duplicateRule")
+    sobject = found.get("duplicateRuleEntityType")
+    ids: list[str] = []
+    for match in found.get("matchResults") or ():
+        if not isinstance(match, dict):
+            continue
+        sobject = sobject or match.get("entityType")
+        for record in match.get("matchRecords") or ():
+            fields = record.get("record") if isinstance(record, dict) else None
+            record_id = fields.get("Id") if isinstance(fields, dict) else None
+            if isinstance(record_id, str) and record_id not in ids:
+                ids.append(record_id)
+    return (str(rule) if rule else None), (str(sobject) if sobject else None), tuple(ids)
+
+
+def _duplicate_message(message: str, rule: str | None, sobject: str | None, ids: tuple[str, ...]) -> str:
+    """`Use one of these records? (duplicate rule 'R' matches existing Lead 00Q…)`."""
+    detail = f"duplicate rule '{rule}'" if rule else "a duplicate rule"
+    if ids:
+        detail += f" matches existing {sobject or 'record'} {', '.join(ids)}"
+    return f"{message} ({detail})" if message else detail
 
 
 @dataclass(frozen=True)
@@ -406,8 +458,48 @@ class SalesforceClient:
                 raise ValueError("every record to update needs its Id")
         return self._collections("PATCH", sobject, records, idempotent=True)
 
+    def upsert_many(self, sobject: str, external_id_field: str, records: list[dict]) -> list[SaveResult]:
+        """Upserts records matched on `external_id_field` through sObject Collections, 200 a call; each
+        SaveResult says whether it `created` the record. Retried safely: an upsert on an External ID
+        cannot create a record twice."""
+        if not _SOBJECT_NAME.match(external_id_field):
+            raise ValueError(f"not a field name: {external_id_field!r}")
+        wanted = external_id_field.lower()
+        for record in records:
+            if not any(k.lower() == wanted and v not in (None, "") for k, v in record.items()):
+                raise ValueError(f"every record to upsert needs its {external_id_field}")
+        path = f"composite/sobjects/{sobject}/{external_id_field}"
+        return self._collections("PATCH", sobject, records, idempotent=True, path=path)
+
+    def delete_many(self, sobject: str, ids: list[str]) -> list[SaveResult]:
+        """Deletes records of `sobject` by id through sObject Collections, 200 a call; one SaveResult per
+        id, in order. Retried safely: an id deleted already fails alone (ENTITY_IS_DELETED)."""
+        if not _SOBJECT_NAME.match(sobject):
+            raise ValueError(f"not an sObject name: {sobject!r}")
+        for record_id in ids:
+            if not isinstance(record_id, str) or not _RECORD_ID.match(record_id):
+                raise ValueError(f"not a record id: {record_id!r}")
+        timeout = self.settings.timeout_seconds
+        results: list[SaveResult] = []
+        for start in range(0, len(ids), COLLECTION_SIZE):
+            chunk = ids[start : start + COLLECTION_SIZE]
+            params = {"ids": ",".join(chunk), "allOrNone": "false"}
+            answer = self._call(
+                lambda sf, params=params: sf.restful(
+                    "composite/sobjects", params=params, method="DELETE", timeout=timeout
+                ),
+                idempotent=True,
+            )
+            results.extend(_save_results(answer, len(chunk)))
+        return results
+
     def _collections(
-        self, method: str, sobject: str, records: list[dict], idempotent: bool
+        self,
+        method: str,
+        sobject: str,
+        records: list[dict],
+        idempotent: bool,
+        path: str = "composite/sobjects",
     ) -> list[SaveResult]:
         if not _SOBJECT_NAME.match(sobject):
             raise ValueError(f"not an sObject name: {sobject!r}")
@@ -420,17 +512,19 @@ class SalesforceClient:
             ]
             body = {"allOrNone": False, "records": chunk}
             answer = self._call(
-                lambda sf, body=body: sf.restful(
-                    "composite/sobjects", method=method, json=body, timeout=timeout
-                ),
+                lambda sf, body=body: sf.restful(path, method=method, json=body, timeout=timeout),
                 idempotent=idempotent,
             )
-            if not isinstance(answer, list) or len(answer) != len(chunk):
-                raise SalesforceApiError(
-                    200, "UNEXPECTED_RESPONSE", f"expected {len(chunk)} results from composite/sobjects"
-                )
-            results.extend(SaveResult.from_json(r) for r in answer)
+            results.extend(_save_results(answer, len(chunk)))
         return results
+
+
+def _save_results(answer: Any, expected: int) -> list[SaveResult]:
+    if not isinstance(answer, list) or len(answer) != expected:
+        raise SalesforceApiError(
+            200, "UNEXPECTED_RESPONSE", f"expected {expected} results from composite/sobjects"
+        )
+    return [SaveResult.from_json(r) for r in answer]
 
 
 def _strip(record: dict) -> dict:

@@ -24,6 +24,11 @@ def default_api_version(auth: str) -> str:
     return f"{MAX_SOAP_LOGIN_VERSION if auth == PASSWORD else MAX_API_VERSION:.1f}"
 
 
+# How saves meet the org's duplicate rules: "enforce" lets every rule refuse (DUPLICATES_DETECTED);
+# "allow_save" sends Sforce-Duplicate-Rule-Header so that rules which only alert let the save through.
+DUPLICATE_RULE_MODES = ("enforce", "allow_save")
+DUPLICATE_RULE_HEADER = "Sforce-Duplicate-Rule-Header"
+
 _VERSION = re.compile(r"^\d{2}\.0$")
 _SANDBOX_NAME = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -62,6 +67,7 @@ class ConnectionSettings:
     api_usage_limit_percent: float = 100.0
     # Calls (login included) a second per client, i.e. per writer; None = unlimited.
     max_calls_per_second: float | None = None
+    duplicate_rules: str = "enforce"  # one of DUPLICATE_RULE_MODES
 
     def __post_init__(self) -> None:
         if not self.login_url.startswith("https://"):
@@ -112,6 +118,11 @@ class ConnectionSettings:
                 f"max_calls_per_second must be a positive number, or None for no limit "
                 f"(got {self.max_calls_per_second!r})"
             )
+        if self.duplicate_rules not in DUPLICATE_RULE_MODES:
+            raise ConfigurationError(
+                f"duplicate_rules must be one of {', '.join(DUPLICATE_RULE_MODES)} "
+                f"(got {self.duplicate_rules!r})"
+            )
 
     @property
     def effective_login_url(self) -> str:
@@ -126,8 +137,11 @@ class ConnectionSettings:
         return f"{username}.{self.sandbox}" if self.sandbox else username
 
     def make_session(self) -> requests.Session:
-        """A requests.Session for login, REST and Bulk alike, trusting `ca_bundle` when given."""
+        """A requests.Session for login, REST and Bulk alike, trusting `ca_bundle` when given and
+        sending the duplicate rule header with every request when `duplicate_rules` is "allow_save"."""
         session = TimeoutSession(self.timeout_seconds)
+        if self.duplicate_rules == "allow_save":
+            session.headers[DUPLICATE_RULE_HEADER] = "allowSave=true"
         if self.ca_bundle:
             session.verify = self.ca_bundle
             # REQUESTS_CA_BUNDLE (exported on these machines) would otherwise replace `verify`.

@@ -31,14 +31,11 @@ import json
 import os
 import runpy
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +44,7 @@ from bench.streaming_bench import ORG_CONFIG, EventSet, cpu_seconds, fresh_org, 
 from bench.streaming_helpers import StackSampler
 from emulator.process import EmulatorProcess, start_emulator
 from examples import brokers
-from examples.stream_demo import Progress, message_of, parse_progress
+from examples.stream_demo import PipelineProcess, Progress, message_of, wait_until
 
 PROJECT = "beamforce-bench"
 TOPIC = f"projects/{PROJECT}/topics/events"
@@ -171,16 +168,6 @@ class Watcher(threading.Thread):
         return self.timeline
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        pause.wait(POLL_SECONDS)
-    return True
-
-
 def _publish(publisher, events: EventSet) -> float:
     """Publishes every event and waits until the broker accepted them all; returns the seconds it took."""
     started = time.monotonic()
@@ -280,61 +267,22 @@ def _check(run: BrokerRun, events: EventSet, tmp: Path) -> list[str]:
     return problems
 
 
-class PipelineRun:
+class PipelineRun(PipelineProcess):
     """`python -m pipeline` (pipeline.main.run) in a process of its own: its summary (stdout) and log
     (stderr) go to files, its latest progress line is kept, and its CPU time is read while it runs."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], tmp: Path) -> None:
-        self.log_path = tmp / "pipeline.log"
         self.started = time.monotonic()
-        self.progress = Progress()
         self.cpu_s = 0.0
         with open(tmp / "pipeline.out", "w", encoding="utf-8") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # the bench sends it Ctrl-C itself
-            )
-        self._reader = threading.Thread(target=self._read_log, name="pipeline-log", daemon=True)
-        self._reader.start()
-
-    def _read_log(self) -> None:
-        assert self.proc.stderr is not None
-        with open(self.log_path, "w", encoding="utf-8") as log, self.proc.stderr:
-            for line in self.proc.stderr:
-                log.write(line)
-                progress = parse_progress(line)
-                if progress is not None:
-                    self.progress = progress
+            super().__init__(cmd, env, tmp / "pipeline.log", stdout=out)
 
     def sample_cpu(self) -> None:
         """Reads the process's CPU time while it is there (a finished process's is gone)."""
         try:
-            self.cpu_s = cpu_seconds(self.proc.pid)
+            self.cpu_s = cpu_seconds(self.pid)
         except (OSError, IndexError, ValueError):
             pass
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.proc.poll()
-
-    def interrupt(self) -> int:
-        """Ctrl-C, unless it ended (it prints its summary and exits 130); killed after STOP_TIMEOUT."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(5)
-        return self.proc.returncode
 
 
 class _Cpu:
@@ -370,9 +318,17 @@ def run_pubsub(emu: EmulatorProcess, events: EventSet, args, tmp: Path) -> Broke
         print(f"- Pub/Sub: pipeline started (log {pipeline.log_path}) ...", file=sys.stderr, flush=True)
         n = len(events.lines)
         try:
-            if _wait(lambda: pipeline.progress.read >= n or pipeline.exit_code is not None, args.timeout):
+            if wait_until(
+                lambda: pipeline.progress.read >= n or pipeline.exit_code is not None,
+                args.timeout,
+                POLL_SECONDS,
+            ):
                 heartbeat.start()
-            _wait(lambda: pipeline.progress.accounted >= n or pipeline.exit_code is not None, args.timeout)
+            wait_until(
+                lambda: pipeline.progress.accounted >= n or pipeline.exit_code is not None,
+                args.timeout,
+                POLL_SECONDS,
+            )
             time.sleep(2 * POLL_SECONDS)  # for the watcher to see the last calls
             cpu.stop()
             watcher.timeline.ended = time.monotonic() - pipeline.started
@@ -380,7 +336,7 @@ def run_pubsub(emu: EmulatorProcess, events: EventSet, args, tmp: Path) -> Broke
             if heartbeat.ident is None:
                 heartbeat.start()  # the pipeline's cancel waits behind its pull too
             timeline = watcher.stop()
-            exit_code = pipeline.interrupt()
+            exit_code = pipeline.interrupt(STOP_TIMEOUT)
             heartbeat.stop()
     run = _finish(
         "Pub/Sub",
@@ -428,11 +384,11 @@ def run_kafka(emu: EmulatorProcess, events: EventSet, args, tmp: Path) -> list[B
                 flush=True,
             )
             try:
-                _wait(lambda p=pipeline: p.exit_code is not None, args.timeout)
+                wait_until(lambda p=pipeline: p.exit_code is not None, args.timeout, POLL_SECONDS)
                 cpu.stop()
                 watcher.timeline.ended = time.monotonic() - pipeline.started
             finally:
-                exit_code = pipeline.interrupt()
+                exit_code = pipeline.interrupt(STOP_TIMEOUT)
                 time.sleep(2 * POLL_SECONDS)  # for the watcher to see the last calls
                 timeline = watcher.stop()
             run = _finish(

@@ -199,9 +199,17 @@ class RecordFeed:
 
 class PipelineProcess:
     """`python -m pipeline` as a child process: its stderr goes to a log, and its latest progress line is
-    kept; lines that are not INFO (warnings, errors) are echoed to `echo`."""
+    kept; lines that are not INFO (warnings, errors) are echoed to `echo` when given. Its stdout (the
+    summary) goes to `stdout`, else to this process's."""
 
-    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], log_path: Path, echo: IO[str]) -> None:
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        echo: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+    ) -> None:
         self.log_path = log_path
         self.progress = Progress()
         self.progress_lines = 0
@@ -210,6 +218,7 @@ class PipelineProcess:
             list(cmd),
             cwd=ROOT,
             env=dict(env),
+            stdout=stdout,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
@@ -229,8 +238,12 @@ class PipelineProcess:
                 if progress is not None:
                     self.progress = progress
                     self.progress_lines += 1
-                elif not line.startswith("INFO"):
+                elif self._echo is not None and not line.startswith("INFO"):
                     self._echo.write(f"  pipeline: {line}")
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     @property
     def exit_code(self) -> int | None:
@@ -406,7 +419,7 @@ def _stream(
         exit_code = _stop(pipeline, publisher, heartbeat, say)
     summary = _load(settings.out / "summary.json")
     counted = summary["events_dead_lettered"] if summary else 0
-    _wait(lambda: len(inbox.messages) >= counted, DEAD_LETTER_SECONDS)
+    wait_until(lambda: len(inbox.messages) >= counted, DEAD_LETTER_SECONDS)
     records = _records(emu)
     watch.show_new(records)
     dead_letters = inbox.messages
@@ -425,7 +438,7 @@ def _publish_once_reading(
     pipeline: PipelineProcess, publisher: brokers.PacedPublisher, publishing: str, say
 ) -> list[str]:
     """Starts publishing once the pipeline reads (its first progress line); else says why not."""
-    if not _wait(lambda: pipeline.progress_lines > 0 or pipeline.exit_code is not None, START_SECONDS):
+    if not wait_until(lambda: pipeline.progress_lines > 0 or pipeline.exit_code is not None, START_SECONDS):
         return [f"the pipeline did not start reading within {START_SECONDS:g} s"]
     if pipeline.exit_code is not None:
         return [f"the pipeline ended (status {pipeline.exit_code}) before it read anything"]
@@ -529,13 +542,14 @@ def _status(pipeline: PipelineProcess) -> str:
     )
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:
+    """Whether `condition` came true within `timeout` seconds, asked every `every` seconds."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while not condition():
         if time.monotonic() > deadline:
             return False
-        pause.wait(0.2)
+        pause.wait(every)
     return True
 
 

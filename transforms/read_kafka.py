@@ -182,15 +182,10 @@ def _new_consumer(settings: dict[str, Any]):
     return Consumer(settings)
 
 
-class _ListPartitions(beam.DoFn):
-    """Every partition of the topics, from the group's committed offset (else the earliest one) to the
-    end offset present now (bounded) or without end."""
+class _WithConsumer(beam.DoFn):
+    """A DoFn with a consumer of its own from setup() to teardown(), built from `_settings`."""
 
-    def __init__(self, bootstrap_servers: str, topics: Sequence[str], group_id: str, config, bounded: bool):
-        self._settings = (bootstrap_servers, group_id, dict(config))
-        self._topics = tuple(topics)
-        self._bounded = bounded
-        self._consumer = None
+    _settings: tuple[str, str, dict[str, Any]]
 
     def setup(self) -> None:
         self._consumer = _new_consumer(_consumer_settings(*self._settings))
@@ -199,6 +194,17 @@ class _ListPartitions(beam.DoFn):
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+class _ListPartitions(_WithConsumer):
+    """Every partition of the topics, from the group's committed offset (else the earliest one) to the
+    end offset present now (bounded) or without end."""
+
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str], group_id: str, config, bounded: bool):
+        self._settings = (bootstrap_servers, group_id, dict(config))
+        self._topics = tuple(topics)
+        self._bounded = bounded
+        self._consumer = None
 
     def process(self, _unused) -> Iterable[KafkaPartition]:
         from confluent_kafka import OFFSET_INVALID, TopicPartition
@@ -271,7 +277,24 @@ _RANGES = beam.DoFn.RestrictionParam(_PartitionRanges())
 _WATERMARK = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
 
 
-class _ReadPartition(beam.DoFn):
+def _partition_process(unbounded: bool):
+    """The process method of a partition reader. Beam marks a method unbounded by giving it an attribute,
+    whatever its value: the two readers need two functions, not one shared."""
+
+    def process(
+        self,
+        element: KafkaPartition,
+        # Before the restriction and watermark parameters: Beam passes this one by position.
+        finalizer=beam.DoFn.BundleFinalizerParam,
+        tracker=_RANGES,
+        watermark=_WATERMARK,
+    ):
+        return self._read(element, tracker, watermark, finalizer)
+
+    return beam.DoFn.unbounded_per_element()(process) if unbounded else process
+
+
+class _ReadPartition(_WithConsumer):
     """The records of one partition as EventLines stamped with their event time; the offsets a bundle
     handled are committed for the group once the runner has finalized that bundle.
 
@@ -300,23 +323,7 @@ class _ReadPartition(beam.DoFn):
         self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
         self.blank_lines = Metrics.counter(metrics.NAMESPACE, metrics.BLANK_LINES)
 
-    def setup(self) -> None:
-        self._consumer = _new_consumer(_consumer_settings(*self._settings))
-
-    def teardown(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-
-    def process(
-        self,
-        element: KafkaPartition,
-        # Before the restriction and watermark parameters: Beam passes this one by position.
-        finalizer=beam.DoFn.BundleFinalizerParam,
-        tracker=_RANGES,
-        watermark=_WATERMARK,
-    ):
-        return self._read(element, tracker, watermark, finalizer)
+    process = _partition_process(unbounded=False)
 
     def _read(self, element: KafkaPartition, tracker, watermark, finalizer):
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -419,16 +426,7 @@ class _ReadPartition(beam.DoFn):
 
 
 class _ReadUnboundedPartition(_ReadPartition):
-    @beam.DoFn.unbounded_per_element()
-    def process(
-        self,
-        element: KafkaPartition,
-        # Before the restriction and watermark parameters: Beam passes this one by position.
-        finalizer=beam.DoFn.BundleFinalizerParam,
-        tracker=_RANGES,
-        watermark=_WATERMARK,
-    ):
-        return self._read(element, tracker, watermark, finalizer)
+    process = _partition_process(unbounded=True)
 
 
 def _advance(watermark, stamp: Timestamp) -> None:

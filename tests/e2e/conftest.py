@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from emulator.process import start_emulator
 from pipeline.main import run
@@ -12,6 +13,7 @@ from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
+from tests.org_setup import ORG_SETUP_FIELDS
 
 SANDBOX_USER = {"username": "sandbox.api@example.com", "password": "sandbox-pw", "security_token": "SBXTOKEN"}
 ORG_CONFIG = """\
@@ -68,6 +70,13 @@ def org(emulator):
     return emulator
 
 
+@pytest.fixture(scope="module")
+def keyed_emulator(tmp_path_factory):
+    """An emulator whose org has docs/org-setup.md's fields, one a test module."""
+    with emulator_with(tmp_path_factory, "keyed-emulator", ORG_SETUP_FIELDS) as emu:
+        yield emu
+
+
 def environ(emu) -> dict[str, str]:
     info = emu.info
     return {
@@ -77,8 +86,28 @@ def environ(emu) -> dict[str, str]:
     }
 
 
+def export_credentials(emu, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Puts the org's login in this test's environment, where the pipeline's writers read it."""
+    for name, value in environ(emu).items():
+        monkeypatch.setenv(name, value)
+
+
 def connection_flags(emu) -> list[str]:
     return ["--salesforce_login_url", emu.info["login_url"], "--salesforce_ca_bundle", emu.info["ca_bundle"]]
+
+
+def streaming_options(emu, dead_letter_prefix: str) -> PipelineOptions:
+    """A streaming run's options against `emu`: dead letters under the prefix, buffers written each second."""
+    return PipelineOptions(
+        [
+            "--streaming",
+            "--dead_letter_output",
+            dead_letter_prefix,
+            "--max_buffering_seconds",
+            "1",
+            *connection_flags(emu),
+        ]
+    )
 
 
 def client(emu) -> SalesforceClient:

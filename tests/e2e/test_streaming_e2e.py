@@ -7,7 +7,6 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import direct_runner_metrics
 from pipeline.graph import build
@@ -16,7 +15,7 @@ from pipeline.options import BeamforceOptions
 from pipeline.summary import Summary
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import CredentialsSource
-from tests.e2e.conftest import connection_flags, emulator_with, environ, records
+from tests.e2e.conftest import export_credentials, records, streaming_options
 from tests.e2e.streaming_helpers import (
     KEY_FIELD,
     TIMES_FIELD,
@@ -34,25 +33,9 @@ from transforms import metrics
 # runner_clock records the DirectRunner's TestStream clock, which RunnerClock() reads.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("runner_clock")]
 
-# docs/org-setup.md's fields, as the emulator takes them.
-ORG_CONFIG = f"""\
-custom_fields:
-  Lead:
-    - {{name: {KEY_FIELD}, type: external_id, length: 255, unique: true}}
-    - {{name: {TIMES_FIELD}, type: textarea, length: 131072}}
-  Account:
-    - {{name: {KEY_FIELD}, type: external_id, length: 255, unique: true}}
-    - {{name: {TIMES_FIELD}, type: textarea, length: 131072}}
-"""
 ALLOCATION = 100_000
 # Processing seconds a step waits: past --max_buffering_seconds 1, so that every buffer is written.
 FLUSH = 2.0
-
-
-@pytest.fixture(scope="module")
-def keyed_emulator(tmp_path_factory):
-    with emulator_with(tmp_path_factory, "streaming-emulator", ORG_CONFIG) as emu:
-        yield emu
 
 
 @pytest.fixture
@@ -62,24 +45,14 @@ def org(keyed_emulator, monkeypatch):
     keyed_emulator.admin("POST", "/_emulator/faults", json={})
     keyed_emulator.admin("POST", "/_emulator/limits", json={"remaining": ALLOCATION})
     keyed_emulator.admin("POST", "/_emulator/calls/reset")
-    for name, value in environ(keyed_emulator).items():
-        monkeypatch.setenv(name, value)
+    export_credentials(keyed_emulator, monkeypatch)
     return keyed_emulator
 
 
 def run_stream(emu, tmp_path: Path, steps) -> tuple[Summary, list[dict], dict[str, int]]:
     """Runs the streaming graph over StreamEvents(steps) to the end: its summary, dead letters, counters."""
     prefix = str(tmp_path / "dead" / "dead_letters")
-    options = PipelineOptions(
-        [
-            "--streaming",
-            "--dead_letter_output",
-            prefix,
-            "--max_buffering_seconds",
-            "1",
-            *connection_flags(emu),
-        ]
-    )
+    options = streaming_options(emu, prefix)
     settings = ConnectionSettings(
         login_url=emu.info["login_url"],
         ca_bundle=emu.info["ca_bundle"],

@@ -1,20 +1,16 @@
 """Fixtures for the emulator's HTTP tests: one running emulator per session, reset before each test."""
 
-import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from simple_salesforce import Salesforce
 from simple_salesforce.login import SalesforceLogin
 
 from emulator.process import EmulatorProcess, start_emulator
+from tests.emulator.oauth_org import key_and_certificate
 
 API = "59.0"
 SANDBOX_USER = {
@@ -42,24 +38,9 @@ custom_fields:
 @pytest.fixture(scope="session")
 def jwt_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
     """(PEM private key, path of its self-signed certificate) for the connected app's JWT flow."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jwt-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    pem, cert = key_and_certificate("jwt-test")
     path = tmp_path_factory.mktemp("jwt") / "cert.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    path.write_bytes(cert)
     return pem, path
 
 

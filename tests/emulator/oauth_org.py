@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from emulator.process import start_emulator
+from tests.org_setup import ORG_SETUP_FIELDS
 
 # The secrets are canaries: tests/e2e/test_secrets.py looks for them wherever the pipeline leaves text.
 USERNAME = "admin@example.com"
@@ -19,29 +20,20 @@ PASSWORD = "canary-Pa55word-3f9d"
 SECURITY_TOKEN = "CANARYTOKEN7C41"
 CONSUMER_KEY = "beamforce-consumer-key"
 CONSUMER_SECRET = "canary-consumer-secret-b82e"
-KEY_FIELD = "Beamforce_Key__c"
-TIMES_FIELD = "Beamforce_Field_Times__c"
 ORG_CONFIG = f"""\
 users:
   - {{username: {USERNAME}, password: {PASSWORD}, security_token: {SECURITY_TOKEN}}}
 connected_apps:
   - {{consumer_key: {CONSUMER_KEY}, consumer_secret: {CONSUMER_SECRET}, certificate: "CERTIFICATE_PATH",
       run_as: {USERNAME}}}
-custom_fields:
-  Lead:
-    - {{name: {KEY_FIELD}, type: external_id, length: 255, unique: true}}
-    - {{name: {TIMES_FIELD}, type: textarea, length: 131072}}
-  Account:
-    - {{name: {KEY_FIELD}, type: external_id, length: 255, unique: true}}
-    - {{name: {TIMES_FIELD}, type: textarea, length: 131072}}
-"""
+{ORG_SETUP_FIELDS}"""
 FLOWS = ("password", "jwt", "client_credentials", "refresh_token")
 
 
-def write_key_and_certificate(directory: Path) -> tuple[Path, Path]:
-    """(PEM private key file, its self-signed certificate file) in `directory`."""
+def key_and_certificate(common_name: str) -> tuple[bytes, bytes]:
+    """(PEM private key, its self-signed PEM certificate for `common_name`), for a connected app's JWTs."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "beamforce-jwt")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -53,13 +45,18 @@ def write_key_and_certificate(directory: Path) -> tuple[Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
-    key_path, cert_path = directory / "jwt-key.pem", directory / "jwt-cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def write_key_and_certificate(directory: Path) -> tuple[Path, Path]:
+    """(PEM private key file, its self-signed certificate file) in `directory`."""
+    key, cert = key_and_certificate("beamforce-jwt")
+    key_path, cert_path = directory / "jwt-key.pem", directory / "jwt-cert.pem"
+    key_path.write_bytes(key)
+    cert_path.write_bytes(cert)
     return key_path, cert_path
 
 

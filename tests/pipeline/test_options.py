@@ -368,9 +368,7 @@ def test_configuration_error_exits_2_without_traceback(capsys, monkeypatch):
     monkeypatch.delenv("SALESFORCE_USERNAME", raising=False)
     assert main([]) == 2
     captured = capsys.readouterr()
-    assert captured.err == (
-        f"beamforce: configuration error: {NO_SOURCE}\n"
-    )
+    assert captured.err == (f"beamforce: configuration error: {NO_SOURCE}\n")
     assert "Traceback" not in captured.out + captured.err
 
 

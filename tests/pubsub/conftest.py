@@ -24,7 +24,9 @@ import pytest
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.utils.timestamp import Timestamp
 
+from examples.stream_demo import wait_until
 from pipeline import direct_runner_metrics
+from tests.e2e.conftest import keyed_emulator  # noqa: F401  (the local Salesforce of test_pubsub_emulator.py)
 
 PACKAGE = "google-cloud-cli-pubsub-emulator"
 PROGRAM = "cloud-pubsub-emulator"
@@ -259,17 +261,6 @@ class Heartbeat(threading.Thread):
             raise self.error
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
-    """True once `condition()` holds, False if it still does not after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        pause.wait(every)
-    return True
-
-
 def run_until(
     p: beam.Pipeline, done: Callable[[PipelineResult], bool], timeout: float
 ) -> tuple[PipelineResult, bool]:
@@ -278,7 +269,7 @@ def run_until(
     with direct_runner_metrics.counting_every_bundle():
         result = p.run()
         try:
-            held = wait_for(lambda: done(result), timeout)
+            held = wait_until(lambda: done(result), timeout, every=0.1)
         finally:
             result.cancel()
     return result, held

@@ -19,9 +19,8 @@ from salesforce.connection import ConnectionSettings
 from salesforce.credentials import CredentialsSource
 from schemas.dead_letter import DeadLetter
 from schemas.events import EventLine
-from tests.e2e.conftest import connection_flags, emulator_with, environ, records, run_pipeline
+from tests.e2e.conftest import export_credentials, records, run_pipeline, streaming_options
 from tests.e2e.streaming_helpers import (
-    KEY_FIELD,
     TIMES_FIELD,
     at,
     by_match,
@@ -39,31 +38,13 @@ pytestmark = pytest.mark.e2e
 # How long a run may take to show what the test waits for, before the test gives up on it.
 RUN_TIMEOUT = 30.0
 
-# docs/org-setup.md's fields, as the emulator takes them (as in tests/e2e/test_streaming_e2e.py).
-ORG_CONFIG = f"""\
-custom_fields:
-  Lead:
-    - {{name: {KEY_FIELD}, type: external_id, length: 255, unique: true}}
-    - {{name: {TIMES_FIELD}, type: textarea, length: 131072}}
-  Account:
-    - {{name: {KEY_FIELD}, type: external_id, length: 255, unique: true}}
-    - {{name: {TIMES_FIELD}, type: textarea, length: 131072}}
-"""
-
-
-@pytest.fixture(scope="module")
-def salesforce(tmp_path_factory):
-    with emulator_with(tmp_path_factory, "pubsub-salesforce", ORG_CONFIG) as emu:
-        yield emu
-
 
 @pytest.fixture
-def org(salesforce, monkeypatch):
+def org(keyed_emulator, monkeypatch):
     """The local Salesforce, emptied, its credentials in the environment (where the writers read them)."""
-    salesforce.admin("POST", "/_emulator/reset")
-    for name, value in environ(salesforce).items():
-        monkeypatch.setenv(name, value)
-    return salesforce
+    keyed_emulator.admin("POST", "/_emulator/reset")
+    export_credentials(keyed_emulator, monkeypatch)
+    return keyed_emulator
 
 
 # What each run's collector saw, by run: the DirectRunner runs DoFns in this process.
@@ -260,16 +241,7 @@ def test_events_published_to_pubsub_arrive_as_the_exact_leads_and_accounts(pubsu
     publish(topic, [json.dumps(e) for e in arrivals])
     expected = expected_records(events)
     prefix = str(tmp_path / "dead" / "dead_letters")
-    options = PipelineOptions(
-        [
-            "--streaming",
-            "--dead_letter_output",
-            prefix,
-            "--max_buffering_seconds",
-            "1",
-            *connection_flags(org),
-        ]
-    )
+    options = streaming_options(org, prefix)
     settings = ConnectionSettings(login_url=org.info["login_url"], ca_bundle=org.info["ca_bundle"])
     p = beam.Pipeline(runner=STREAMING_RUNNER, options=options)
     build(

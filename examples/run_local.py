@@ -13,6 +13,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LEAD_COLUMNS = ("Email", "FirstName", "LastName", "Company", "Title", "City", "Status")
 ACCOUNT_COLUMNS = ("AccountNumber", "Name", "BillingCity", "BillingCountry", "NumberOfEmployees", "Phone")
+# Objects custom actions write (examples/actions/), shown when they hold records.
+OTHER_COLUMNS = {
+    "Contact": ("UserId__c", "Email", "FirstName", "LastName", "Title", "MailingCity"),
+    "Case": ("Subject", "Origin", "Status", "Beamforce_Message_Id__c"),
+}
+OBJECTS = ("Lead", "Account", *OTHER_COLUMNS)
 # The records the seed document's example calls make (examples/events/seed-calls.jsonl), with the
 # fields the seed names, plus Lead Status, which Salesforce defaults on create.
 SEED_LEAD_FIELDS = (
@@ -73,6 +79,14 @@ def table(title: str, records: list[dict], columns: tuple[str, ...], limit: int)
     return "\n".join(out)
 
 
+def _objects_written(records: dict[str, list[dict]]) -> set[str]:
+    return {sobject for sobject, rows in records.items() if rows}
+
+
+def _given(args: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="Runs the beamforce pipeline over the bundled sample events into a local Salesforce "
@@ -117,14 +131,22 @@ def main() -> int:
             str(out / "summary.json"),
             *pipeline_args,
         ]
+        if _given(pipeline_args, "--actions_config") and not _given(pipeline_args, "--read_output"):
+            # Read actions write the records they find; an actions file without any ignores it.
+            cmd += ["--read_output", str(out / "records_read")]
         code = subprocess.call(cmd, cwd=ROOT, env=env)
         if code != 0:
             return code
-        records = {o: emu.admin("GET", f"/_emulator/records/{o}")["records"] for o in ("Lead", "Account")}
+        records = {o: emu.admin("GET", f"/_emulator/records/{o}")["records"] for o in OBJECTS}
         for sobject, field, value, fields in SEED_RECORDS:
+            if _given(pipeline_args, "--actions_config") and sobject not in _objects_written(records):
+                continue  # an actions file without the built-in action for this object
             print(f"\n{seed_record(sobject, field, value, fields, records[sobject])}")
         print(f"\n{table('Leads', records['Lead'], LEAD_COLUMNS, args.rows)}")
         print(f"\n{table('Accounts', records['Account'], ACCOUNT_COLUMNS, args.rows)}")
+        for sobject, columns in OTHER_COLUMNS.items():
+            if records[sobject]:  # written by custom actions (--actions_config) or converted Leads
+                print(f"\n{table(sobject + 's', records[sobject], columns, args.rows)}")
         calls = emu.admin("GET", "/_emulator/calls")
         print(f"\nSalesforce API calls: {calls['total']} {calls['by_kind']}")
         print(f"dead letters: {out}/dead_letters-*.jsonl   summary: {out / 'summary.json'}")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import apache_beam as beam
 
+from actions.config import default_actions
+from pipeline.action_options import ActionPlan
 from pipeline.options import (
     BOUNDED_BATCH_SIZE,
     DEFAULT_WRITER_THREADS,
@@ -24,7 +26,9 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
 from transforms.batch_by_shard import MergeIntoBatches
+from transforms.batch_writer import WritePolicy
 from transforms.dead_letters import WriteDeadLetters
+from transforms.json_lines import WriteJsonLines
 from transforms.parse_events import ParseEvents
 from transforms.read_events import ReadEvents
 from transforms.resolve_dead_letters import ResolveDeadLetters
@@ -32,7 +36,7 @@ from transforms.select_enabled import SelectEnabled
 from transforms.to_record_ops import ToRecordOps
 from transforms.write_bulk import BulkFactory
 from transforms.write_records import CountRecords, WriteRecords
-from transforms.write_to_salesforce import ClientFactory, WriteToSalesforce
+from transforms.write_to_salesforce import ClientFactory, WriteToSalesforce, planned_rows, read_rows
 
 # Streaming dead letters are written in windows of this many seconds (complete files per window).
 DEAD_LETTER_WINDOW_SECONDS = 60.0
@@ -79,6 +83,7 @@ def build(
     rereadable: bool | None = None,
     dead_letter_sink: beam.PTransform | None = None,
     bulk_factory: BulkFactory = BulkClient,
+    plan: ActionPlan | None = None,
 ) -> None:
     """Wires the graph: read -> parse -> gate -> map -> merge and batch -> write; dead letters -> sink.
 
@@ -87,8 +92,12 @@ def build(
     timers (tests inject one). `rereadable` (default: not streaming): events can be read again where they
     came from (files), so failed writes rebuild their dead letters by reading instead of every event
     carrying its text. `dead_letter_sink` publishes dead letters (to a topic) instead of the files of
-    --dead_letter_output. `bulk_factory` makes the Bulk writers' API clients (tests inject one).
+    --dead_letter_output. `bulk_factory` makes the Bulk writers' API clients (tests inject one). `plan`
+    holds the actions (checked against the org) and where read records and a dry run's plan go; by
+    default the built-in actions.
     """
+    if plan is None:
+        plan = ActionPlan(default_actions(), WritePolicy())
     if rereadable is None:
         rereadable = not streaming
     read = p | "ReadEvents" >> (source if source is not None else ReadEvents(options.input))
@@ -96,7 +105,7 @@ def build(
     ops = (
         parsed.output
         | "SelectEnabled" >> SelectEnabled(options.always_enabled)
-        | "ToRecordOps" >> ToRecordOps(options.address_mapping)
+        | "ToRecordOps" >> ToRecordOps(options.address_mapping, plan.config)
     )
     batches = ops.output | "MergeAndBatch" >> MergeAndBatch(options, streaming, clock)
     on_api_limit = options.on_api_limit or ("wait" if streaming else "dead_letter")
@@ -109,6 +118,7 @@ def build(
             on_api_limit=on_api_limit,
             limit_poll_seconds=settings.limit_poll_seconds,
             threads=threads,
+            policy=plan.policy,
         )
     else:
         # Counted beside the merge, in the same pass over the events (see transforms/write_records.py).
@@ -124,8 +134,22 @@ def build(
             threads=threads,
             record_counts=counts,
             bulk_factory=bulk_factory,
+            policy=plan.policy,
         )
     written = batches | "WriteToSalesforce" >> writer
+    window_seconds = DEAD_LETTER_WINDOW_SECONDS if streaming else None
+    if plan.read_output:
+        _ = (
+            written.output
+            | "RecordsRead" >> beam.FlatMap(read_rows)
+            | "WriteRecordsRead" >> WriteJsonLines(plan.read_output, window_seconds)
+        )
+    if plan.dry_run_output:
+        _ = (
+            written.output
+            | "PlannedWrites" >> beam.FlatMap(planned_rows)
+            | "WritePlan" >> WriteJsonLines(plan.dry_run_output, single_file=True)
+        )
     write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(rereadable=rereadable)
     dead_letters = (
         read.dead_letter,
@@ -137,5 +161,5 @@ def build(
         _ = dead_letters | "PublishDeadLetters" >> dead_letter_sink
     else:
         _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
-            options.dead_letter_output, window_seconds=DEAD_LETTER_WINDOW_SECONDS if streaming else None
+            options.dead_letter_output, window_seconds=window_seconds
         )

@@ -12,7 +12,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineResult
 
+from actions.config import default_actions_text
 from pipeline import direct_runner_metrics
+from pipeline.action_options import ActionOptions, action_plan, dry_run_flag
 from pipeline.auth_options import AuthOptions, credentials_source
 from pipeline.graph import build
 from pipeline.options import BeamforceOptions, unknown_flags, validate
@@ -22,6 +24,7 @@ from pipeline.summary import Summary
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import CREDENTIAL_VARS, PASSWORD, Credentials
+from salesforce.dry_run import DryRunFactory
 from salesforce.errors import ConfigurationError, SalesforceLoginError, TransientError
 from salesforce.login import UNKNOWN_HOST
 from salesforce.oauth import FLOW_NAMES, login_fix
@@ -115,6 +118,7 @@ def _unwritten_events(options: PipelineOptions) -> str:
 
 def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
     """Checks the options, logs in once and builds the graph: (options, pipeline, client, streaming)."""
+    argv = dry_run_flag(list(argv))
     # Our options' values first, so that a bad one is reported with our short usage, not Beam's
     # hundreds of runner options.
     help_parser().parse_known_args(argv)
@@ -134,6 +138,12 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
     credentials, settings = validate(options, environ)
     bf = options.view_as(BeamforceOptions)
     client = login_once(credentials, settings)
+    # The actions file, checked against the org's describe before any event is read.
+    plan = action_plan(options, client.describe, streaming)
+    client_factory: ClientFactory = SalesforceClient
+    if plan.dry_run:
+        client_factory = DryRunFactory(SalesforceClient)
+        bf.write_method = "rest"  # a dry run plans the writes REST would make
 
     p = beam.Pipeline(options=options)
     # The writers read the credentials themselves when they start: the graph carries no secret.
@@ -142,11 +152,13 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
         bf,
         credentials_source(options),
         settings,
+        client_factory=client_factory,
         source=source.transform,
         streaming=streaming,
         # Streaming keeps each event's text: a write failure's dead letter is written when it happens.
         rereadable=source.rereadable and not streaming,
         dead_letter_sink=dead_letter_sink(options),
+        plan=plan,
     )
     return options, p, client, streaming
 
@@ -199,6 +211,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
         extra_api_calls=client.api_calls,
         dead_letter_output=dead_letter_topic(options) or bf.dead_letter_output,
     )
+    summary.dry_run = options.view_as(ActionOptions).salesforce_dry_run
     print(summary.format_text())
     if bf.summary_output:
         with open(bf.summary_output, "w", encoding="utf-8") as f:
@@ -267,8 +280,8 @@ def help_parser() -> argparse.ArgumentParser:
     """Only our options: Beam's parser would list hundreds of runner options."""
     parser = argparse.ArgumentParser(
         prog=_program_name(),
-        description="Send Segment identify and group events from files, archives, Pub/Sub or Kafka to "
-        "Salesforce as Leads and Accounts.",
+        description="Send Segment events from files, archives, Pub/Sub or Kafka to Salesforce: identify "
+        "as Leads and group as Accounts, or what an actions file (--actions_config) says.",
         epilog="Credentials come from the environment only (see --auth for each flow's variables; "
         "any secret may instead be in a file named by <variable>_FILE), a credentials file or a secret "
         "manager. Apache Beam pipeline options (--runner, ...) are accepted too; "
@@ -279,6 +292,9 @@ def help_parser() -> argparse.ArgumentParser:
     BeamforceOptions._add_argparse_args(parser)
     AuthOptions._add_argparse_args(parser.add_argument_group("logging in to Salesforce"))
     SourceOptions._add_argparse_args(parser.add_argument_group("sources and dead-letter topics"))
+    ActionOptions._add_argparse_args(
+        parser.add_argument_group("custom actions, converted Leads, duplicate rules and dry runs")
+    )
     return parser
 
 
@@ -287,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
         help_parser().print_help()
+        return 0
+    if "--print_default_actions" in argv:
+        sys.stdout.write(default_actions_text())
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Our own progress lines (INFO) show; Beam's INFO chatter does not.

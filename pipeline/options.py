@@ -245,7 +245,7 @@ class BeamforceOptions(PipelineOptions):
 
 
 # The modules defining this project's options: imported before flags are checked, wherever that happens.
-OPTION_MODULES = ("pipeline.options", "pipeline.sources", "pipeline.auth_options")
+OPTION_MODULES = ("pipeline.options", "pipeline.sources", "pipeline.auth_options", "pipeline.action_options")
 
 
 def load_runner(argv: Sequence[str]) -> None:
@@ -414,6 +414,7 @@ def validate(
         except (ValueError, ImportError) as e:
             raise ConfigurationError(f"--runner {runner!r} cannot be used: {e}") from None
 
+    from pipeline.action_options import ActionOptions
     from pipeline.auth_options import AuthOptions, api_version, credentials_source
     from salesforce.oauth import check_login_url
 
@@ -512,5 +513,6 @@ def validate(
         api_usage_limit_percent=limit,
         # The job-wide rate, shared out over the shards: at most one writer per shard at a time.
         max_calls_per_second=rate / o.shards if rate is not None else None,
+        duplicate_rules=options.view_as(ActionOptions).duplicate_rules,
     )
     return credentials, settings

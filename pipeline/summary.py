@@ -15,6 +15,8 @@ TOTALS = {
     metrics.API_CALLS: "api_calls",
     metrics.THROTTLED_SECONDS: "throttled_seconds",
     metrics.STALE_FIELDS_SKIPPED: "stale_fields_skipped",
+    metrics.ACTION_EXTRA_DELIVERIES: "action_extra_deliveries",
+    metrics.PLANNED_WRITE_CALLS: "planned_write_calls",
 }
 # Counters keyed by reason or object, as "<kind>:<rest>": kind -> Summary attribute.
 BY_KEY = {"filtered": "filtered", "dead_letter": "dead_lettered", "ambiguous_match": "ambiguous_matches"}
@@ -65,6 +67,12 @@ class Summary:
     dropped_unknown: FieldNotes = field(default_factory=FieldNotes)
     dropped_readonly: FieldNotes = field(default_factory=FieldNotes)
     stale_fields_skipped: int = 0  # field values not written: the record already held newer ones
+    # an event that triggered N actions is accounted for N times: the N - 1 extra deliveries
+    action_extra_deliveries: int = 0
+    # --dry_run: nothing was written; "written" is what a run would write, and api_calls include the
+    # planned_write_calls a run would make
+    dry_run: bool = False
+    planned_write_calls: int = 0
     api_calls: int = 0
     throttled_seconds: int = 0  # whole seconds the writers waited for --max_calls_per_second
     dead_letter_output: str | None = None  # the --dead_letter_output prefix the run wrote to
@@ -122,8 +130,9 @@ class Summary:
 
     @property
     def balanced(self) -> bool:
-        """Nothing lost: every event read ended as exactly one of the four outcomes."""
-        return self.events_read == (
+        """Nothing lost: every event read (once per action it triggered) ended as exactly one of the four
+        outcomes."""
+        return self.events_read + self.action_extra_deliveries == (
             self.events_written + self.events_filtered + self.deduplicated + self.events_dead_lettered
         )
 
@@ -158,10 +167,15 @@ class Summary:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def format_text(self) -> str:
-        lines = [
+        lines = (["Dry run: nothing was written. What a run would do:"] if self.dry_run else []) + [
             f"Events read:         {self.events_read}"
             + (f" (and {self.blank_lines} blank lines)" if self.blank_lines else "")
         ]
+        if self.action_extra_deliveries:
+            lines.append(
+                f"  (+{self.action_extra_deliveries} deliveries: events that triggered several actions count "
+                "once per action below)"
+            )
         lines.append(f"  written:           {self.events_written}")
         for sobject, by_action in sorted(self.written.items()):
             records = self.records_written.get(sobject, {})
@@ -207,7 +221,14 @@ class Summary:
                 "Org set-up missing (docs/org-setup.md; without it concurrent jobs may create duplicates "
                 "and replays may revert newer values): " + ", ".join(self.org_setup_missing)
             )
-        lines.append(f"Salesforce API calls: {self.api_calls}")
+        if self.dry_run:
+            lines.append(
+                f"Salesforce API calls a run would make: {self.api_calls} ({self.planned_write_calls} of "
+                f"them planned writes; {self.api_calls - self.planned_write_calls} made by this dry run: "
+                "logins, describes and lookups)"
+            )
+        else:
+            lines.append(f"Salesforce API calls: {self.api_calls}")
         if self.throttled_seconds:
             lines.append(f"Waited for --max_calls_per_second: {self.throttled_seconds} s (writers together)")
         return "\n".join(lines)

@@ -53,6 +53,8 @@ class UpsertOutcome:
     # Fields not written because the record holds a newer value (times_field); an update whose every
     # field is stale makes no call and is still "updated".
     stale_fields: tuple[str, ...] = ()
+    # "skipped_converted": the record the match was converted to (redirect_field), if the org says.
+    redirect_id: str | None = None
 
 
 @dataclass
@@ -96,7 +98,7 @@ def _has(fields: Mapping[str, Any], name: str) -> bool:
     return any(k.lower() == lowered for k in fields)
 
 
-class _BatchStopped(Exception):
+class BatchStopped(Exception):
     """The rest of the batch cannot be written now (the daily API limit, or the share of it the governor
     keeps for other integrations: API_USAGE_RESERVED); remaining keys fail with it."""
 
@@ -113,6 +115,7 @@ class _Upsert:
         skip_field: str | None,
         key_field: str | None = None,
         times_field: str | None = None,
+        redirect_field: str | None = None,
     ):
         self.client = client
         self.sobject = sobject
@@ -120,12 +123,16 @@ class _Upsert:
         self.skip_field = skip_field
         self.key_field = key_field
         self.times_field = times_field
+        self.redirect_field = redirect_field
         self.times_length = TIMES_FIELD_LENGTH
         self.unreadable_times = 0  # records whose times field held no JSON object of times
-        extra = [f for f in (skip_field, key_field, times_field) if f]
+        extra = [f for f in (skip_field, key_field, times_field, redirect_field) if f]
         fields = ["Id", match_field, "LastModifiedDate"] + extra
         self.select = f"SELECT {', '.join(fields)} FROM {sobject}"
-        self.query_path = f"/services/data/v{client.settings.api_version}/query/?q="
+
+    @property
+    def query_path(self) -> str:
+        return f"/services/data/v{self.client.settings.api_version}/query/?q="
 
     # -- lookup ------------------------------------------------------------------------------------
 
@@ -250,59 +257,70 @@ class _Upsert:
         call: Callable[[str, list[dict]], list[SaveResult]],
         records: dict[str, dict],
         look_up_before_resending: bool = False,
-    ) -> "_Written":
-        """Writes `records` (folded key -> record) in collections of 200, retrying records that fail
-        with a retryable code such as UNABLE_TO_LOCK_ROW (a record that failed was not written).
-        With `look_up_before_resending` (creates), a call that may have been applied is reported in
-        `maybe_applied` instead of failing."""
-        written = _Written()
-        keys = list(records)
-        for start in range(0, len(keys), COLLECTION_SIZE):
-            todo = keys[start : start + COLLECTION_SIZE]
-            for attempt in range(LOCK_RETRIES + 1):
-                try:
-                    results = call(self.sobject, [records[k] for k in todo])
-                except TransientError as exc:
-                    for k in todo:
-                        if exc.maybe_applied and look_up_before_resending:
-                            written.maybe_applied[k] = exc
-                        else:
-                            written.failed[k] = (exc.error_code, exc.message, True)
-                    break
-                except ApiLimitExceeded as exc:  # ApiUsageReserved too: same handling, its own code
-                    # Keep what was written so far; nothing after this can be sent today.
-                    written.stopped = _BatchStopped(exc.error_code, exc.message, True)
-                    for k in todo + keys[start + COLLECTION_SIZE :]:
-                        written.failed[k] = (exc.error_code, exc.message, True)
-                    return written
-                except SalesforceApiError as exc:
-                    for k in todo:
-                        written.failed[k] = (exc.error_code, exc.message, False)
-                    break
-                again = []
-                for k, result in zip(todo, results, strict=True):
-                    if result.success:
-                        written.ok[k] = result
-                    elif is_retryable(result.error_code) and attempt < LOCK_RETRIES:
-                        again.append(k)
+    ) -> "Written":
+        return write_collections(self.client, self.sobject, call, records, look_up_before_resending)
+
+
+def write_collections(
+    client: SalesforceClient,
+    sobject: str,
+    call: Callable[[str, list[dict]], list[SaveResult]],
+    records: dict[str, dict],
+    look_up_before_resending: bool = False,
+) -> "Written":
+    """Writes `records` (key -> record) in collections of 200 through `call` (client.create_many, ...),
+    retrying records that fail with a retryable code such as UNABLE_TO_LOCK_ROW (a record that failed was
+    not written). With `look_up_before_resending` (creates), a call that may have been applied is reported
+    in `maybe_applied` instead of failing. The daily API limit stops the write: what is left fails with it.
+    """
+    written = Written()
+    keys = list(records)
+    for start in range(0, len(keys), COLLECTION_SIZE):
+        todo = keys[start : start + COLLECTION_SIZE]
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                results = call(sobject, [records[k] for k in todo])
+            except TransientError as exc:
+                for k in todo:
+                    if exc.maybe_applied and look_up_before_resending:
+                        written.maybe_applied[k] = exc
                     else:
-                        code = result.error_code or "UNKNOWN_EXCEPTION"
-                        written.failed[k] = (code, result.message or "", is_retryable(code))
-                if not again:
-                    break
-                self.client.back_off(attempt)
-                todo = again
-        return written
+                        written.failed[k] = (exc.error_code, exc.message, True)
+                break
+            except ApiLimitExceeded as exc:  # ApiUsageReserved too: same handling, its own code
+                # Keep what was written so far; nothing after this can be sent today.
+                written.stopped = BatchStopped(exc.error_code, exc.message, True)
+                for k in todo + keys[start + COLLECTION_SIZE :]:
+                    written.failed[k] = (exc.error_code, exc.message, True)
+                return written
+            except SalesforceApiError as exc:
+                for k in todo:
+                    written.failed[k] = (exc.error_code, exc.message, False)
+                break
+            again = []
+            for k, result in zip(todo, results, strict=True):
+                if result.success:
+                    written.ok[k] = result
+                elif is_retryable(result.error_code) and attempt < LOCK_RETRIES:
+                    again.append(k)
+                else:
+                    code = result.error_code or "UNKNOWN_EXCEPTION"
+                    written.failed[k] = (code, result.message or "", is_retryable(code))
+            if not again:
+                break
+            client.back_off(attempt)
+            todo = again
+    return written
 
 
 @dataclass
-class _Written:
-    """What became of each record of a write, by folded key."""
+class Written:
+    """What became of each record of a write, by key."""
 
     ok: dict[str, SaveResult] = field(default_factory=dict)
     failed: dict[str, tuple[str, str, bool]] = field(default_factory=dict)  # code, message, retryable
     maybe_applied: dict[str, TransientError] = field(default_factory=dict)  # call failed mid-flight
-    stopped: "_BatchStopped | None" = None  # the daily API limit ran out: send nothing more
+    stopped: "BatchStopped | None" = None  # the daily API limit ran out: send nothing more
 
 
 def upsert_by_key(
@@ -313,6 +331,7 @@ def upsert_by_key(
     skip_field: str | None = None,
     key_field: str | None = None,
     times_field: str | None = None,
+    redirect_field: str | None = None,
 ) -> list[UpsertOutcome]:
     """Creates or updates one record per item, matched on `match_field` = item.key (ignoring case).
 
@@ -333,6 +352,9 @@ def upsert_by_key(
     time is newer than item.field_times says is not written (`stale_fields`), so replaying old events
     never reverts newer values; the times of what is written are merged in by the same call.
 
+    `redirect_field` (with skip_field: Lead.ConvertedContactId) is read with the lookup, and a skipped
+    item's outcome carries its value as `redirect_id`, the record the match was converted to.
+
     Pass key_field and times_field only when the org has them (docs/org-setup.md); upsert_by_key adds
     their values itself. Without them it behaves as before they existed.
 
@@ -340,7 +362,17 @@ def upsert_by_key(
     become "failed" outcomes with Salesforce's code and `retryable`; only SalesforceLoginError is
     raised, because no batch can succeed until the credentials are fixed.
     """
-    for name in (sobject, match_field, skip_field or "Id", key_field or "Id", times_field or "Id"):
+    run = _Upsert(client, sobject, match_field, skip_field, key_field, times_field, redirect_field)
+    return run_upsert(run, items)
+
+
+def run_upsert(run: "_Upsert", items: list[UpsertItem]) -> list[UpsertOutcome]:
+    """upsert_by_key's work with a prepared `run` (salesforce/upsert.py's own, or a subclass such as the
+    Bulk writer's, whose lookups and writes go another way); the rules and outcomes are the same."""
+    sobject, match_field, skip_field = run.sobject, run.match_field, run.skip_field
+    key_field, times_field, client = run.key_field, run.times_field, run.client
+    optional = (skip_field, key_field, times_field, run.redirect_field)
+    for name in (sobject, match_field, *(f or "Id" for f in optional)):
         if not _NAME.match(name):
             raise ValueError(f"not a Salesforce API name: {name!r}")
     own = [f.lower() for f in (key_field, times_field) if f]
@@ -353,7 +385,6 @@ def upsert_by_key(
                     raise ValueError(
                         f"field_times[{name!r}] must be 'YYYY-MM-DDTHH:MM:SS.mmmZ' (UTC) or '', got {when!r}"
                     )
-    run = _Upsert(client, sobject, match_field, skip_field, key_field, times_field)
     entries: dict[str, _Entry] = {}
     item_entry: list[_Entry | None] = []
     for item in items:
@@ -386,7 +417,7 @@ def upsert_by_key(
         if times_field and pending:
             run.times_length = _field_length(client, sobject, times_field)
         _run_rounds(run, pending)
-    except _BatchStopped as stop:
+    except BatchStopped as stop:
         for entry in entries.values():
             if entry.outcome is None:
                 entry.outcome = UpsertOutcome(
@@ -455,9 +486,9 @@ def _one_round(run: _Upsert, pending: list[_Entry]) -> tuple[list[_Entry], Trans
     try:
         found = run.lookup(pending, [e for e in pending if e.collided])
     except (ApiLimitExceeded, TransientError) as exc:
-        raise _BatchStopped(exc.error_code, exc.message, True) from None
+        raise BatchStopped(exc.error_code, exc.message, True) from None
     except SalesforceApiError as exc:
-        raise _BatchStopped(exc.error_code, exc.message, False) from None
+        raise BatchStopped(exc.error_code, exc.message, False) from None
 
     by_key = {fold(e.key): e for e in pending}
     updates: dict[str, dict] = {}
@@ -482,8 +513,13 @@ def _one_round(run: _Upsert, pending: list[_Entry]) -> tuple[list[_Entry], Trans
         open_matches = [m for m in matches if not (run.skip_field and _get(m, run.skip_field))]
         ambiguous = len(matches) > 1
         if not open_matches:
+            redirect = _get(matches[0], run.redirect_field) if run.redirect_field else None
             entry.outcome = UpsertOutcome(
-                entry.key, SKIPPED_CONVERTED, matches[0].get("Id"), ambiguous=ambiguous
+                entry.key,
+                SKIPPED_CONVERTED,
+                matches[0].get("Id"),
+                ambiguous=ambiguous,
+                redirect_id=redirect if isinstance(redirect, str) and redirect else None,
             )
             continue
         target = _target(run, entry, open_matches)
@@ -537,7 +573,7 @@ def _record_updates(
     by_key: dict[str, _Entry],
     targets: dict[str, tuple[str, bool]],
     stale: dict[str, tuple[str, ...]],
-    written: "_Written",
+    written: "Written",
 ) -> None:
     for folded in written.ok:
         by_key[folded].outcome = _updated(by_key[folded], *targets[folded], stale[folded])

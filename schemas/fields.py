@@ -23,6 +23,8 @@ class FieldMeta:
     restricted_picklist: bool = False
     external_id: bool = False
     unique: bool = False
+    auto_number: bool = False  # describe `autoNumber`: Salesforce numbers each new record
+    calculated: bool = False  # describe `calculated`: a formula field, computed on read
 
     @classmethod
     def from_describe(cls, d: Mapping[str, Any]) -> "FieldMeta":
@@ -41,6 +43,8 @@ class FieldMeta:
             restricted_picklist=bool(d.get("restrictedPicklist", False)),
             external_id=bool(d.get("externalId", False)),
             unique=bool(d.get("unique", False)),
+            auto_number=bool(d.get("autoNumber", False)),
+            calculated=bool(d.get("calculated", False)),
         )
 
 

@@ -15,6 +15,11 @@ class RecordOp:
     `fields` are written on create and on update; `create_defaults` only fill fields that are
     missing when the record is created (Lead `LastName`/`Company` = "n/a"): they never
     overwrite a value already in Salesforce. `ref` says where the event was read, for its dead letters.
+
+    `action` names the custom action (--actions_config) the op is for; "" is the classic path (an upsert
+    on `match_field`). An action matching on several fields carries them joined by MATCH_SEPARATOR in
+    `match_field` and `match_value` (split_match gives them back). `instance` is set for operations done
+    once per event (create, read): the event's messageId, so that such ops never merge with another event's.
     """
 
     sobject: str
@@ -25,6 +30,8 @@ class RecordOp:
     timestamp: str = ""
     message_id: str = ""
     ref: EventRef = NO_REF
+    action: str = ""
+    instance: str = ""
 
     def __reduce__(self):
         # By position, the reference as a plain tuple: much faster to pickle than a dataclass's default
@@ -40,12 +47,14 @@ class RecordOp:
                 self.timestamp,
                 self.message_id,
                 tuple(self.ref),
+                self.action,
+                self.instance,
             ),
         )
 
     @property
     def key(self) -> str:
-        return record_key(self.sobject, self.match_value)
+        return record_key(self.sobject, self.match_value, self.action, self.instance)
 
     @property
     def source(self) -> str | None:
@@ -63,15 +72,46 @@ class RecordOp:
         return ("", self.ref.source or "", self.ref.seq, self.message_id)
 
 
-def _record_op(sobject, match_field, match_value, fields, create_defaults, timestamp, message_id, ref):
+def _record_op(
+    sobject, match_field, match_value, fields, create_defaults, timestamp, message_id, ref, action, instance
+):
     return RecordOp(
-        sobject, match_field, match_value, fields, create_defaults, timestamp, message_id, EventRef(*ref)
+        sobject,
+        match_field,
+        match_value,
+        fields,
+        create_defaults,
+        timestamp,
+        message_id,
+        EventRef(*ref),
+        action,
+        instance,
     )
 
 
-def record_key(sobject: str, match_value: str) -> str:
-    """The key of a record: Salesforce compares strings case-insensitively, so do we."""
-    return f"{sobject}|{match_value.strip().lower()}"
+# Joins the fields (and values) of a match on several fields; no event value may hold it (see action_mapping).
+MATCH_SEPARATOR = "\x1f"
+
+
+def record_key(sobject: str, match_value: str, action: str = "", instance: str = "") -> str:
+    """The key of a record: Salesforce compares strings case-insensitively, so do we.
+
+    Ops of one custom action merge only with each other (`action`); ops done once per event (`instance`)
+    with none.
+    """
+    key = f"{sobject}|{match_value.strip().lower()}"
+    if action:
+        key = f"{action}|{key}"
+    if instance:
+        key = f"{key}|@{instance}"
+    return key
+
+
+def split_match(match_field: str, match_value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The match fields and their values of an op; ((), ()) for an op that matches nothing (create)."""
+    if not match_field:
+        return (), ()
+    return tuple(match_field.split(MATCH_SEPARATOR)), tuple(match_value.split(MATCH_SEPARATOR))
 
 
 @dataclass(frozen=True)
@@ -91,6 +131,8 @@ class MergedOp:
     create_defaults: dict[str, Any]
     field_times: dict[str, str]
     refs: EventRefs  # a sequence of EventRef given here is stored as EventRefs
+    action: str = ""  # as RecordOp.action
+    instance: str = ""  # as RecordOp.instance
 
     def __post_init__(self) -> None:
         if not isinstance(self.refs, EventRefs):
@@ -107,12 +149,14 @@ class MergedOp:
                 self.create_defaults,
                 self.field_times,
                 self.refs,
+                self.action,
+                self.instance,
             ),
         )
 
     @property
     def key(self) -> str:
-        return record_key(self.sobject, self.match_value)
+        return record_key(self.sobject, self.match_value, self.action, self.instance)
 
     @property
     def events(self) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from salesforce import actions_write
+from salesforce.actions_write import ActionItem, ActionOutcome, ActionSpec, run_action
 from salesforce.errors import (
     LOGIN_BLOCK_REASONS,
     ApiLimitExceeded,
@@ -23,10 +25,10 @@ from salesforce.errors import (
     SalesforceLoginError,
     TransientError,
 )
-from salesforce.upsert import UpsertItem, UpsertOutcome, upsert_by_key
+from salesforce.upsert import UpsertItem, UpsertOutcome, upsert_by_key, write_collections
 from schemas.fields import ObjectMeta
-from schemas.records import MergedOp
-from transforms import fitting
+from schemas.records import MergedOp, split_match
+from transforms import contact_mapping, fitting
 
 # Fields of the org set-up in docs/org-setup.md: an External ID + Unique text field holding the
 # normalized match key (creates become safe against a concurrent writer), and a long text area holding
@@ -35,8 +37,11 @@ KEY_FIELD = "Beamforce_Key__c"
 TIMES_FIELD = "Beamforce_Field_Times__c"
 RESERVED_FIELDS = frozenset({KEY_FIELD.lower(), TIMES_FIELD.lower()})
 
-# Salesforce refuses to update a converted Lead; the upsert skips it instead of failing the batch.
+# Salesforce refuses to update a converted Lead; the upsert skips it instead of failing the batch, and
+# reads where it went (the Contact it was converted to) so that the update can follow the person.
 SKIP_FIELDS = {"Lead": "IsConverted"}
+REDIRECT_FIELDS = {"Lead": "ConvertedContactId"}
+CONVERTED_LEADS = ("contact", "dead_letter")
 
 # Failures that mean "the org's API allocation is used up (or reserved for other integrations)".
 LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "API_USAGE_RESERVED"})
@@ -75,15 +80,44 @@ class _LoginBlocked(Exception):
         self.block = block
 
 
+# The objects docs/org-setup.md sets up (KEY_FIELD, TIMES_FIELD): a run says when they lack the fields.
+SETUP_OBJECTS = frozenset({"Lead", "Account"})
+
+
+@dataclass(frozen=True)
+class WritePolicy:
+    """What writers do beyond the classic upsert by one match field: custom actions done by
+    salesforce/actions_write.py (an op whose action is not among them is an upsert on its one match field,
+    as identify -> Lead is), and where identifies for converted Leads go (CONVERTED_LEADS)."""
+
+    actions: tuple[ActionSpec, ...] = ()
+    converted_leads: str = "contact"
+
+    def __post_init__(self) -> None:
+        if self.converted_leads not in CONVERTED_LEADS:
+            raise ValueError(
+                f"converted_leads must be one of {', '.join(CONVERTED_LEADS)}, not {self.converted_leads!r}"
+            )
+
+
 class WrittenRecord(NamedTuple):
-    """One record created or updated, and how many events went into it."""
+    """One record created, updated, deleted or read (or none matched), and how many events went into it.
+
+    `action` is what was done: "created", "updated", "deleted", "read", "no_match" (an update, delete or
+    read whose match found nothing: no call) or "updated_converted" (an identify for a converted Lead
+    written to the Contact it became: `sobject` is then "Contact"). A read's records are in `rows`, and
+    `instance` is its event's messageId. `action_name` is the custom action's name ("" on the classic path).
+    """
 
     sobject: str
     match_value: str
-    action: str  # "created" | "updated"
+    action: str
     record_id: str | None
     events: int
     ambiguous: bool = False
+    action_name: str = ""
+    instance: str = ""
+    rows: tuple = ()
 
 
 class Failure(NamedTuple):
@@ -113,6 +147,9 @@ class BatchReport:
     setup_missing: set[str] = field(default_factory=set)  # "Object.Field" of docs/org-setup.md missing
     limit_waited_seconds: float = 0.0
     login_waited_seconds: float = 0.0  # time the batch waited for the org to accept the login again
+    planned: list[dict] = field(
+        default_factory=list
+    )  # a dry run's writes, as salesforce/dry_run.py plans them
 
 
 def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
@@ -125,9 +162,10 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
     gives Salesforce the value it requires. A match value longer than its field gives no item but an
     `error`: trimmed, it would write a record that no later lookup finds.
     """
-    too_long = fitting.match_value_too_long(op.match_field, op.match_value, meta)
-    if too_long:
-        return FittedItem(None, {}, ("STRING_TOO_LONG", f"{op.sobject}.{too_long}"))
+    for match_field, match_value in zip(*split_match(op.match_field, op.match_value), strict=True):
+        too_long = fitting.match_value_too_long(match_field, match_value, meta)
+        if too_long:
+            return FittedItem(None, {}, ("STRING_TOO_LONG", f"{op.sobject}.{too_long}"))
     wanted = {k: v for k, v in op.fields.items() if k.lower() not in RESERVED_FIELDS}
     reserved = tuple(k for k in op.fields if k.lower() in RESERVED_FIELDS)
     # Converted and trimmed once; then split by what an update and a create may write.
@@ -199,9 +237,13 @@ class BatchWriter:
         sleep: Callable[[float], None] = time.sleep,
         batch_deadline_seconds: float | None = None,
         reload_credentials: Callable[[], Any] | None = None,
+        policy: WritePolicy | None = None,
     ) -> None:
         if on_api_limit not in ON_API_LIMIT:
             raise ValueError(f"on_api_limit must be one of {', '.join(ON_API_LIMIT)}, not {on_api_limit!r}")
+        policy = policy or WritePolicy()
+        self._actions = {spec.name: spec for spec in policy.actions}
+        self._converted_leads = policy.converted_leads
         self._client = client
         self._on_api_limit = on_api_limit
         self._limit_poll_seconds = limit_poll_seconds
@@ -224,11 +266,14 @@ class BatchWriter:
 
     def write(self, batch: list[MergedOp]) -> BatchReport:
         report = BatchReport()
-        by_match: dict[tuple[str, str], list[MergedOp]] = {}
+        by_match: dict[tuple[str, str, str], list[MergedOp]] = {}
         for op in batch:
-            by_match.setdefault((op.sobject, op.match_field), []).append(op)
-        for (sobject, match_field), ops in by_match.items():
+            by_match.setdefault((op.sobject, op.match_field, op.action), []).append(op)
+        for (sobject, match_field, _), ops in by_match.items():
             self._write_waiting(sobject, match_field, ops, report)
+        drain = getattr(self._client, "drain_plan", None)  # a dry run's client (salesforce/dry_run.py)
+        if drain is not None:
+            report.planned = drain()
         return report
 
     def _write_waiting(
@@ -345,7 +390,9 @@ class BatchWriter:
     ) -> tuple[str | None, str | None]:
         key_field, times_field = org_setup_fields(meta)
         for wanted, found in ((KEY_FIELD, key_field), (TIMES_FIELD, times_field)):
-            if found is not None:
+            if found is not None or sobject not in SETUP_OBJECTS:
+                # Other objects (custom actions) use the fields when they have them; docs/org-setup.md
+                # asks for them on Lead and Account only.
                 continue
             name = f"{sobject}.{wanted}"
             report.setup_missing.add(name)
@@ -365,7 +412,7 @@ class BatchWriter:
     def _attempt(
         self, sobject: str, match_field: str, ops: list[MergedOp], report: BatchReport
     ) -> list[tuple[MergedOp, WrittenRecord | Failure]]:
-        """Writes `ops` (one sObject and match field): (op, WrittenRecord or Failure) for each op."""
+        """Writes `ops` (one sObject, match field and action): (op, WrittenRecord or Failure) for each op."""
         client = self._client
         if self._deadline_seconds is not None and hasattr(client, "deadline"):
             client.deadline = time.monotonic() + self._deadline_seconds
@@ -374,26 +421,18 @@ class BatchWriter:
                 client.login()
                 self.logged_in = True
             meta = client.describe(sobject)
-            key_field, times_field = self._setup_fields(sobject, meta, report)
             fitted = [fit_item(op, meta) for op in ops]
             sendable = [(op, f) for op, f in zip(ops, fitted, strict=True) if f.item is not None]
-            items = [f.item for _, f in sendable]
-            outcomes = (
-                upsert_by_key(
-                    client,
-                    sobject,
-                    match_field,
-                    items,
-                    SKIP_FIELDS.get(sobject),
-                    key_field=key_field,
-                    times_field=times_field,
-                )
-                if items
-                else []
-            )
-        # upsert_by_key turns the API limit (and the governor's ApiUsageReserved), exhausted retries
-        # and refused calls into "failed" outcomes per record; it raises only SalesforceLoginError.
-        # The other handlers are for describe() and its login.
+            spec = self._actions.get(ops[0].action)
+            if not sendable:
+                sent = []
+            elif spec is not None:
+                sent = self._run_action(spec, sendable, report)
+            else:
+                sent = self._upsert(sobject, match_field, meta, sendable, report)
+        # The writes turn the API limit (and the governor's ApiUsageReserved), exhausted retries and
+        # refused calls into failures per record; they raise only SalesforceLoginError. The other handlers
+        # are for describe() and its login.
         except SalesforceLoginError as e:
             self.logged_in = False
             if e.block is not None and self._on_api_limit == "wait":
@@ -414,11 +453,113 @@ class BatchWriter:
         results: list[tuple[MergedOp, WrittenRecord | Failure]] = [
             (op, Failure(*f.error, retryable=False)) for op, f in zip(ops, fitted, strict=True) if f.error
         ]
-        for (op, f), outcome in zip(sendable, outcomes, strict=True):
+        for (op, f), result in zip(sendable, sent, strict=True):
             if any(f.notes.values()):
                 report.field_notes.append((sobject, f.notes))
-            results.append((op, self._result_of(op, outcome, report)))
+            results.append((op, result))
         return results
+
+    def _upsert(
+        self,
+        sobject: str,
+        match_field: str,
+        meta: ObjectMeta,
+        sendable: list[tuple[MergedOp, FittedItem]],
+        report: BatchReport,
+    ) -> list[WrittenRecord | Failure]:
+        """The classic path: create or update by one match field (BulkWriter overrides the call)."""
+        key_field, times_field = self._setup_fields(sobject, meta, report)
+        outcomes = self._upsert_call(
+            sobject, match_field, [f.item for _, f in sendable], key_field, times_field, meta
+        )
+        results = [
+            self._result_of(op, outcome, report) for (op, _), outcome in zip(sendable, outcomes, strict=True)
+        ]
+        if self._converted_leads == "contact":
+            self._follow_conversions(sendable, outcomes, results, report)
+        return results
+
+    def _upsert_call(
+        self,
+        sobject: str,
+        match_field: str,
+        items: list[UpsertItem],
+        key_field: str | None,
+        times_field: str | None,
+        meta: ObjectMeta,
+    ) -> list[UpsertOutcome]:
+        return upsert_by_key(
+            self._client,
+            sobject,
+            match_field,
+            items,
+            SKIP_FIELDS.get(sobject),
+            key_field=key_field,
+            times_field=times_field,
+            redirect_field=self.redirect_field(sobject),
+        )
+
+    def redirect_field(self, sobject: str) -> str | None:
+        """The field a converted record's lookup also reads, to follow it (--converted_leads contact)."""
+        return REDIRECT_FIELDS.get(sobject) if self._converted_leads == "contact" else None
+
+    def _follow_conversions(
+        self,
+        sendable: list[tuple[MergedOp, FittedItem]],
+        outcomes: list[UpsertOutcome],
+        results: list[WrittenRecord | Failure],
+        report: BatchReport,
+    ) -> None:
+        """Sends each converted Lead's update to the Contact it was converted to, in the Contact's fields."""
+        follow = [
+            i for i, o in enumerate(outcomes) if o.action == "skipped_converted" and o.redirect_id is not None
+        ]
+        if not follow:
+            return
+        meta = self._client.describe(contact_mapping.SOBJECT)
+        records: dict[str, dict] = {}
+        for i in follow:
+            op = sendable[i][0]
+            contact = contact_mapping.contact_op(op)
+            fitted = fit_item(contact, meta)
+            if any(fitted.notes.values()):
+                report.field_notes.append((contact_mapping.SOBJECT, fitted.notes))
+            fields = dict(fitted.item.fields) if fitted.item is not None else {}
+            records[str(i)] = {"Id": outcomes[i].redirect_id, **fields}
+        written = write_collections(self._client, contact_mapping.SOBJECT, self._client.update_many, records)
+        for i in follow:
+            op, outcome = sendable[i][0], outcomes[i]
+            if str(i) in written.ok:
+                results[i] = WrittenRecord(
+                    contact_mapping.SOBJECT,
+                    op.match_value,
+                    "updated_converted",
+                    outcome.redirect_id,
+                    op.events,
+                    action_name=op.action,
+                )
+            else:
+                code, message, retryable = written.failed[str(i)]
+                results[i] = Failure(
+                    code,
+                    f"the {op.sobject} {outcome.record_id} was converted to Contact {outcome.redirect_id}, "
+                    f"whose update failed: {message}",
+                    retryable,
+                )
+
+    def _run_action(
+        self, spec: ActionSpec, sendable: list[tuple[MergedOp, FittedItem]], report: BatchReport
+    ) -> list[WrittenRecord | Failure]:
+        items = []
+        for op, f in sendable:
+            assert f.item is not None
+            _, values = split_match(op.match_field, op.match_value)
+            items.append(ActionItem(values, f.item.fields, f.item.create_defaults, op.instance))
+        outcomes = run_action(self._client, spec, items)
+        return [
+            _action_result(op, outcome, spec, report)
+            for (op, _), outcome in zip(sendable, outcomes, strict=True)
+        ]
 
     @staticmethod
     def _result_of(op: MergedOp, outcome: UpsertOutcome, report: BatchReport) -> WrittenRecord | Failure:
@@ -428,14 +569,47 @@ class BatchWriter:
         report.stale_fields += len(outcome.stale_fields)
         if outcome.action in ("created", "updated"):
             return WrittenRecord(
-                sobject, op.match_value, outcome.action, outcome.record_id, op.events, outcome.ambiguous
+                sobject,
+                op.match_value,
+                outcome.action,
+                outcome.record_id,
+                op.events,
+                outcome.ambiguous,
+                action_name=op.action,
             )
         if outcome.action == "skipped_converted":
             message = (
                 f"The {sobject} {outcome.record_id} matching {op.match_field}={op.match_value!r} was "
                 "converted; Salesforce refuses updates to converted Leads"
+                + (
+                    f" (converted to Contact {outcome.redirect_id}; --converted_leads contact updates it)"
+                    if outcome.redirect_id
+                    else ""
+                )
             )
             return Failure("lead_converted", message, retryable=False)
         reason = outcome.error_code or "UNKNOWN_EXCEPTION"
         message = outcome.message or "Salesforce rejected the record without a message"
         return Failure(reason, message, retryable=outcome.retryable)
+
+
+def _action_result(
+    op: MergedOp, outcome: ActionOutcome, spec: ActionSpec, report: BatchReport
+) -> WrittenRecord | Failure:
+    if outcome.action == actions_write.FAILED:
+        reason = outcome.error_code or "UNKNOWN_EXCEPTION"
+        message = outcome.message or "Salesforce rejected the record without a message"
+        return Failure(reason, f"action {spec.name!r}: {message}", retryable=outcome.retryable)
+    if outcome.ambiguous:
+        report.ambiguous.append(op.sobject)
+    return WrittenRecord(
+        op.sobject,
+        op.match_value,
+        outcome.action,
+        outcome.record_ids[0] if outcome.record_ids else None,
+        op.events,
+        outcome.ambiguous,
+        action_name=spec.name,
+        instance=op.instance,
+        rows=outcome.rows,
+    )

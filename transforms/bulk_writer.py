@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -27,29 +26,22 @@ from salesforce.bulk import BulkClient
 from salesforce.client import SaveResult
 from salesforce.errors import (
     ApiLimitExceeded,
-    ApiUsageReserved,
     SalesforceApiError,
     SalesforceLoginError,
     TransientError,
 )
 from salesforce.soql import fold, in_clause_queries
 from salesforce.upsert import (
-    _NAME,
-    _TIME,
-    FAILED,
     LOCK_RETRIES,
     LOOKUP_ORDER,
+    BatchStopped,
     UpsertItem,
     UpsertOutcome,
-    _BatchStopped,
+    Written,
     _Entry,
-    _field_length,
     _get,
-    _merged,
-    _reject_unqueryable,
-    _run_rounds,
     _Upsert,
-    _Written,
+    run_upsert,
 )
 from schemas.fields import ObjectMeta
 from schemas.records import MergedOp
@@ -58,10 +50,7 @@ from transforms.batch_writer import (
     SKIP_FIELDS,
     BatchReport,
     BatchWriter,
-    Failure,
-    WrittenRecord,
-    all_failed,
-    fit_item,
+    WritePolicy,
 )
 
 _log = logging.getLogger(__name__)
@@ -168,8 +157,9 @@ class _BulkUpsert(_Upsert):
         meta: ObjectMeta | None = None,
         index: dict[str, list[dict]] | None = None,
         min_job_records: int = DEFAULT_MIN_JOB_RECORDS,
+        redirect_field: str | None = None,
     ) -> None:
-        super().__init__(client, sobject, match_field, skip_field, key_field, times_field)
+        super().__init__(client, sobject, match_field, skip_field, key_field, times_field, redirect_field)
         self.bulk = bulk
         self.meta = meta
         self.index = index
@@ -189,7 +179,7 @@ class _BulkUpsert(_Upsert):
         call: Callable[[str, list[dict]], list[SaveResult]],
         records: dict[str, dict],
         look_up_before_resending: bool = False,
-    ) -> _Written:
+    ) -> Written:
         operation = {"create_many": "insert", "update_many": "update"}.get(getattr(call, "__name__", ""))
         if operation is None or len(records) < self.min_job_records:
             return super().write(call, records, look_up_before_resending)
@@ -201,10 +191,10 @@ class _BulkUpsert(_Upsert):
         operation: str,
         records: dict[str, dict],
         look_up_before_resending: bool,
-    ) -> _Written:
+    ) -> Written:
         """As _Upsert.write, through jobs: rows refused with a retryable code and rows a failed job left
         unprocessed are sent again (LOCK_RETRIES times at most, the last few through Collections)."""
-        written = _Written()
+        written = Written()
         todo = list(records)
         for attempt in range(LOCK_RETRIES + 1):
             if attempt and len(todo) < self.min_job_records:
@@ -215,7 +205,7 @@ class _BulkUpsert(_Upsert):
             try:
                 results = self.bulk.ingest(self.sobject, operation, header, rows, key_column=0)
             except ApiLimitExceeded as exc:  # ApiUsageReserved too
-                written.stopped = _BatchStopped(exc.error_code, exc.message, True)
+                written.stopped = BatchStopped(exc.error_code, exc.message, True)
                 for k in todo:
                     written.failed[k] = (exc.error_code, exc.message, True)
                 return written
@@ -252,7 +242,7 @@ class _BulkUpsert(_Upsert):
         return written
 
 
-def _absorb(into: _Written, other: _Written) -> None:
+def _absorb(into: Written, other: Written) -> None:
     into.ok.update(other.ok)
     into.failed.update(other.failed)
     into.maybe_applied.update(other.maybe_applied)
@@ -271,83 +261,28 @@ def bulk_upsert_by_key(
     meta: ObjectMeta | None = None,
     index: dict[str, list[dict]] | None = None,
     min_job_records: int = DEFAULT_MIN_JOB_RECORDS,
+    redirect_field: str | None = None,
 ) -> list[UpsertOutcome]:
-    """salesforce.upsert.upsert_by_key through Bulk jobs: the same contract, outcomes and rules.
+    """salesforce.upsert.upsert_by_key through Bulk jobs: the same contract, outcomes and rules (the same
+    run_upsert), with lookups and writes of its own.
 
     `index` (folded key -> matching records, newest first, for every key of `items`) replaces the first
-    lookup. The body mirrors upsert_by_key line for line; keep the two in step.
+    lookup.
     """
-    for name in (sobject, match_field, skip_field or "Id", key_field or "Id", times_field or "Id"):
-        if not _NAME.match(name):
-            raise ValueError(f"not a Salesforce API name: {name!r}")
-    own = [f.lower() for f in (key_field, times_field) if f]
-    if len(set(own)) != len(own) or set(own) & {match_field.lower(), (skip_field or "").lower()}:
-        raise ValueError("key_field and times_field must be two fields of their own, not the match field")
-    if times_field:
-        for item in items:
-            for name, when in item.field_times.items():
-                if when and not (isinstance(when, str) and _TIME.match(when)):
-                    raise ValueError(
-                        f"field_times[{name!r}] must be 'YYYY-MM-DDTHH:MM:SS.mmmZ' (UTC) or '', got {when!r}"
-                    )
     run = _BulkUpsert(
-        client, bulk, sobject, match_field, skip_field, key_field, times_field, meta, index, min_job_records
+        client,
+        bulk,
+        sobject,
+        match_field,
+        skip_field,
+        key_field,
+        times_field,
+        meta,
+        index,
+        min_job_records,
+        redirect_field,
     )
-    entries: dict[str, _Entry] = {}
-    item_entry: list[_Entry | None] = []
-    for item in items:
-        if not item.key:
-            item_entry.append(None)
-            continue
-        folded = fold(item.key)
-        entry = entries.get(folded)
-        fields = {k: v for k, v in item.fields.items() if k.lower() not in own}
-        times = {k.lower(): v for k, v in item.field_times.items() if v} if times_field else {}
-        if entry is None:
-            entries[folded] = entry = _Entry(item.key, fields, dict(item.create_defaults), times)
-        elif times_field:
-            newer = {
-                k: v for k, v in fields.items() if times.get(k.lower(), "") >= entry.times.get(k.lower(), "")
-            }
-            entry.fields = _merged(entry.fields, newer)
-            entry.times.update({k.lower(): times[k.lower()] for k in newer if k.lower() in times})
-            entry.create_defaults = _merged(entry.create_defaults, item.create_defaults)
-        else:
-            entry.fields = _merged(entry.fields, fields)
-            entry.create_defaults = _merged(entry.create_defaults, item.create_defaults)
-        item_entry.append(entry)
-
-    _reject_unqueryable(run, entries)
-    pending = [e for e in entries.values() if e.outcome is None]
-    try:
-        if times_field and pending:
-            run.times_length = _field_length(client, sobject, times_field)
-        _run_rounds(run, pending)
-    except _BatchStopped as stop:
-        for entry in entries.values():
-            if entry.outcome is None:
-                entry.outcome = UpsertOutcome(
-                    entry.key, FAILED, None, stop.code, stop.message, stop.retryable
-                )
-    if run.unreadable_times:
-        _log.warning(
-            "%d %s value(s) of %s were not a JSON object of field times; read as no times",
-            run.unreadable_times,
-            sobject,
-            times_field,
-        )
-    outcomes = []
-    for item, entry in zip(items, item_entry, strict=True):
-        if entry is None:
-            outcomes.append(
-                UpsertOutcome(item.key, FAILED, None, "MISSING_KEY", f"no {match_field} to match on")
-            )
-            continue
-        assert entry.outcome is not None
-        outcomes.append(
-            entry.outcome if entry.outcome.key == item.key else replace(entry.outcome, key=item.key)
-        )
-    return outcomes
+    return run_upsert(run, items)
 
 
 # -- lookups ------------------------------------------------------------------------------------------
@@ -465,6 +400,7 @@ class BulkWriter(BatchWriter):
         min_job_records: int = DEFAULT_MIN_JOB_RECORDS,
         progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
         jobs_at_once: int = DEFAULT_JOBS_AT_ONCE,
+        policy: WritePolicy | None = None,
     ) -> None:
         if records_per_job < 1:
             raise ValueError(f"records_per_job must be at least 1, not {records_per_job!r}")
@@ -473,7 +409,7 @@ class BulkWriter(BatchWriter):
         if jobs_at_once < 1:
             raise ValueError(f"jobs_at_once must be at least 1, not {jobs_at_once!r}")
         # No per-batch deadline: a job's polling has its own timeout (BulkClient.job_timeout_seconds).
-        super().__init__(client, on_api_limit, limit_poll_seconds, sleep, None)
+        super().__init__(client, on_api_limit, limit_poll_seconds, sleep, None, policy=policy)
         self.bulk = bulk if bulk is not None else BulkClient(client, sleep=sleep, clock=clock)
         self._clock = clock
         self._records_per_job = records_per_job
@@ -558,7 +494,15 @@ class BulkWriter(BatchWriter):
                 self.logged_in = True
             meta = client.describe(sobject)
             key_field, times_field = self._setup_fields(sobject, meta, BatchReport())
-            run = _Upsert(client, sobject, match_field, SKIP_FIELDS.get(sobject), key_field, times_field)
+            run = _Upsert(
+                client,
+                sobject,
+                match_field,
+                SKIP_FIELDS.get(sobject),
+                key_field,
+                times_field,
+                self.redirect_field(sobject),
+            )
             try:
                 queries = in_clause_queries(
                     run.select, match_field, keys.values(), api_path=run.query_path, order_by=LOOKUP_ORDER
@@ -586,57 +530,28 @@ class BulkWriter(BatchWriter):
                 self.logged_in = False
             return None
 
-    def _attempt(
-        self, sobject: str, match_field: str, ops: list[MergedOp], report: BatchReport
-    ) -> list[tuple[MergedOp, WrittenRecord | Failure]]:
-        """BatchWriter._attempt with bulk_upsert_by_key in place of upsert_by_key (keep the two in step)."""
-        client = self._client
+    def _upsert_call(
+        self,
+        sobject: str,
+        match_field: str,
+        items: list[UpsertItem],
+        key_field: str | None,
+        times_field: str | None,
+        meta: ObjectMeta,
+    ) -> list[UpsertOutcome]:
+        """BatchWriter's upsert, through Bulk API 2.0 jobs, with the chunk's prefetched lookup if any."""
         index, self._local.index = getattr(self._local, "index", None), None
-        try:
-            if not self.logged_in:
-                client.login()
-                self.logged_in = True
-            meta = client.describe(sobject)
-            key_field, times_field = self._setup_fields(sobject, meta, report)
-            fitted = [fit_item(op, meta) for op in ops]
-            sendable = [(op, f) for op, f in zip(ops, fitted, strict=True) if f.item is not None]
-            items = [f.item for _, f in sendable]
-            outcomes = (
-                bulk_upsert_by_key(
-                    client,
-                    self.bulk,
-                    sobject,
-                    match_field,
-                    items,
-                    SKIP_FIELDS.get(sobject),
-                    key_field=key_field,
-                    times_field=times_field,
-                    meta=meta,
-                    index=index,
-                    min_job_records=self._min_job_records,
-                )
-                if items
-                else []
-            )
-        except SalesforceLoginError as e:
-            self.logged_in = False
-            return all_failed(ops, "login_failed", str(e))
-        except ApiLimitExceeded as e:
-            message = (
-                e.message
-                if isinstance(e, ApiUsageReserved)
-                else f"The org's API request limit is exhausted: {e}"
-            )
-            return all_failed(ops, e.error_code, message)
-        except TransientError as e:
-            return all_failed(ops, "transient_error", f"Salesforce did not answer in time: {e}")
-        except SalesforceApiError as e:
-            return all_failed(ops, e.error_code, str(e), retryable=False)
-        results: list[tuple[MergedOp, WrittenRecord | Failure]] = [
-            (op, Failure(*f.error, retryable=False)) for op, f in zip(ops, fitted, strict=True) if f.error
-        ]
-        for (op, f), outcome in zip(sendable, outcomes, strict=True):
-            if any(f.notes.values()):
-                report.field_notes.append((sobject, f.notes))
-            results.append((op, self._result_of(op, outcome, report)))
-        return results
+        return bulk_upsert_by_key(
+            self._client,
+            self.bulk,
+            sobject,
+            match_field,
+            items,
+            SKIP_FIELDS.get(sobject),
+            key_field=key_field,
+            times_field=times_field,
+            meta=meta,
+            index=index,
+            min_job_records=self._min_job_records,
+            redirect_field=self.redirect_field(sobject),
+        )

@@ -10,7 +10,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
-from schemas.records import RecordOp
+from schemas.records import MATCH_SEPARATOR, RecordOp
 from transforms import metrics
 
 _NO_MESSAGE_ID = "no_message_id"
@@ -44,11 +44,12 @@ def check_ttl_and_clock(ttl_seconds: float, clock: Callable[[], float]) -> None:
 
 
 class _KeyByMessageId(beam.DoFn):
-    """(messageId, op) on the main output; ops without a messageId, which are never repeats, on the side."""
+    """(messageId, op) on the main output; ops without a messageId, which are never repeats, on the side.
+    An event that triggers several actions gives one op per action: each is deduplicated on its own."""
 
     def process(self, op: RecordOp):
         if op.message_id:
-            yield op.message_id, op
+            yield (f"{op.message_id}{MATCH_SEPARATOR}{op.action}" if op.action else op.message_id), op
         else:
             yield beam.pvalue.TaggedOutput(_NO_MESSAGE_ID, op)
 

@@ -40,6 +40,8 @@ class RecordMerge:
         "sobject",
         "match_field",
         "match_value",
+        "action",
+        "instance",
         "_match_order",
         "fields",
         "defaults",
@@ -53,6 +55,8 @@ class RecordMerge:
         self.sobject = ""
         self.match_field = ""
         self.match_value = ""
+        self.action = ""
+        self.instance = ""
         self._match_order: tuple | None = None
         self.fields: dict[str, tuple[tuple, Any]] = {}  # field -> (order of the event, value)
         self.defaults: dict[str, Any] = {}
@@ -66,6 +70,8 @@ class RecordMerge:
             self.sobject,
             self.match_field,
             self.match_value,
+            self.action,
+            self.instance,
             self._match_order,
             self.fields,
             self.defaults,
@@ -80,6 +86,8 @@ class RecordMerge:
             self.sobject,
             self.match_field,
             self.match_value,
+            self.action,
+            self.instance,
             self._match_order,
             self.fields,
             self.defaults,
@@ -110,6 +118,7 @@ class RecordMerge:
         order = op.order
         if self._match_order is None:
             self.sobject, self.match_field = op.sobject, op.match_field
+            self.action, self.instance = op.action, op.instance
         elif op.key != record_key_of(self):
             raise ValueError(f"RecordMerge got ops for several records: {record_key_of(self)}, {op.key}")
         if self._match_order is None or order > self._match_order:
@@ -130,6 +139,7 @@ class RecordMerge:
             return self
         if self._match_order is None:
             self.sobject, self.match_field = other.sobject, other.match_field
+            self.action, self.instance = other.action, other.instance
         elif record_key_of(other) != record_key_of(self):
             raise ValueError(f"RecordMerge got ops for several records: {record_key_of(self)}")
         self.duplicates += other.duplicates
@@ -174,6 +184,8 @@ class RecordMerge:
             create_defaults=dict(self.defaults),
             field_times={name: order[0] for name, (order, _) in self.fields.items()},
             refs=EventRefs(refs),
+            action=self.action,
+            instance=self.instance,
         )
 
 
@@ -182,7 +194,7 @@ def _ref_order(ref: EventRef) -> tuple[str, int]:
 
 
 def record_key_of(merge: RecordMerge) -> str:
-    return record_key(merge.sobject, merge.match_value)
+    return record_key(merge.sobject, merge.match_value, merge.action, merge.instance)
 
 
 def merge_ops(ops: Iterable[RecordOp]) -> tuple[MergedOp, int]:

@@ -17,6 +17,11 @@ DEDUPLICATED = "deduplicated"
 DEAD_LETTER_RETRYABLE = "dead_letter_retryable"
 API_CALLS = "api_calls"
 THROTTLED_SECONDS = "throttled_seconds"
+# Ops beyond the first that one event gave (it triggered several actions): each is accounted for on its
+# own, so the summary balances events read plus these against the outcomes.
+ACTION_EXTRA_DELIVERIES = "action_extra_deliveries"
+# Write calls a dry run planned instead of making (--dry_run): counted in api_calls too.
+PLANNED_WRITE_CALLS = "planned_write_calls"
 STALE_FIELDS_SKIPPED = "stale_fields_skipped"  # field values older than what the record already holds
 
 # Distributions.

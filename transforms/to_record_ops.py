@@ -1,41 +1,54 @@
-"""ToRecordOps: identify into Lead operations, group into Account operations, the rest counted."""
+"""ToRecordOps: each event into the RecordOps its actions ask for (actions/: identify -> Lead and group ->
+Account by default), the events no action takes counted as filtered."""
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from actions.config import ActionsConfig, default_actions
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
 from schemas.records import RecordOp
-from transforms import account_mapping, lead_mapping, metrics
+from transforms import account_mapping, metrics
+from transforms.action_mapping import action_op
 from transforms.result import Result
 
 DEAD_LETTER = "dead_letter"
 
 
 class _MapEvent(beam.DoFn):
-    def __init__(self, address_mapping: str) -> None:
+    def __init__(self, config: ActionsConfig, address_mapping: str) -> None:
+        self._config = config
         self._address_mapping = address_mapping
 
+    def setup(self) -> None:
+        ns = metrics.NAMESPACE
+        self._extra = Metrics.counter(ns, metrics.ACTION_EXTRA_DELIVERIES)
+
     def process(self, event: SegmentEvent):
-        if event.type == "identify":
-            op = lead_mapping.identify_to_lead(event)
-        elif event.type == "group":
-            op = account_mapping.group_to_account(event, self._address_mapping)
-        else:
-            # Custom actions (a later issue) will give track/page/screen/alias something to do;
-            # until then they are counted as filtered so that the totals still add up.
+        actions = self._config.for_event(event.type, event.event if event.type == "track" else None)
+        if not actions:
             Metrics.counter(metrics.NAMESPACE, metrics.filtered(f"no_action_for_{event.type}")).inc()
             return
-        if isinstance(op, DeadLetter):
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, op)
-        else:
-            yield op
+        if len(actions) > 1:
+            # Each action's op is accounted for on its own (written or dead-lettered): the summary
+            # balances by counting the event's extra deliveries.
+            self._extra.inc(len(actions) - 1)
+        for action in actions:
+            op = action_op(event, action, self._address_mapping)
+            if isinstance(op, DeadLetter):
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, op)
+            else:
+                yield op
 
 
 class ToRecordOps(beam.PTransform):
-    """Maps each event to the RecordOp it asks for; unmappable events become dead letters."""
+    """Maps each event to the RecordOps its actions ask for; unmappable events become dead letters.
 
-    def __init__(self, address_mapping: str = "billing") -> None:
+    `config` is the --actions_config (checked before the run); by default the built-in actions
+    (actions/defaults.yaml: identify -> Lead, group -> Account).
+    """
+
+    def __init__(self, address_mapping: str = "billing", config: ActionsConfig | None = None) -> None:
         super().__init__()
         if address_mapping not in account_mapping.ADDRESS_MAPPINGS:
             raise ValueError(
@@ -43,10 +56,11 @@ class ToRecordOps(beam.PTransform):
                 f"not {address_mapping!r}"
             )
         self._address_mapping = address_mapping
+        self._config = config if config is not None else default_actions()
 
     def expand(self, events: beam.PCollection):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
-        mapped = events | "MapEvent" >> beam.ParDo(_MapEvent(self._address_mapping)).with_output_types(
-            RecordOp
-        ).with_outputs(DEAD_LETTER, main="ops")
+        mapped = events | "MapEvent" >> beam.ParDo(
+            _MapEvent(self._config, self._address_mapping)
+        ).with_output_types(RecordOp).with_outputs(DEAD_LETTER, main="ops")
         return Result(mapped.ops, mapped[DEAD_LETTER])

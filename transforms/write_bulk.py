@@ -13,8 +13,6 @@ them), so no record is written twice, and objects are written in parallel, one w
 Input, outputs, tags and metric names are WriteToSalesforce's, so that the graph can take either.
 """
 
-import collections
-import datetime
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -33,21 +31,26 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
 from salesforce.errors import ConfigurationError
-from schemas.dead_letter import UndeliveredEvent
 from schemas.records import MergedOp
 from transforms import metrics
-from transforms.batch_writer import LIMIT_POLL_SECONDS, ON_API_LIMIT, BatchReport, WrittenRecord, all_failed
+from transforms.batch_writer import (
+    LIMIT_POLL_SECONDS,
+    ON_API_LIMIT,
+    BatchReport,
+    WritePolicy,
+    WrittenRecord,
+    all_failed,
+)
 from transforms.bulk_writer import DEFAULT_MIN_JOB_RECORDS, DEFAULT_RECORDS_PER_JOB, BulkWriter
 from transforms.result import Result
 from transforms.write_to_salesforce import (
-    ACTION_COUNTER,
     DEAD_LETTER,
-    STAGE,
     THROTTLER_BUCKET_MS,
     THROTTLER_OVERLOAD,
     THROTTLER_WINDOW_MS,
     THROTTLING_COUNTER,
     ClientFactory,
+    WriterFn,
 )
 
 _log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ def _newest_time(report: BatchReport) -> str:
     )
 
 
-class _WriteObject(beam.DoFn):
+class _WriteObject(WriterFn):
     """Writes every batch of one sObject (a GroupByKey's values) through a BulkWriter."""
 
     def __init__(
@@ -103,7 +106,9 @@ class _WriteObject(beam.DoFn):
         max_poll_seconds: float,
         job_timeout_seconds: float,
         bulk_factory: BulkFactory,
+        policy: WritePolicy,
     ) -> None:
+        self._policy = policy
         self._credentials = credentials
         self._settings = settings
         self._client_factory = client_factory
@@ -118,18 +123,8 @@ class _WriteObject(beam.DoFn):
         self._client = None
         self._writer: BulkWriter | None = None
         self._setup_error = ""
+        super().__init__()
         ns = metrics.NAMESPACE
-        self.stale_fields = Metrics.counter(ns, metrics.STALE_FIELDS_SKIPPED)
-        self.batch_sizes = Metrics.distribution(ns, metrics.WRITE_BATCH_SIZE)
-        self.latency_ms = Metrics.distribution(ns, metrics.WRITE_BATCH_LATENCY_MS)
-        self.field_notes = {k: Metrics.counter(ns, metrics.field_note(k)) for k in metrics.FIELD_NOTE_KINDS}
-        self.field_names = {
-            k: Metrics.string_set(ns, metrics.field_names(k)) for k in metrics.FIELD_NOTE_KINDS
-        }
-        self.setup_missing = Metrics.string_set(ns, metrics.ORG_SETUP_MISSING)
-        self.limit_wait_seconds = Metrics.counter(ns, metrics.API_LIMIT_WAIT_SECONDS)
-        self.api_remaining = Metrics.gauge(ns, metrics.API_CALLS_REMAINING)
-        self.event_lag = Metrics.gauge(ns, metrics.EVENT_TIME_LAG_SECONDS)
         self.throttling = Metrics.counter(ns, THROTTLING_COUNTER)
         self.client_totals = {name: Metrics.counter(ns, name) for name, _ in _CLIENT_TOTALS}
 
@@ -140,7 +135,7 @@ class _WriteObject(beam.DoFn):
     def setup(self) -> None:
         self._reported: dict[str, float] = {}
         self._limit_waited = 0.0
-        self._noted: dict[str, set[str]] = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
+        super().setup()
         credentials = self._credentials
         if isinstance(credentials, CredentialsSource):
             # Read here, on the worker: the pickled DoFn carries where to find them, not the secrets.
@@ -175,6 +170,7 @@ class _WriteObject(beam.DoFn):
             self._clock,
             self._records_per_job,
             self._min_job_records,
+            policy=self._policy,
         )
         # No login here: the writer logs in at its first object, so that a run whose objects all go
         # through REST ("auto" below the threshold) spends no call on a writer that writes nothing.
@@ -203,48 +199,9 @@ class _WriteObject(beam.DoFn):
             started = time.monotonic()
 
     def _emit(self, report: BatchReport):
-        ns = metrics.NAMESPACE
-        for sobject, notes in report.field_notes:
-            self._note_fields(sobject, notes)
-        for name in report.setup_missing:
-            self.setup_missing.add(name)
-        for sobject in report.ambiguous:
-            Metrics.counter(ns, metrics.ambiguous_match(sobject)).inc()
-        if report.stale_fields:
-            self.stale_fields.inc(report.stale_fields)
         self._limit_waited += report.limit_waited_seconds
-        written: collections.Counter = collections.Counter()
-        for op, result in report.results:
-            if isinstance(result, WrittenRecord):
-                kind = ACTION_COUNTER[result.action]
-                written[metrics.records_written(op.sobject, kind)] += 1
-                written[metrics.events_written(op.sobject, kind)] += op.events
-                yield result
-            else:
-                for ref in op.refs:
-                    yield beam.pvalue.TaggedOutput(
-                        DEAD_LETTER,
-                        UndeliveredEvent(ref, STAGE, result.reason, result.message, result.retryable),
-                    )
-        for name, n in written.items():
-            Metrics.counter(ns, name).inc(n)
-        newest = _newest_time(report)
-        if newest:
-            when = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00")).timestamp()
-            self.event_lag.set(max(0, int(time.time() - when)))
-
-    def _note_fields(self, sobject: str, notes: dict[str, tuple[str, ...]]) -> None:
-        for kind, names in notes.items():
-            if not names:
-                continue
-            self.field_notes[kind].inc()
-            noted = self._noted[kind]
-            for name in names:
-                qualified = f"{sobject}.{name}"
-                if qualified in noted or len(noted) >= metrics.FIELD_NAMES_PER_KIND:
-                    continue
-                noted.add(qualified)
-                self.field_names[kind].add(qualified)
+        for tag, element in self._outputs(report):
+            yield element if tag is None else beam.pvalue.TaggedOutput(tag, element)
 
     def _report_client(self) -> None:
         """The client's running totals as counter increments (metrics are only kept inside a bundle)."""
@@ -295,6 +252,7 @@ class WriteToSalesforceBulk(beam.PTransform):
         max_poll_seconds: float = MAX_POLL_SECONDS,
         job_timeout_seconds: float = JOB_TIMEOUT_SECONDS,
         bulk_factory: BulkFactory = BulkClient,
+        policy: WritePolicy | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(credentials, Credentials | CredentialsSource):
@@ -333,6 +291,7 @@ class WriteToSalesforceBulk(beam.PTransform):
             max_poll_seconds,
             job_timeout_seconds,
             bulk_factory,
+            policy or WritePolicy(),
         )
         self._settings = settings
 

@@ -32,7 +32,7 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
 from schemas.records import MergedOp, RecordOp
-from transforms.batch_writer import LIMIT_POLL_SECONDS, WrittenRecord
+from transforms.batch_writer import LIMIT_POLL_SECONDS, WritePolicy, WrittenRecord
 from transforms.bulk_writer import DEFAULT_MIN_JOB_RECORDS
 from transforms.result import Result
 from transforms.write_bulk import WriteToSalesforceBulk
@@ -146,6 +146,7 @@ class WriteRecords(beam.PTransform):
         sleep: Callable[[float], None] = time.sleep,
         threads: int = DEFAULT_WRITER_THREADS,
         record_counts: beam.PCollection | None = None,
+        policy: WritePolicy | None = None,
         **bulk_options,
     ) -> None:
         super().__init__()
@@ -166,6 +167,7 @@ class WriteRecords(beam.PTransform):
             limit_poll_seconds=limit_poll_seconds,
             sleep=sleep,
             threads=threads,
+            policy=policy,
         )
         bulk_options.setdefault("min_job_records", 1 if write_method == BULK else DEFAULT_MIN_JOB_RECORDS)
         # Built (and so checked) now, so that a bad setting fails before the pipeline runs.
@@ -176,6 +178,7 @@ class WriteRecords(beam.PTransform):
             on_api_limit=on_api_limit,
             limit_poll_seconds=limit_poll_seconds,
             sleep=sleep,
+            policy=policy,
             **bulk_options,
         )
 

@@ -42,6 +42,7 @@ from transforms.batch_writer import (  # noqa: F401  (re-exported: the writer's 
     BatchWriter,
     Failure,
     FittedItem,
+    WritePolicy,
     WrittenRecord,
     all_failed,
     fit_item,
@@ -52,7 +53,17 @@ from transforms.result import Result
 
 DEAD_LETTER = "dead_letter"
 STAGE = "write"
-ACTION_COUNTER = {"created": "create", "updated": "update"}
+# WrittenRecord.action -> the kind its counters (events_written:<object>:<kind>) and the summary use.
+ACTION_COUNTER = {
+    "created": "create",
+    "updated": "update",
+    "deleted": "delete",
+    "read": "read",
+    "no_match": "no_match",
+    "updated_converted": "update_converted_lead",
+}
+# A dry run's planned write (WrittenRecord.action): one per record, its row in `rows`; not counted.
+PLANNED = "planned"
 # Long runs log a progress line per writer at most this often.
 PROGRESS_EVERY_SECONDS = 10.0
 # Batches written at once by one writer; more would only queue at the org (and its concurrency cap).
@@ -72,6 +83,25 @@ PAUSE_CHECK_SECONDS = 1.0
 _log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[Credentials, ConnectionSettings], Any]
+
+
+def read_rows(written: WrittenRecord) -> Iterable[dict]:
+    """A read action's records (WrittenRecord.rows), one JSON-ready row each: the action, the event's
+    messageId, and the record's fields."""
+    if written.action == "read":
+        for row in written.rows:
+            yield {
+                "action": written.action_name,
+                "messageId": written.instance,
+                "object": written.sobject,
+                "record": row,
+            }
+
+
+def planned_rows(written: WrittenRecord) -> Iterable[dict]:
+    """A dry run's planned writes (salesforce/dry_run.py rows)."""
+    if written.action == PLANNED:
+        yield from written.rows
 
 
 def _undelivered(op: MergedOp, reason: str, message: str, retryable: bool) -> Iterable[UndeliveredEvent]:
@@ -101,28 +131,10 @@ class _Session:
         self.pauses_reported: frozenset[str] = frozenset()  # the login_paused gauges last set to 1
 
 
-class _WriteBatch(beam.DoFn):
-    def __init__(
-        self,
-        credentials: Credentials | CredentialsSource,
-        settings: ConnectionSettings,
-        client_factory: ClientFactory,
-        on_api_limit: str,
-        limit_poll_seconds: float,
-        sleep: Callable[[float], None],
-        threads: int,
-        shared: Shared,
-    ) -> None:
-        self._credentials = credentials
-        self._settings = settings
-        self._client_factory = client_factory
-        self._on_api_limit = on_api_limit
-        self._limit_poll_seconds = limit_poll_seconds
-        self._sleep = sleep
-        self._threads = threads
-        self._shared = shared
-        self._session: _Session | None = None
-        self._setup_error = ""
+class WriterFn(beam.DoFn):
+    """The metrics every writer DoFn reports (REST and Bulk alike)."""
+
+    def __init__(self) -> None:
         ns = metrics.NAMESPACE
         self.stale_fields = Metrics.counter(ns, metrics.STALE_FIELDS_SKIPPED)
         self.batch_sizes = Metrics.distribution(ns, metrics.WRITE_BATCH_SIZE)
@@ -135,6 +147,91 @@ class _WriteBatch(beam.DoFn):
         self.limit_wait_seconds = Metrics.counter(ns, metrics.API_LIMIT_WAIT_SECONDS)
         self.api_remaining = Metrics.gauge(ns, metrics.API_CALLS_REMAINING)
         self.event_lag = Metrics.gauge(ns, metrics.EVENT_TIME_LAG_SECONDS)
+
+    def setup(self) -> None:
+        self._noted: dict[str, set[str]] = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
+        self._progress: collections.Counter[str] = collections.Counter()
+
+    def _outputs(self, report: BatchReport) -> Iterable[tuple[str | None, Any]]:
+        """A written batch's outputs as (tag, element), tag None for the main output (WrittenRecords,
+        a dry run's planned rows among them) and DEAD_LETTER for UndeliveredEvents; its metrics counted."""
+        ns = metrics.NAMESPACE
+        for sobject, notes in report.field_notes:
+            self._note_fields(sobject, notes)
+        for name in report.setup_missing:
+            self.setup_missing.add(name)
+        for sobject in report.ambiguous:
+            Metrics.counter(ns, metrics.ambiguous_match(sobject)).inc()
+        if report.stale_fields:
+            self.stale_fields.inc(report.stale_fields)
+        for row in report.planned:
+            yield None, WrittenRecord(row["object"], "", PLANNED, None, 0, rows=(row,))
+        written: collections.Counter = collections.Counter()  # (sObject, kind, what) -> count
+        newest = ""
+        for op, result in report.results:
+            if isinstance(result, WrittenRecord):
+                kind = ACTION_COUNTER[result.action]
+                written[(result.sobject, kind, "records")] += 1
+                written[(result.sobject, kind, "events")] += op.events
+                self._progress[result.action] += 1
+                newest = max(newest, max(op.field_times.values(), default=""))
+                yield None, result
+            else:
+                self._progress["dead-lettered"] += op.events
+                for failure in _undelivered(op, *result):
+                    yield DEAD_LETTER, failure
+        # Counted once per batch: a counter update per record costs more than the record's output.
+        for (sobject, kind, what), n in written.items():
+            name = (
+                metrics.records_written(sobject, kind)
+                if what == "records"
+                else metrics.events_written(sobject, kind)
+            )
+            Metrics.counter(ns, name).inc(n)
+        if newest:
+            self.event_lag.set(max(0, int(time.time() - _epoch_seconds(newest))))
+
+    def _note_fields(self, sobject: str, notes: dict[str, tuple[str, ...]]) -> None:
+        for kind, names in notes.items():
+            if not names:
+                continue
+            self.field_notes[kind].inc()
+            noted = self._noted[kind]
+            for name in names:
+                qualified = f"{sobject}.{name}"
+                if qualified in noted or len(noted) >= metrics.FIELD_NAMES_PER_KIND:
+                    continue
+                noted.add(qualified)
+                self.field_names[kind].add(qualified)
+                _log.info("field %s: %s", qualified, kind.replace("_", " "))
+
+
+class _WriteBatch(WriterFn):
+    def __init__(
+        self,
+        credentials: Credentials | CredentialsSource,
+        settings: ConnectionSettings,
+        client_factory: ClientFactory,
+        on_api_limit: str,
+        limit_poll_seconds: float,
+        sleep: Callable[[float], None],
+        threads: int,
+        shared: Shared,
+        policy: WritePolicy,
+    ) -> None:
+        self._policy = policy
+        self._credentials = credentials
+        self._settings = settings
+        self._client_factory = client_factory
+        self._on_api_limit = on_api_limit
+        self._limit_poll_seconds = limit_poll_seconds
+        self._sleep = sleep
+        self._threads = threads
+        self._shared = shared
+        self._session: _Session | None = None
+        self._setup_error = ""
+        super().__init__()
+        ns = metrics.NAMESPACE
         self.login_paused = {r: Metrics.gauge(ns, login_paused(r)) for r in LOGIN_BLOCK_REASONS}
         self._client_totals = {
             name: Metrics.counter(ns, name)
@@ -145,6 +242,7 @@ class _WriteBatch(beam.DoFn):
                 metrics.CLIENT_BACKOFF_SECONDS,
                 metrics.SESSION_RENEWALS,
                 metrics.BATCH_DEADLINE_EXCEEDED,
+                metrics.PLANNED_WRITE_CALLS,
                 THROTTLING_COUNTER,
             )
         }
@@ -159,8 +257,7 @@ class _WriteBatch(beam.DoFn):
         }
 
     def setup(self) -> None:
-        self._noted: dict[str, set[str]] = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
-        self._progress = {"created": 0, "updated": 0, "dead-lettered": 0}
+        super().setup()
         self._last_progress = time.monotonic()
         self._pending: collections.deque = collections.deque()
         credentials = self._credentials
@@ -204,6 +301,7 @@ class _WriteBatch(beam.DoFn):
             getattr(self._settings, "batch_deadline_seconds", None),
             # A writer held by a refused login reads the credentials again before each new try.
             reload_credentials=reload,
+            policy=self._policy,
         )
         try:
             client.login()
@@ -278,56 +376,12 @@ class _WriteBatch(beam.DoFn):
         self._log_progress()
 
     def _emit(self, report: BatchReport, timestamp, window):
-        ns = metrics.NAMESPACE
-        for sobject, notes in report.field_notes:
-            self._note_fields(sobject, notes)
-        for name in report.setup_missing:
-            self.setup_missing.add(name)
-        for sobject in report.ambiguous:
-            Metrics.counter(ns, metrics.ambiguous_match(sobject)).inc()
-        if report.stale_fields:
-            self.stale_fields.inc(report.stale_fields)
         if report.limit_waited_seconds and self._session is not None:
             with self._session.lock:
                 self._session.limit_waited += report.limit_waited_seconds
-        written: collections.Counter = collections.Counter()  # (sObject, kind) -> [records, events]
-        newest = ""
-        for op, result in report.results:
-            if isinstance(result, WrittenRecord):
-                kind = ACTION_COUNTER[result.action]
-                written[(op.sobject, kind, "records")] += 1
-                written[(op.sobject, kind, "events")] += op.events
-                self._progress[result.action] += 1
-                newest = max(newest, max(op.field_times.values(), default=""))
-                yield WindowedValue(result, timestamp, (window,))
-            else:
-                self._progress["dead-lettered"] += op.events
-                for failure in _undelivered(op, *result):
-                    yield beam.pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(failure, timestamp, (window,)))
-        # Counted once per batch: a counter update per record costs more than the record's output.
-        for (sobject, kind, what), n in written.items():
-            name = (
-                metrics.records_written(sobject, kind)
-                if what == "records"
-                else metrics.events_written(sobject, kind)
-            )
-            Metrics.counter(ns, name).inc(n)
-        if newest:
-            self.event_lag.set(max(0, int(time.time() - _epoch_seconds(newest))))
-
-    def _note_fields(self, sobject: str, notes: dict[str, tuple[str, ...]]) -> None:
-        for kind, names in notes.items():
-            if not names:
-                continue
-            self.field_notes[kind].inc()
-            noted = self._noted[kind]
-            for name in names:
-                qualified = f"{sobject}.{name}"
-                if qualified in noted or len(noted) >= metrics.FIELD_NAMES_PER_KIND:
-                    continue
-                noted.add(qualified)
-                self.field_names[kind].add(qualified)
-                _log.info("field %s: %s", qualified, kind.replace("_", " "))
+        for tag, element in self._outputs(report):
+            value = WindowedValue(element, timestamp, (window,))
+            yield value if tag is None else beam.pvalue.TaggedOutput(tag, value)
 
     def _report_pauses(self) -> None:
         """Sets the login_paused gauges when why the session's writer pauses changed."""
@@ -356,6 +410,7 @@ class _WriteBatch(beam.DoFn):
                 metrics.CLIENT_BACKOFF_SECONDS: int(getattr(client, "backoff_seconds", 0.0)),
                 metrics.SESSION_RENEWALS: getattr(client, "session_renewals", 0),
                 metrics.BATCH_DEADLINE_EXCEEDED: getattr(client, "deadlines_exceeded", 0),
+                metrics.PLANNED_WRITE_CALLS: getattr(client, "planned_calls", 0),
                 # The counter runners read to hold back autoscaling: time spent waiting for the rate
                 # limit, the adaptive throttler and the org's allocation.
                 THROTTLING_COUNTER: int(
@@ -409,8 +464,10 @@ class WriteToSalesforce(beam.PTransform):
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         threads: int = DEFAULT_WRITER_THREADS,
+        policy: WritePolicy | None = None,
     ) -> None:
         super().__init__()
+        self._policy = policy or WritePolicy()
         if not isinstance(credentials, Credentials | CredentialsSource):
             raise ValueError(
                 "WriteToSalesforce needs a salesforce.credentials.CredentialsSource (where workers read the "
@@ -453,6 +510,7 @@ class WriteToSalesforce(beam.PTransform):
                 self._sleep,
                 self._threads,
                 self._shared,
+                self._policy,
             )
         ).with_output_types(WrittenRecord).with_outputs(DEAD_LETTER, main="written")
         return Result(written.written, written[DEAD_LETTER])

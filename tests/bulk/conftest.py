@@ -121,6 +121,27 @@ def records(emu: Any, sobject: str, key: str) -> dict[str, dict]:
     return out
 
 
+def org_state(emu: Any) -> tuple[dict, dict, dict]:
+    """Leads, Accounts and Contacts; a converted Lead's Contact and Account ids, which the seeding makes
+    anew in each run, as the Contact's email and the Account's name."""
+    names = {
+        row["Id"]: row.get("Email") or row.get("Name")
+        for sobject in ("Contact", "Account")
+        for row in emu.admin("GET", f"/_emulator/records/{sobject}")["records"]
+    }
+    leads = records(emu, "Lead", "Email")
+    for rows in leads.values():
+        for row in rows:
+            for name in ("ConvertedContactId", "ConvertedAccountId"):
+                if row.get(name):
+                    row[name] = names[row[name]]
+    contacts = records(emu, "Contact", "Email")
+    for rows in contacts.values():
+        for row in rows:
+            row["AccountId"] = names.get(row.get("AccountId"))
+    return leads, records(emu, "Account", "Name"), contacts
+
+
 def refs(*message_ids: str) -> tuple[EventRef, ...]:
     return tuple(EventRef(f"in/{m}.jsonl", 1, json.dumps({"messageId": m})) for m in message_ids)
 

@@ -8,7 +8,17 @@ from salesforce.bulk import BulkClient
 from salesforce.client import SalesforceClient
 from salesforce.upsert import UpsertItem, UpsertOutcome
 from schemas.records import MergedOp
-from tests.bulk.conftest import KEY, TIMES, WaitForJobs, backfill, calls, lead, records, reset, seed
+from tests.bulk.conftest import (
+    KEY,
+    TIMES,
+    WaitForJobs,
+    backfill,
+    calls,
+    lead,
+    org_state,
+    reset,
+    seed,
+)
 from transforms.batch_writer import BatchReport, BatchWriter, Failure, WrittenRecord
 from transforms.bulk_writer import BulkWriter, bulk_upsert_by_key
 
@@ -40,10 +50,6 @@ def batches_of(ops: list[MergedOp], size: int) -> list[list[MergedOp]]:
         mine = [op for op in ops if op.sobject == sobject]
         out.extend(mine[i : i + size] for i in range(0, len(mine), size))
     return out
-
-
-def org_state(emu: Any) -> tuple[dict, dict]:
-    return records(emu, "Lead", "Email"), records(emu, "Account", "Name")
 
 
 class AbortingBulkClient(BulkClient):
@@ -92,18 +98,18 @@ def test_a_bulk_backfill_writes_exactly_what_rest_writes(
     assert by_key[("Lead", "Person0@Example.com")] == ("updated", 2, False)
     assert by_key[("Lead", "person1@example.com")] == ("created", 2, False)
     assert by_key[("Lead", "Person35@Example.com")] == ("updated", 2, True)  # two Leads hold the email
-    assert by_key[("Lead", "person25@example.com")] == (
-        "lead_converted",
-        "Email='person25@example.com' was converted; Salesforce refuses updates to converted Leads",
-        False,
-    )
+    # The converted Lead's update went to its Contact (--converted_leads contact, the default).
+    assert by_key[("Lead", "person25@example.com")] == ("updated_converted", 2, False)
     assert by_key[("Lead", "not an email 12")] == (
         "INVALID_EMAIL_ADDRESS",
         "Email: invalid email address: not an email 12",
         False,
     )
     assert len(rest_outcomes) == PEOPLE + 20
-    lead_records, _ = org_state(org)
+    lead_records, _, contacts = org_state(org)
+    [converted] = lead_records["person25@example.com"]
+    assert converted["ConvertedContactId"] == "person25@example.com"
+    assert list(contacts) == ["person25@example.com"]
     [created] = lead_records["person1@example.com"]
     assert created == {
         "Email": "person1@example.com",
@@ -135,12 +141,14 @@ def test_a_bulk_backfill_writes_exactly_what_rest_writes(
     [cleared] = lead_records["person45@example.com"]
     assert "Title" not in cleared  # "" cleared it, as it does over REST
 
-    # REST: per batch of 100 (three of Leads, one of Accounts) a lookup, an update and a create call.
-    assert rest_calls == {"login": 1, "describe": 2, "query": 4, "collections": 8, "total": 15}
+    # REST: per batch of 100 (three of Leads, one of Accounts) a lookup, an update and a create call;
+    # the converted Lead's Contact: a describe and an update.
+    assert rest_calls == {"login": 1, "describe": 3, "query": 4, "collections": 9, "total": 17}
     # Per object: describe, one IN-list query, an update job and a create job of five calls each
-    # (create, upload, close, one poll, successfulResults) and failedResults for the refused emails.
-    assert calls(org) == {"login": 1, "describe": 2, "query": 2, "bulk": 21, "total": 26}
-    assert client.api_calls == 26
+    # (create, upload, close, one poll, successfulResults) and failedResults for the refused emails;
+    # the converted Lead's Contact: a describe and an update through Collections.
+    assert calls(org) == {"login": 1, "describe": 3, "query": 2, "bulk": 21, "collections": 1, "total": 28}
+    assert client.api_calls == 28
 
 
 def test_chunks_written_at_once_write_exactly_what_rest_writes(
@@ -161,7 +169,15 @@ def test_chunks_written_at_once_write_exactly_what_rest_writes(
     assert org_state(org) == rest_state
     # Per chunk: an IN-list query, an update job and a create job (five calls each), and failedResults
     # in the two chunks that hold a refused email.
-    assert calls(org) == {"login": 1, "describe": 2, "query": 4, "bulk": 4 * 10 + 2, "total": 49}
+    # The converted Lead's Contact: a describe and an update through Collections.
+    assert calls(org) == {
+        "login": 1,
+        "describe": 3,
+        "query": 4,
+        "bulk": 4 * 10 + 2,
+        "collections": 1,
+        "total": 51,
+    }
 
 
 def test_rows_a_failed_job_left_unprocessed_are_sent_again(org: Any, credentials, settings, rest_run) -> None:
@@ -179,7 +195,9 @@ def test_rows_a_failed_job_left_unprocessed_are_sent_again(org: Any, credentials
     assert org_state(org) == rest_state
     # The aborted job: create, upload, abort, close (refused), its state, one poll, unprocessedrecords;
     # then the rows again in a job of five calls.
-    assert calls(org) == {"login": 1, "describe": 2, "query": 2, "bulk": 21 + 7, "total": 33}
+    # The converted Lead's Contact: a describe and an update through Collections.
+    expected = {"login": 1, "describe": 3, "query": 2, "bulk": 21 + 7, "collections": 1, "total": 35}
+    assert calls(org) == expected
     assert client.retries == 1
 
 
@@ -261,8 +279,10 @@ def test_bulk_spends_far_fewer_calls_than_rest(org: Any, credentials, settings) 
     assert outcomes(bulk_reports) == outcomes(rest_reports)
     assert org_state(org) == rest_state
     # REST: per Lead batch of 1,000 about three IN-list queries, an update and five create calls.
-    assert rest_calls == {"login": 1, "describe": 2, "query": 19, "collections": 38, "total": 60}
+    # The converted Lead's Contact: a describe and an update.
+    assert rest_calls == {"login": 1, "describe": 3, "query": 19, "collections": 39, "total": 62}
     # Bulk, Leads: a COUNT() and one query job (create, poll, one page) instead of 18 IN-list queries;
     # 4,800 creates in one job (six calls: 3 refused emails, so failedResults too); the 1,200 updates
     # through Collections (six calls: fewer than min_job_records). Accounts: all through REST.
-    assert calls(org) == {"login": 1, "describe": 2, "query": 2, "bulk": 9, "collections": 8, "total": 22}
+    # The converted Lead's Contact: a describe and an update.
+    assert calls(org) == {"login": 1, "describe": 3, "query": 2, "bulk": 9, "collections": 9, "total": 24}

@@ -770,7 +770,16 @@ def test_salesforce_rejection_is_a_dead_letter_and_the_batch_goes_on(org, tmp_pa
     assert written(result.summary) == {"Lead": {"create": 2}}
 
 
-def test_converted_lead_is_not_updated(org, tmp_path):
+CONVERTED_LEAD = {
+    "LastName": "Conv",
+    "Company": "C",
+    "Email": "conv@example.com",
+    "IsConverted": True,
+    "Title": "Old",
+}
+
+
+def test_a_converted_leads_identify_updates_its_contact(org, tmp_path):
     seed(
         org,
         "Lead",
@@ -782,8 +791,39 @@ def test_converted_lead_is_not_updated(org, tmp_path):
             "Title": "Old",
         },
     )
+    converted = lead(org, "conv@example.com")
     result = run_events(org, tmp_path, [identify("cv", email="conv@example.com", title="New")])
+    assert lead(org, "conv@example.com")["Title"] == "Old"  # Salesforce refuses updates to converted Leads
+    [contact] = raw_records(org, "Contact")
+    assert contact["Id"] == converted["ConvertedContactId"]
+    assert (contact["Title"], contact["Email"]) == ("New", "conv@example.com")
+    assert written(result.summary) == {"Contact": {"update_converted_lead": 1}}
+    assert result.dead == []
+    assert_balanced(result.summary)
+
+
+def test_converted_lead_is_a_dead_letter_when_asked(org, tmp_path):
+    seed(
+        org,
+        "Lead",
+        {
+            "LastName": "Conv",
+            "Company": "C",
+            "Email": "conv@example.com",
+            "IsConverted": True,
+            "Title": "Old",
+        },
+    )
+    result = run_events(
+        org,
+        tmp_path,
+        [identify("cv", email="conv@example.com", title="New")],
+        "--converted_leads",
+        "dead_letter",
+    )
     assert lead(org, "conv@example.com")["Title"] == "Old"
+    [contact] = raw_records(org, "Contact")
+    assert contact["Title"] == "Old"  # as the conversion made it
     assert written(result.summary) == {}
     assert [d["reason"] for d in result.dead] == ["lead_converted"]
     assert result.dead[0]["retryable"] is False

@@ -8,7 +8,8 @@ from apache_beam.transforms.window import TimestampedValue
 
 from schemas.dead_letter import DeadLetter
 from tests.streaming.conftest import run_and_count, streaming_pipeline
-from transforms.dead_letters import WriteDeadLetters, windowed_file_naming
+from transforms.dead_letters import WriteDeadLetters
+from transforms.json_lines import windowed_file_naming
 from transforms.parsing import parse_line
 
 

@@ -1,0 +1,1 @@
+"""Custom actions (--actions_config): which Segment events become which Salesforce operations."""

@@ -1,0 +1,185 @@
+"""The options of custom actions, converted Leads, duplicate rules and dry runs, and the plan they make:
+the actions file checked against the org, and what the writers are told to do."""
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from actions.check import check_against_org
+from actions.config import Action, ActionsConfig, default_actions, load_actions
+from salesforce.actions_write import ActionSpec
+from salesforce.connection import DUPLICATE_RULE_MODES
+from salesforce.errors import ApiLimitExceeded, ConfigurationError, TransientError
+from schemas.fields import ObjectMeta
+from transforms.batch_writer import CONVERTED_LEADS, WritePolicy
+
+# Beam's own --dry_run (TestOptions: its runners' tests, taking a value) holds that name: ours is
+# --salesforce_dry_run, and a bare --dry_run on our command line is read as it (dry_run_flag).
+DRY_RUN_FLAG = "--salesforce_dry_run"
+
+
+def dry_run_flag(argv: list[str]) -> list[str]:
+    """`argv` with a bare --dry_run read as --salesforce_dry_run."""
+    return [DRY_RUN_FLAG if a == "--dry_run" else a for a in argv]
+
+
+_log = logging.getLogger(__name__)
+
+
+class ActionOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--actions_config",
+            metavar="FILE",
+            default=None,
+            help="What to write for which events: a YAML file of actions (trigger, object, operation, "
+            "match rules, field mappings; schemas/actions.schema.json, examples in examples/). It "
+            "replaces the built-in actions (identify -> Lead, group -> Account), and is checked against "
+            "the org before any event is read. Default: the built-in actions (--print_default_actions).",
+        )
+        parser.add_argument(
+            "--print_default_actions",
+            action="store_true",
+            default=False,
+            help="Print the built-in actions as an actions file (to copy, change and pass as "
+            "--actions_config) and exit.",
+        )
+        parser.add_argument(
+            "--read_output",
+            metavar="PREFIX",
+            default=None,
+            help="Where 'read' actions write the records they look up, as JSON lines "
+            "(PREFIX-*.jsonl; one line per record found, with the action, the event's messageId and the "
+            "fields the action reads). Needed when the actions file has a read action.",
+        )
+        parser.add_argument(
+            "--converted_leads",
+            choices=CONVERTED_LEADS,
+            default="contact",
+            help="An identify whose Lead sales converted: 'contact' updates the Contact the Lead became "
+            "(ConvertedContactId), mapped with the Contact's fields, counted as update_converted_lead; "
+            "'dead_letter' makes it a dead letter (Salesforce refuses updates to converted Leads). "
+            "Default contact.",
+        )
+        parser.add_argument(
+            "--duplicate_rules",
+            choices=DUPLICATE_RULE_MODES,
+            default="enforce",
+            help="The org's duplicate rules on the records the pipeline creates: 'enforce' lets a "
+            "blocking rule refuse a duplicate (a dead letter naming the rule and the existing record); "
+            "'allow_save' sends Sforce-Duplicate-Rule-Header allowSave=true, so that records an alert "
+            "rule reports are saved. Default enforce.",
+        )
+        parser.add_argument(
+            DRY_RUN_FLAG,
+            action="store_true",
+            default=False,
+            help="(Also spelled --dry_run.) Read the events and look the records up, but write nothing: "
+            "the summary says what a run would create and update per object, the fields it would trim or "
+            "drop, the dead letters by reason and the API calls it would spend. Files and backfills only "
+            "(bounded input); writes through REST.",
+        )
+        parser.add_argument(
+            "--dry_run_output",
+            metavar="FILE",
+            default=None,
+            help="With --dry_run: write the planned writes to FILE as JSON lines (operation, object, "
+            "id for updates and deletes, fields).",
+        )
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """What the run does with its events: the actions, the writers' policy, and where outputs go."""
+
+    config: ActionsConfig
+    policy: WritePolicy
+    read_output: str | None = None
+    dry_run: bool = False
+    dry_run_output: str | None = None
+
+
+def is_classic(action: Action) -> bool:
+    """Whether the writers' classic upsert does the action (one match field, newest match updated, as
+    identify -> Lead): its lookups, key field and late-data rules are the core's own."""
+    return (
+        action.operation == "upsert"
+        and len(action.match) == 1
+        and action.on_multiple == "update_latest"
+        and action.idempotency_field is None
+    )
+
+
+def write_policy(config: ActionsConfig, converted_leads: str = "contact") -> WritePolicy:
+    """The writers' policy: a spec for every action the classic upsert does not do."""
+    specs = tuple(
+        ActionSpec(
+            name=a.name,
+            sobject=a.object,
+            operation=a.operation,
+            match_fields=tuple(name for name, _ in a.match),
+            on_multiple=a.on_multiple,
+            idempotency_field=a.idempotency_field,
+            read_fields=a.read_fields,
+        )
+        for a in config.actions
+        if not is_classic(a)
+    )
+    return WritePolicy(actions=specs, converted_leads=converted_leads)
+
+
+def load_config(options: PipelineOptions) -> ActionsConfig:
+    """The --actions_config file parsed and checked on its own (ActionsConfigError), else the defaults."""
+    path = options.view_as(ActionOptions).actions_config
+    return load_actions(path) if path else default_actions()
+
+
+def action_plan(
+    options: PipelineOptions, describe: Callable[[str], ObjectMeta], streaming: bool
+) -> ActionPlan:
+    """Checks the action options together and the actions against the org (`describe`): ConfigurationError
+    (ActionsConfigError for the file) says what to fix, before any event is read."""
+    o = options.view_as(ActionOptions)
+    if o.salesforce_dry_run and streaming:
+        raise ConfigurationError(
+            "--dry_run reads a bounded input (files, --archive, --kafka_bounded) and this run is a "
+            "streaming one: dry-run a sample of the events as files, or leave --dry_run out"
+        )
+    if o.dry_run_output and not o.salesforce_dry_run:
+        raise ConfigurationError(
+            "--dry_run_output writes a dry run's plan, and --dry_run is not given: add --dry_run, or leave "
+            "--dry_run_output out"
+        )
+    for flag, value in (("--dry_run_output", o.dry_run_output), ("--read_output", o.read_output)):
+        if value is not None and (not value or value.endswith(("/", os.sep))):
+            raise ConfigurationError(f"{flag} {value!r} is a directory: give a file name in it, e.g. out/x")
+    config = load_config(options)
+    if not config.is_default:
+        # The built-in actions need no check (the writers report a missing field as they go); a file's
+        # are checked before any event is read.
+        try:
+            check_against_org(config, describe)
+        except (ApiLimitExceeded, TransientError) as e:
+            _log.warning(
+                "could not check %s against the org (%s); its objects and fields are checked as they are "
+                "written",
+                config.path,
+                e,
+            )
+    readers = [a.name for a in config.actions if a.operation == "read"]
+    if readers and not o.read_output:
+        raise ConfigurationError(
+            f"{config.path}: action '{readers[0]}' reads records, and --read_output is not given: add "
+            "--read_output PREFIX (the records are written to PREFIX-*.jsonl)"
+        )
+    return ActionPlan(
+        config=config,
+        policy=write_policy(config, o.converted_leads),
+        read_output=o.read_output if readers else None,
+        dry_run=o.salesforce_dry_run,
+        dry_run_output=o.dry_run_output,
+    )

@@ -1,0 +1,339 @@
+"""Custom actions' operations on one object: batched lookups by several match fields, then collection writes.
+
+The classic create-or-update by one field (salesforce/upsert.py) serves upserts that match on one field
+and update the newest match; everything else an action can ask (create, read, update, delete, upserts that
+match on several fields or update every match) is done here, through the same collection writes.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from salesforce.client import SalesforceClient
+from salesforce.errors import ApiLimitExceeded, SalesforceApiError, TransientError
+from salesforce.soql import DEFAULT_MAX_URL_BYTES as MAX_URL_BYTES
+from salesforce.soql import MAX_SOQL_CHARS, encoded_length, fold, quote
+from salesforce.upsert import LOOKUP_ORDER, BatchStopped, Written, _get, _has, _put, write_collections
+
+log = logging.getLogger(__name__)
+
+OPERATIONS = ("create", "read", "update", "upsert", "delete")
+ON_MULTIPLE = ("update_latest", "all", "dead_letter")
+
+CREATED = "created"
+UPDATED = "updated"
+DELETED = "deleted"
+READ = "read"
+NO_MATCH = "no_match"
+FAILED = "failed"
+# An already deleted record is what a delete wants: a replayed delete is not a failure.
+_GONE = frozenset({"ENTITY_IS_DELETED"})
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    """One record's operation: the match values (one per match field), and the fitted fields."""
+
+    match: tuple[str, ...]
+    fields: dict[str, Any] = field(default_factory=dict)  # written on create and update
+    create_defaults: dict[str, Any] = field(default_factory=dict)  # only on create, never over `fields`
+    instance: str = ""  # create: the event's messageId, the idempotency field's value
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    action: str  # created | updated | deleted | read | no_match | failed
+    record_ids: tuple[str, ...] = ()
+    error_code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+    ambiguous: bool = False  # several records matched
+    rows: tuple[dict, ...] = ()  # read: the matched records' requested fields
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What the operation needs to know of a custom action (actions/config.py: Action)."""
+
+    name: str
+    sobject: str
+    operation: str
+    match_fields: tuple[str, ...] = ()
+    on_multiple: str = "update_latest"
+    idempotency_field: str | None = None
+    read_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {', '.join(OPERATIONS)}, not {self.operation!r}")
+        if self.on_multiple not in ON_MULTIPLE:
+            raise ValueError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, not {self.on_multiple!r}")
+        if (self.operation == "create") == bool(self.match_fields):
+            raise ValueError("create takes no match fields; every other operation needs at least one")
+
+
+def run_action(client: SalesforceClient, spec: ActionSpec, items: list[ActionItem]) -> list[ActionOutcome]:
+    """Does `spec`'s operation for each item: one outcome per item, in order.
+
+    Matches are found with one query per batch (split only to fit the URI limit): every match field
+    compared with IN, the exact combination checked here, newest first. Several matches follow
+    `on_multiple`: the newest (`ambiguous`), all of them, or a MULTIPLE_MATCHES failure. An update or delete
+    without a match is `no_match` and makes no call. A create with an idempotency field is an upsert on it
+    (holding the event's messageId), so a retried create cannot make a second record; without one, a
+    create call that may have been applied fails (retryable) rather than being sent again blindly.
+    Failures of the whole batch become "failed" outcomes; only SalesforceLoginError is raised.
+    """
+    outcomes: list[ActionOutcome | None] = [None] * len(items)
+    try:
+        if spec.operation == "create":
+            _create(client, spec, items, outcomes)
+        else:
+            _matched(client, spec, items, outcomes)
+    except BatchStopped as stop:
+        for i, outcome in enumerate(outcomes):
+            if outcome is None:
+                outcomes[i] = ActionOutcome(FAILED, (), stop.code, stop.message, stop.retryable)
+    return [
+        o if o is not None else ActionOutcome(FAILED, (), "UNKNOWN_EXCEPTION", "not written")
+        for o in outcomes
+    ]
+
+
+def _create(
+    client: SalesforceClient, spec: ActionSpec, items: list[ActionItem], outcomes: list[ActionOutcome | None]
+) -> None:
+    records = {str(i): _create_body(item, spec) for i, item in enumerate(items)}
+    if spec.idempotency_field:
+        for i, item in enumerate(items):
+            _put(records[str(i)], spec.idempotency_field, item.instance)
+        idem = spec.idempotency_field
+        written = write_collections(
+            client, spec.sobject, lambda sobject, chunk: client.upsert_many(sobject, idem, chunk), records
+        )
+    else:
+        written = write_collections(
+            client, spec.sobject, client.create_many, records, look_up_before_resending=True
+        )
+    _record(written, outcomes, CREATED)
+    for key, exc in written.maybe_applied.items():
+        outcomes[int(key)] = ActionOutcome(
+            FAILED,
+            (),
+            exc.error_code,
+            f"{exc.message}; the create may have been applied, and action {spec.name!r} has no "
+            "idempotency_field to make sending it again safe",
+            retryable=True,
+        )
+
+
+def _matched(
+    client: SalesforceClient, spec: ActionSpec, items: list[ActionItem], outcomes: list[ActionOutcome | None]
+) -> None:
+    try:
+        found = lookup(client, spec, [item.match for item in items])
+    except (ApiLimitExceeded, TransientError) as exc:
+        raise BatchStopped(exc.error_code, exc.message, True) from None
+    except SalesforceApiError as exc:
+        raise BatchStopped(exc.error_code, exc.message, False) from None
+    updates: dict[str, dict] = {}  # record id -> fields; items that share a record write it once
+    update_items: dict[int, tuple[str, ...]] = {}
+    deletes: dict[str, str] = {}
+    delete_items: dict[int, tuple[str, ...]] = {}
+    creates: dict[str, dict] = {}
+    for i, item in enumerate(items):
+        matches = found.get(_folded(item.match), [])
+        if not matches:
+            if spec.operation == "upsert":
+                creates[str(i)] = _create_body(item, spec)
+            else:
+                outcomes[i] = ActionOutcome(NO_MATCH)
+            continue
+        ambiguous = len(matches) > 1
+        if ambiguous and spec.on_multiple == "dead_letter":
+            ids = ", ".join(str(m.get("Id")) for m in matches[:10])
+            outcomes[i] = ActionOutcome(
+                FAILED,
+                tuple(str(m.get("Id")) for m in matches),
+                "MULTIPLE_MATCHES",
+                f"{len(matches)} {spec.sobject} records match ({ids}); action {spec.name!r} dead-letters "
+                "several matches (on_multiple: dead_letter)",
+                ambiguous=True,
+            )
+            continue
+        targets = matches if spec.on_multiple == "all" else matches[:1]
+        ids = tuple(str(m["Id"]) for m in targets)
+        if spec.operation == "read":
+            rows = tuple({name: _get(m, name) for name in spec.read_fields} for m in targets)
+            outcomes[i] = ActionOutcome(READ, ids, ambiguous=ambiguous, rows=rows)
+        elif spec.operation == "delete":
+            deletes.update((record_id, record_id) for record_id in ids)
+            delete_items[i] = ids
+            outcomes[i] = ActionOutcome(DELETED, ids, ambiguous=ambiguous)
+        elif not item.fields:
+            outcomes[i] = ActionOutcome(UPDATED, ids, ambiguous=ambiguous)
+        else:
+            for record_id in ids:
+                updates[record_id] = {**updates.get(record_id, {"Id": record_id}), **item.fields}
+            update_items[i] = ids
+            outcomes[i] = ActionOutcome(UPDATED, ids, ambiguous=ambiguous)
+    if updates:
+        _fail_unwritten(
+            write_collections(client, spec.sobject, client.update_many, updates), update_items, outcomes
+        )
+    if deletes:
+        written = write_collections(client, spec.sobject, client.delete_many, deletes)
+        for record_id in [k for k, (code, _, _) in written.failed.items() if code in _GONE]:
+            del written.failed[record_id]
+        _fail_unwritten(written, delete_items, outcomes)
+    if creates:
+        _create_matched(client, spec, items, creates, outcomes)
+
+
+def _create_matched(
+    client: SalesforceClient,
+    spec: ActionSpec,
+    items: list[ActionItem],
+    creates: dict[str, dict],
+    outcomes: list[ActionOutcome | None],
+) -> None:
+    """Upsert's creates. A call that may have been applied is looked up again before it is sent again."""
+    for round_no in range(client.settings.max_retries + 1):
+        written = write_collections(
+            client, spec.sobject, client.create_many, creates, look_up_before_resending=True
+        )
+        _record(written, outcomes, CREATED)
+        if not written.maybe_applied:
+            return
+        again = list(written.maybe_applied)
+        last = next(iter(written.maybe_applied.values()))
+        if round_no == client.settings.max_retries:
+            for key in again:
+                outcomes[int(key)] = ActionOutcome(FAILED, (), last.error_code, last.message, retryable=True)
+            return
+        log.warning("create call failed (%s); looking the records up again before retrying", last.error_code)
+        client.back_off(round_no)
+        try:
+            found = lookup(client, spec, [items[int(k)].match for k in again])
+        except (ApiLimitExceeded, TransientError) as exc:
+            raise BatchStopped(exc.error_code, exc.message, True) from None
+        creates = {}
+        for key in again:
+            matches = found.get(_folded(items[int(key)].match), [])
+            if matches:  # our own create, applied before the call failed
+                outcomes[int(key)] = ActionOutcome(CREATED, (str(matches[0]["Id"]),))
+            else:
+                creates[key] = _create_body(items[int(key)], spec)
+        if not creates:
+            return
+
+
+def lookup(
+    client: SalesforceClient, spec: ActionSpec, matches: list[tuple[str, ...]]
+) -> dict[tuple[str, ...], list[dict]]:
+    """The records matching each combination of values (folded), most recently modified first."""
+    fields = ["Id", "LastModifiedDate", *spec.match_fields]
+    fields += [f for f in spec.read_fields if f.lower() not in {x.lower() for x in fields}]
+    select = f"SELECT {', '.join(fields)} FROM {spec.sobject}"
+    api_path = f"/services/data/v{client.settings.api_version}/query/?q="
+    wanted = {_folded(m) for m in matches}
+    found: dict[tuple[str, ...], list[dict]] = {}
+    for soql in match_queries(select, spec.match_fields, matches, api_path):
+        for record in client.query_all(soql):
+            values = [_get(record, name) for name in spec.match_fields]
+            if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
+                continue
+            key = tuple(fold(_text(v)) for v in values)
+            if key in wanted:
+                found.setdefault(key, []).append(record)
+    for records in found.values():
+        records.sort(key=lambda r: (str(_get(r, "LastModifiedDate") or ""), str(r.get("Id"))), reverse=True)
+    return found
+
+
+def match_queries(
+    select: str,
+    match_fields: tuple[str, ...],
+    matches: list[tuple[str, ...]],
+    api_path: str,
+    max_url_bytes: int = MAX_URL_BYTES,
+) -> list[str]:
+    """Statements `select WHERE f1 IN (...) AND f2 IN (...)` covering every combination, each within the
+    URI and statement limits. The IN lists admit combinations not asked for: the caller checks each
+    record's exact combination. Raises ValueError for a combination too long for a statement of its own."""
+    tail = f" ORDER BY {LOOKUP_ORDER}"
+    queries: list[str] = []
+    chunk: list[tuple[str, ...]] = []
+    seen: set[tuple[str, ...]] = set()
+
+    def statement(combos: list[tuple[str, ...]]) -> str:
+        clauses = []
+        for n, name in enumerate(match_fields):
+            literals = dict.fromkeys(quote(c[n]) for c in combos)
+            clauses.append(f"{name} IN ({','.join(literals)})")
+        return f"{select} WHERE {' AND '.join(clauses)}{tail}"
+
+    def fits(soql: str) -> bool:
+        return encoded_length(soql, api_path) <= max_url_bytes and len(soql) <= MAX_SOQL_CHARS
+
+    for combo in matches:
+        folded = _folded(combo)
+        if folded in seen:
+            continue
+        seen.add(folded)
+        if not fits(statement([combo])):
+            raise ValueError(
+                f"match values of {sum(len(v) for v in combo)} characters do not fit in one query"
+            )
+        if chunk and not fits(statement([*chunk, combo])):
+            queries.append(statement(chunk))
+            chunk = []
+        chunk.append(combo)
+    if chunk:
+        queries.append(statement(chunk))
+    return queries
+
+
+def _record(written: Written, outcomes: list[ActionOutcome | None], action: str) -> None:
+    for key, result in written.ok.items():
+        # An upsert on the idempotency field that found its record (a create sent again) updated it.
+        done = UPDATED if action == CREATED and result.created is False else action
+        outcomes[int(key)] = ActionOutcome(done, (result.id,) if result.id else ())
+    for key, (code, message, retryable) in written.failed.items():
+        outcomes[int(key)] = ActionOutcome(FAILED, (), code, message, retryable)
+    if written.stopped:
+        raise written.stopped
+
+
+def _fail_unwritten(
+    written: Written, by_item: Mapping[int, tuple[str, ...]], outcomes: list[ActionOutcome | None]
+) -> None:
+    """Items whose records (by id) did not all get written fail with the first record's error."""
+    for i, ids in by_item.items():
+        failed = [written.failed[r] for r in ids if r in written.failed]
+        if failed:
+            code, message, retryable = failed[0]
+            outcomes[i] = ActionOutcome(FAILED, ids, code, message, retryable)
+    if written.stopped:
+        raise written.stopped
+
+
+def _create_body(item: ActionItem, spec: ActionSpec) -> dict:
+    record = {k: v for k, v in item.fields.items() if k.lower() != "id"}
+    for name, value in zip(spec.match_fields, item.match, strict=True):
+        if not _has(record, name):
+            record[name] = value
+    for name, value in item.create_defaults.items():
+        if not _has(record, name):
+            record[name] = value
+    return record
+
+
+def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(fold(v.strip()) for v in values)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()

@@ -1,0 +1,125 @@
+"""One event and one custom action (--actions_config) into the RecordOp the action asks for."""
+
+import math
+from typing import Any
+
+from actions.config import Action, Source
+from actions.paths import resolve_first
+from schemas.dead_letter import DeadLetter
+from schemas.events import SegmentEvent
+from schemas.records import MATCH_SEPARATOR, RecordOp
+from transforms import account_mapping, lead_mapping
+from transforms.parsing import js_number_text, json_kind
+from transforms.trait_mapping import custom_field_value, is_blank, map_dead_letter
+
+# Operations done once per event: their ops never merge with another event's.
+PER_EVENT_OPERATIONS = frozenset({"create", "read"})
+PRESETS = ("segment_lead", "segment_account")
+
+
+def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billing") -> RecordOp | DeadLetter:
+    """The RecordOp `action` asks for on `event`, or the DeadLetter (stage "map") saying why there is none.
+
+    Match values must be present and be text or finite numbers (numbers read as Segment's JavaScript
+    writes them). A field whose path the event lacks, or holds null, is not written: a missing value never
+    clears one in Salesforce. Objects and lists are written as compact JSON text. A preset action starts
+    from the seed's mapping (transforms/lead_mapping.py, account_mapping.py) and its own fields add to it.
+    """
+    fields: dict[str, Any] = {}
+    create_defaults: dict[str, Any] = {}
+    base = None
+    if action.preset is not None:
+        base = _preset_op(event, action.preset, address_mapping)
+        if isinstance(base, DeadLetter):
+            return base
+        fields.update(base.fields)
+        create_defaults.update(base.create_defaults)
+    names: list[str] = []
+    values: list[str] = []
+    for name, source in action.match:
+        if base is not None and name.lower() == base.match_field.lower():
+            # The preset finds its own match value by the seed's rules (e.g. an email in traits, else in
+            # context.traits), and has dead-lettered the event if there is none.
+            names.append(name)
+            values.append(base.match_value)
+            continue
+        value = _match_value(event, action, name, source)
+        if isinstance(value, DeadLetter):
+            return value
+        names.append(name)
+        values.append(value)
+    for name, source in action.fields:
+        found, value = _value(event, source)
+        if found and value is not None:
+            _put(fields, name, custom_field_value(value))
+    create_defaults.update(dict(action.create_defaults))
+    instance = ""
+    if action.operation in PER_EVENT_OPERATIONS:
+        instance = event.message_id or f"{event.source}:{event.seq}"
+    return RecordOp(
+        sobject=action.object,
+        match_field=MATCH_SEPARATOR.join(names),
+        match_value=MATCH_SEPARATOR.join(values),
+        fields=fields,
+        create_defaults=create_defaults,
+        timestamp=event.timestamp,
+        message_id=event.message_id,
+        ref=event.ref,
+        action=action.name,
+        instance=instance,
+    )
+
+
+def _preset_op(event: SegmentEvent, preset: str, address_mapping: str) -> RecordOp | DeadLetter:
+    if preset == "segment_lead":
+        return lead_mapping.identify_to_lead(event)
+    if preset == "segment_account":
+        return account_mapping.group_to_account(event, address_mapping)
+    raise ValueError(f"unknown preset {preset!r}: one of {', '.join(PRESETS)}")
+
+
+def _value(event: SegmentEvent, source: Source) -> tuple[bool, Any]:
+    if not source.paths:
+        return True, source.literal
+    return resolve_first(event.raw, source.paths)
+
+
+def _match_value(event: SegmentEvent, action: Action, name: str, source: Source) -> str | DeadLetter:
+    found, value = _value(event, source)
+    where = f"{action.object}.{name}"
+    what = source.describe()
+    if not found or is_blank(value):
+        return map_dead_letter(
+            event,
+            "missing_match_value",
+            f"action {action.name!r} matches {where} on {what}, which this event lacks: add {what} to the "
+            "event or change the action's match rules",
+        )
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return map_dead_letter(
+            event,
+            "invalid_match_value",
+            f"action {action.name!r} matches {where} on {what}, which is a JSON {json_kind(value)}: "
+            "a record is matched on text or a number",
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        return map_dead_letter(
+            event,
+            "invalid_match_value",
+            f"action {action.name!r} matches {where} on {what}, a number that is not finite",
+        )
+    text = value.strip() if isinstance(value, str) else js_number_text(value)
+    if MATCH_SEPARATOR in text:
+        return map_dead_letter(
+            event,
+            "invalid_match_value",
+            f"action {action.name!r} matches {where} on {what}, which holds the control character U+001F",
+        )
+    return text
+
+
+def _put(fields: dict[str, Any], name: str, value: Any) -> None:
+    """Sets `name`, replacing a spelling of it that differs only in case (Salesforce ignores case)."""
+    for k in [k for k in fields if k.lower() == name.lower()]:
+        del fields[k]
+    fields[name] = value

@@ -1,0 +1,100 @@
+"""WriteJsonLines: text lines into JSON-lines files, bounded (written when the run ends) or unbounded
+(one set of complete files per window of processing time). The dead letters, a read action's records
+(--read_output) and a dry run's plan (--dry_run_output) are written this way."""
+
+import json
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.textio import WriteToText
+from apache_beam.transforms import trigger, window
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+# A line that reaches its window after the window closed still gets a file of its own (a late
+# pane) for this long; past it, the runner would drop it, so it is kept generous.
+ALLOWED_LATENESS_SECONDS = 7 * 24 * 3600
+
+
+class _StampNow(beam.DoFn):
+    """A line (a dead letter, a record read) is born when it is made: it is windowed by processing time,
+    not by the time of the event it comes from (a backfilled event from last year must not land in a
+    closed window)."""
+
+    def process(self, line: str, timestamp=beam.DoFn.TimestampParam):
+        yield window.TimestampedValue(line, max(Timestamp.of(time.time()), timestamp))
+
+
+def windowed_file_naming(prefix: str):
+    """`<prefix>-<window start>-<window end>-<pane>-<shard>-of-<shards>.jsonl`: the pane index keeps a
+    late firing from replacing the window's earlier file."""
+
+    def name(window_, pane, shard_index, total_shards, compression, destination):
+        start = window_.start.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
+        end = window_.end.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
+        index = pane.index if pane is not None else 0
+        return f"{prefix}-{start}-{end}-{index:03d}-{shard_index or 0:05d}-of-{total_shards or 1:05d}.jsonl"
+
+    return name
+
+
+def check_prefix(prefix: str, window_seconds: float | None = None) -> None:
+    if not prefix or prefix.endswith(("/", os.sep)):
+        raise ValueError(f"WriteJsonLines needs a file prefix such as out/dead_letters, not {prefix!r}")
+    if window_seconds is not None and not window_seconds > 0:
+        raise ValueError(f"window_seconds must be more than 0, not {window_seconds!r}")
+
+
+def write_json_lines(
+    lines: beam.PCollection,
+    prefix: str,
+    window_seconds: float | None = None,
+    single_file: bool = False,
+    window_label: str = "WindowLines",
+) -> beam.PCollection:
+    """Writes each line under `prefix`; its steps are applied in the caller's transform, with the labels
+    they had there (Dataflow's update matches steps by label).
+
+    Bounded input: `<prefix>-SSSSS-of-NNNNN.jsonl`, written when the run ends (`single_file`: exactly the
+    file `prefix`). Unbounded input (`window_seconds` set): one set of complete files per window of
+    processing, `<prefix>-<window start>-<window end>-<pane>-...jsonl`, written once the window closed.
+    """
+    check_prefix(prefix, window_seconds)
+    if single_file and window_seconds is not None:
+        raise ValueError("single_file is for bounded input; unbounded input is written per window")
+    if single_file:
+        return lines | "WriteFile" >> WriteToText(prefix, shard_name_template="", num_shards=1)
+    if window_seconds is None:
+        return lines | "WriteJsonLines" >> WriteToText(prefix, file_name_suffix=".jsonl")
+    directory, name = os.path.split(os.path.abspath(prefix))
+    return (
+        lines
+        | "StampNow" >> beam.ParDo(_StampNow()).with_output_types(str)
+        | window_label
+        >> beam.WindowInto(
+            window.FixedWindows(window_seconds),
+            trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+            accumulation_mode=trigger.AccumulationMode.DISCARDING,
+            allowed_lateness=Duration(seconds=ALLOWED_LATENESS_SECONDS),
+        )
+        | "WriteWindowedFiles"
+        >> fileio.WriteToFiles(path=directory, file_naming=windowed_file_naming(name), shards=1)
+    )
+
+
+class WriteJsonLines(beam.PTransform):
+    """write_json_lines as a transform of its own: JSON values (dicts) written one a line."""
+
+    def __init__(self, prefix: str, window_seconds: float | None = None, single_file: bool = False) -> None:
+        super().__init__()
+        check_prefix(prefix, window_seconds)
+        self._args = (prefix, window_seconds, single_file)
+
+    def expand(self, values: beam.PCollection) -> beam.PCollection:
+        lines = values | "ToJson" >> beam.Map(_json_line).with_output_types(str)
+        return write_json_lines(lines, *self._args)
+
+
+def _json_line(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

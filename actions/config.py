@@ -38,6 +38,7 @@ fields against the org's describe.
 
 import difflib
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
@@ -672,6 +673,18 @@ def _action_problems(doc: _Document, i: int, a: dict, problems: _Problems) -> No
                     (section, field),
                     f"path {path!r} can never be set on {article} {event_type} event",
                     use_roots,
+                    field,
+                )
+    for section in _SECTIONS:
+        for field, value in (a.get(section) or {}).items():
+            literal = value.get("literal") if isinstance(value, dict) else value
+            if section != "create_defaults" and not isinstance(value, dict):
+                continue
+            if isinstance(literal, float) and not math.isfinite(literal):
+                add(
+                    (section, field),
+                    f"literal {literal!r} is not a finite number, which Salesforce cannot store",
+                    "give a number, or quote it to write it as text",
                     field,
                 )
     verb = _VERBS.get(op)

@@ -3,7 +3,9 @@
 Reports Salesforce API calls per event and events per second (the pipeline's wall time, from graph
 construction to the end of the run, and the same without the runner's start-up). Run on demand:
 
-    .venv/bin/python -m bench.pipeline_bench [--events 10000 --people 2000 --companies 200]
+    .venv/bin/python -m bench.pipeline_bench [--events 10000 --people 2000 --companies 200] [pipeline options]
+
+Options it does not know go to the pipeline, e.g. `--actions_config FILE`.
 """
 
 import argparse
@@ -63,7 +65,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2_000, help="distinct emails (default 2000)")
     parser.add_argument("--companies", type=int, default=200, help="distinct group ids (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="random seed")
-    args = parser.parse_args()
+    args, pipeline_args = parser.parse_known_args()
     with tempfile.TemporaryDirectory(prefix="beamforce-bench-") as tmp:
         events = Path(tmp) / "events.jsonl"
         write_events(events, args.events, args.people, args.companies, args.seed)
@@ -84,6 +86,7 @@ def main() -> None:
                 info["ca_bundle"],
                 "--summary_output",
                 str(Path(tmp) / "s.json"),
+                *pipeline_args,
             ]
             results = []
             for label in ("first run (creates)", "second run, same events (updates)"):

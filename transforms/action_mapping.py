@@ -15,6 +15,12 @@ from transforms.trait_mapping import custom_field_value, is_blank, map_dead_lett
 # Operations done once per event: their ops never merge with another event's.
 PER_EVENT_OPERATIONS = frozenset({"create", "read"})
 PRESETS = ("segment_lead", "segment_account")
+# A preset's own match rule (field, paths): the preset finds that value itself, by the seed's rules (an
+# email in traits, else in context.traits); another source for the field is read as configured.
+PRESET_MATCHES = {
+    "segment_lead": ("email", ("traits.email",)),
+    "segment_account": ("accountnumber", ("groupId",)),
+}
 
 
 def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billing") -> RecordOp | DeadLetter:
@@ -37,7 +43,7 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     names: list[str] = []
     values: list[str] = []
     for name, source in action.match:
-        if base is not None and name.lower() == base.match_field.lower():
+        if base is not None and (name.lower(), source.paths) == PRESET_MATCHES[action.preset]:
             # The preset finds its own match value by the seed's rules (e.g. an email in traits, else in
             # context.traits), and has dead-lettered the event if there is none.
             names.append(name)
@@ -46,6 +52,9 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
         value = _match_value(event, action, name, source)
         if isinstance(value, DeadLetter):
             return value
+        if base is not None and any(k.lower() == name.lower() for k in base.fields):
+            # The preset's value of the field gives way to the one matched on, which the record holds.
+            _put(fields, name, value)
         names.append(name)
         values.append(value)
     for name, source in action.fields:

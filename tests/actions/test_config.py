@@ -788,6 +788,13 @@ IDENTIFY_ROOTS = (
             OK + "    object: Contact\n",
             ["actions.yaml:8: action 'ok': key 'object' appears twice (also on line 5); keep one"],
         ),
+        (
+            OK.replace("properties.title", "{literal: .inf}"),
+            [
+                "actions.yaml:7: action 'ok': field 'Subject': literal inf is not a finite number, which "
+                "Salesforce cannot store; give a number, or quote it to write it as text"
+            ],
+        ),
     ],
 )
 def test_semantic_problems(action, expected):

@@ -14,7 +14,7 @@ from actions.config import load_actions
 from pipeline import direct_runner_metrics
 from pipeline.action_options import ActionPlan, write_policy
 from pipeline.graph import build
-from pipeline.main import STREAMING_RUNNER, counters
+from pipeline.main import STREAMING_RUNNER, counters, main
 from pipeline.options import BeamforceOptions
 from pipeline.summary import Summary
 from salesforce.connection import ConnectionSettings
@@ -389,3 +389,51 @@ def test_a_dry_run_writes_nothing_and_plans_what_a_run_then_writes(org, tmp_path
     assert after == expected_contacts(existing)
     [create] = [row for row in plan if row["operation"] == "create"]
     assert after["u2"] == create["fields"]
+
+
+# --- the file checked at start -------------------------------------------------------------------------
+
+BAD_ACTIONS = """\
+version: 1
+actions:
+  - name: issue_case
+    trigger: {track: Issue Submitted}
+    object: Case
+    operation: create
+    fields:
+      Subjct: properties.title
+"""
+
+
+def test_a_bad_actions_file_stops_the_run_before_any_event_is_read(org, tmp_path, capsys):
+    path = tmp_path / "actions.yaml"
+    path.write_text(BAD_ACTIONS, encoding="utf-8")
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(CASE_EVENTS[0]) + "\n", encoding="utf-8")
+    org.admin("POST", "/_emulator/calls/reset")
+
+    status = main(["--input", str(events), "--actions_config", str(path), *connection_flags(org)])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"beamforce: configuration error: {path}:8: action 'issue_case': field 'Subjct': Case has no field "
+        "'Subjct'; did you mean 'Subject'?\n"
+    )
+    assert calls(org)["by_kind"] == {"login": 1, "describe": 1}
+    assert raw(org, "Case") == []
+
+
+def test_the_built_in_actions_print_as_a_file_that_runs_as_they_do(tmp_path, capsys):
+    assert main(["--print_default_actions"]) == 0
+    text = capsys.readouterr().out
+    assert text == (ROOT / "actions" / "defaults.yaml").read_text(encoding="utf-8")
+    config = load_actions(str(write(tmp_path / "defaults.yaml", text)))
+    assert [(a.name, a.trigger, a.object, a.operation) for a in config.actions] == [
+        ("identify_lead", "identify", "Lead", "upsert"),
+        ("group_account", "group", "Account", "upsert"),
+    ]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -72,7 +72,7 @@ from emulator.process import EmulatorProcess, connect, start_emulator
 from pipeline import direct_runner_metrics
 from pipeline.graph import build
 from pipeline.main import STREAMING_RUNNER, counters
-from pipeline.options import DEFAULT_MAX_BUFFERING_SECONDS, BeamforceOptions
+from pipeline.options import DEFAULT_MAX_BUFFERING_SECONDS, STREAMING_SHARDS, BeamforceOptions
 from pipeline.summary import Summary
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
@@ -714,9 +714,9 @@ def main() -> None:
     parser.add_argument(
         "--shards",
         type=_shard_list,
-        default=[8],
+        default=[STREAMING_SHARDS],
         help="1 and 2: the pipeline's --shards; several, comma-separated (e.g. 8,2), run the pipeline once "
-        "for each, in one run of the bench (default 8, the pipeline's default)",
+        f"for each, in one run of the bench (default {STREAMING_SHARDS}, the pipeline's streaming default)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=None, help="the pipeline's --batch_size (default: its own)"

@@ -4,7 +4,7 @@ the actions file checked against the org, and what the writers are told to do.""
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -69,10 +69,11 @@ class ActionOptions(PipelineOptions):
             "--duplicate_rules",
             choices=DUPLICATE_RULE_MODES,
             default="enforce",
-            help="The org's duplicate rules on the records the pipeline creates: 'enforce' lets a "
-            "blocking rule refuse a duplicate (a dead letter naming the rule and the existing record); "
-            "'allow_save' sends Sforce-Duplicate-Rule-Header allowSave=true, so that records an alert "
-            "rule reports are saved. Default enforce.",
+            help="The org's duplicate rules on the records the pipeline creates: 'enforce' lets every "
+            "matching rule, block or alert, refuse a duplicate (a dead letter naming the rule and the "
+            "existing record, not retried); 'allow_save' sends Sforce-Duplicate-Rule-Header "
+            "allowSave=true, so that records an alert rule reports are saved (block rules still refuse). "
+            "Default enforce.",
         )
         parser.add_argument(
             DRY_RUN_FLAG,
@@ -158,11 +159,17 @@ def action_plan(
         if value is not None and (not value or value.endswith(("/", os.sep))):
             raise ConfigurationError(f"{flag} {value!r} is a directory: give a file name in it, e.g. out/x")
     config = load_config(options)
+    described: dict[str, ObjectMeta] = {}
+
+    def describing(sobject: str) -> ObjectMeta:
+        described[sobject.lower()] = meta = describe(sobject)
+        return meta
+
     if not config.is_default:
         # The built-in actions need no check (the writers report a missing field as they go); a file's
         # are checked before any event is read.
         try:
-            check_against_org(config, describe)
+            check_against_org(config, describing)
         except (ApiLimitExceeded, TransientError) as e:
             _log.warning(
                 "could not check %s against the org (%s); its objects and fields are checked as they are "
@@ -178,7 +185,8 @@ def action_plan(
         )
     return ActionPlan(
         config=config,
-        policy=write_policy(config, o.converted_leads),
+        # The writers start with the describes read here: checking the file costs no call of its own.
+        policy=replace(write_policy(config, o.converted_leads), describes=tuple(described.values())),
         read_output=o.read_output if readers else None,
         dry_run=o.salesforce_dry_run,
         dry_run_output=o.dry_run_output,

@@ -17,8 +17,10 @@ from actions.config import default_actions
 from pipeline.action_options import ActionPlan
 from pipeline.options import (
     BOUNDED_BATCH_SIZE,
+    BOUNDED_SHARDS,
     DEFAULT_WRITER_THREADS,
     STREAMING_BATCH_SIZE,
+    STREAMING_SHARDS,
     BeamforceOptions,
 )
 from salesforce.bulk import BulkClient
@@ -55,7 +57,9 @@ class MergeAndBatch(beam.PTransform):
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         o = self._options
         if not self._streaming:
-            return ops | "MergeIntoBatches" >> MergeIntoBatches(o.shards, o.batch_size or BOUNDED_BATCH_SIZE)
+            return ops | "MergeIntoBatches" >> MergeIntoBatches(
+                o.shards or BOUNDED_SHARDS, o.batch_size or BOUNDED_BATCH_SIZE
+            )
         from transforms.dedup import DeduplicateByMessageId
         from transforms.stale_fields import DropStaleFields
         from transforms.stateful_batching import BufferByShard
@@ -66,7 +70,10 @@ class MergeAndBatch(beam.PTransform):
             | "DropStaleFields" >> DropStaleFields(o.dedup_ttl_seconds, clock=self._clock)
             | "BufferByShard"
             >> BufferByShard(
-                o.shards, o.batch_size or STREAMING_BATCH_SIZE, o.max_buffering_seconds, clock=self._clock
+                o.shards or STREAMING_SHARDS,
+                o.batch_size or STREAMING_BATCH_SIZE,
+                o.max_buffering_seconds,
+                clock=self._clock,
             )
         )
 

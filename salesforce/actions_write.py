@@ -6,6 +6,7 @@ match on several fields or update every match) is done here, through the same co
 """
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from salesforce.errors import ApiLimitExceeded, SalesforceApiError, TransientErr
 from salesforce.soql import DEFAULT_MAX_URL_BYTES as MAX_URL_BYTES
 from salesforce.soql import MAX_SOQL_CHARS, encoded_length, fold, quote
 from salesforce.upsert import LOOKUP_ORDER, BatchStopped, Written, _get, _has, _put, write_collections
+from schemas.fields import ObjectMeta
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,9 @@ class ActionSpec:
             raise ValueError("create takes no match fields; every other operation needs at least one")
 
 
-def run_action(client: SalesforceClient, spec: ActionSpec, items: list[ActionItem]) -> list[ActionOutcome]:
+def run_action(
+    client: SalesforceClient, spec: ActionSpec, items: list[ActionItem], meta: ObjectMeta | None = None
+) -> list[ActionOutcome]:
     """Does `spec`'s operation for each item: one outcome per item, in order.
 
     Matches are found with one query per batch (split only to fit the URI limit): every match field
@@ -89,7 +93,7 @@ def run_action(client: SalesforceClient, spec: ActionSpec, items: list[ActionIte
         if spec.operation == "create":
             _create(client, spec, items, outcomes)
         else:
-            _matched(client, spec, items, outcomes)
+            _matched(client, spec, items, outcomes, meta)
     except BatchStopped as stop:
         for i, outcome in enumerate(outcomes):
             if outcome is None:
@@ -128,10 +132,14 @@ def _create(
 
 
 def _matched(
-    client: SalesforceClient, spec: ActionSpec, items: list[ActionItem], outcomes: list[ActionOutcome | None]
+    client: SalesforceClient,
+    spec: ActionSpec,
+    items: list[ActionItem],
+    outcomes: list[ActionOutcome | None],
+    meta: ObjectMeta | None,
 ) -> None:
     try:
-        found = lookup(client, spec, [item.match for item in items])
+        found = lookup(client, spec, [item.match for item in items], meta)
     except (ApiLimitExceeded, TransientError) as exc:
         raise BatchStopped(exc.error_code, exc.message, True) from None
     except SalesforceApiError as exc:
@@ -187,7 +195,7 @@ def _matched(
             del written.failed[record_id]
         _fail_unwritten(written, delete_items, outcomes)
     if creates:
-        _create_matched(client, spec, items, creates, outcomes)
+        _create_matched(client, spec, items, creates, outcomes, meta)
 
 
 def _create_matched(
@@ -196,6 +204,7 @@ def _create_matched(
     items: list[ActionItem],
     creates: dict[str, dict],
     outcomes: list[ActionOutcome | None],
+    meta: ObjectMeta | None,
 ) -> None:
     """Upsert's creates. A call that may have been applied is looked up again before it is sent again."""
     for round_no in range(client.settings.max_retries + 1):
@@ -203,6 +212,9 @@ def _create_matched(
             client, spec.sobject, client.create_many, creates, look_up_before_resending=True
         )
         _record(written, outcomes, CREATED)
+        _update_taken(
+            client, spec, items, [k for k, f in written.failed.items() if f[0] in _TAKEN], outcomes, meta
+        )
         if not written.maybe_applied:
             return
         again = list(written.maybe_applied)
@@ -214,7 +226,7 @@ def _create_matched(
         log.warning("create call failed (%s); looking the records up again before retrying", last.error_code)
         client.back_off(round_no)
         try:
-            found = lookup(client, spec, [items[int(k)].match for k in again])
+            found = lookup(client, spec, [items[int(k)].match for k in again], meta)
         except (ApiLimitExceeded, TransientError) as exc:
             raise BatchStopped(exc.error_code, exc.message, True) from None
         creates = {}
@@ -228,17 +240,62 @@ def _create_matched(
             return
 
 
+def _update_taken(
+    client: SalesforceClient,
+    spec: ActionSpec,
+    items: list[ActionItem],
+    keys: list[str],
+    outcomes: list[ActionOutcome | None],
+    meta: ObjectMeta | None,
+) -> None:
+    """Creates refused because another writer made the record since the lookup (a unique match field's
+    DUPLICATE_VALUE): the record is looked up again and updated, as upsert_by_key does."""
+    if not keys:
+        return
+    try:
+        found = lookup(client, spec, [items[int(k)].match for k in keys], meta)
+    except (ApiLimitExceeded, TransientError) as exc:
+        raise BatchStopped(exc.error_code, exc.message, True) from None
+    updates: dict[str, dict] = {}
+    update_items: dict[int, tuple[str, ...]] = {}
+    for key in keys:
+        i = int(key)
+        matches = found.get(_folded(items[i].match), [])
+        if not matches:
+            continue  # another unique field holds the value: the refusal stands
+        record_id = str(matches[0]["Id"])
+        outcomes[i] = ActionOutcome(UPDATED, (record_id,), ambiguous=len(matches) > 1)
+        if items[i].fields:
+            updates[record_id] = {**updates.get(record_id, {"Id": record_id}), **items[i].fields}
+            update_items[i] = (record_id,)
+    if updates:
+        _fail_unwritten(
+            write_collections(client, spec.sobject, client.update_many, updates), update_items, outcomes
+        )
+
+
 def lookup(
-    client: SalesforceClient, spec: ActionSpec, matches: list[tuple[str, ...]]
+    client: SalesforceClient,
+    spec: ActionSpec,
+    matches: list[tuple[str, ...]],
+    meta: ObjectMeta | None = None,
 ) -> dict[tuple[str, ...], list[dict]]:
-    """The records matching each combination of values (folded), most recently modified first."""
+    """The records matching each combination of values (folded), most recently modified first. `meta`
+    (the object's describe) says which match fields are numbers or dates, written unquoted; without it
+    every match field is text."""
     fields = ["Id", "LastModifiedDate", *spec.match_fields]
     fields += [f for f in spec.read_fields if f.lower() not in {x.lower() for x in fields}]
     select = f"SELECT {', '.join(fields)} FROM {spec.sobject}"
     api_path = f"/services/data/v{client.settings.api_version}/query/?q="
+    kinds = tuple(_kind(meta, name) for name in spec.match_fields) if meta is not None else None
+    # A value a number or date field cannot hold matches nothing: it is left out of the query.
+    if kinds is not None:
+        matches = [
+            m for m in matches if all(_literal(v, k) is not None for v, k in zip(m, kinds, strict=True))
+        ]
     wanted = {_folded(m) for m in matches}
     found: dict[tuple[str, ...], list[dict]] = {}
-    for soql in match_queries(select, spec.match_fields, matches, api_path):
+    for soql in match_queries(select, spec.match_fields, matches, api_path, kinds=kinds):
         for record in client.query_all(soql):
             values = [_get(record, name) for name in spec.match_fields]
             if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
@@ -257,10 +314,15 @@ def match_queries(
     matches: list[tuple[str, ...]],
     api_path: str,
     max_url_bytes: int = MAX_URL_BYTES,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[str]:
     """Statements `select WHERE f1 IN (...) AND f2 IN (...)` covering every combination, each within the
     URI and statement limits. The IN lists admit combinations not asked for: the caller checks each
-    record's exact combination. Raises ValueError for a combination too long for a statement of its own."""
+    record's exact combination. Raises ValueError for a combination too long for a statement of its own.
+
+    `kinds` (TEXT, NUMBER or DATE per match field, default all TEXT) says how each field's values are
+    written: numbers and dates unquoted, as SOQL wants them; every value must be one the field can hold."""
+    kinds = kinds or (TEXT,) * len(match_fields)
     tail = f" ORDER BY {LOOKUP_ORDER}"
     queries: list[str] = []
     chunk: list[tuple[str, ...]] = []
@@ -269,7 +331,7 @@ def match_queries(
     def statement(combos: list[tuple[str, ...]]) -> str:
         clauses = []
         for n, name in enumerate(match_fields):
-            literals = dict.fromkeys(quote(c[n]) for c in combos)
+            literals = dict.fromkeys(str(_literal(c[n], kinds[n])) for c in combos)
             clauses.append(f"{name} IN ({','.join(literals)})")
         return f"{select} WHERE {' AND '.join(clauses)}{tail}"
 
@@ -292,6 +354,36 @@ def match_queries(
     if chunk:
         queries.append(statement(chunk))
     return queries
+
+
+# A create refused because the match value is taken: another writer created the record meanwhile.
+_TAKEN = frozenset({"DUPLICATE_VALUE"})
+TEXT, NUMBER, DATE = "text", "number", "date"
+_NUMBER_TYPES = frozenset({"int", "double", "currency", "percent", "long"})
+_DATE_TYPES = frozenset({"date", "datetime"})
+_SOQL_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_SOQL_DATE = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+
+
+def _kind(meta: ObjectMeta, name: str) -> str:
+    field = meta.get(name)
+    if field is None:
+        return TEXT
+    if field.type in _NUMBER_TYPES:
+        return NUMBER
+    if field.type in _DATE_TYPES:
+        return DATE
+    return TEXT
+
+
+def _literal(value: str, kind: str) -> str | None:
+    """The SOQL literal of `value` for a field of `kind`, or None when such a field cannot hold it."""
+    if kind == TEXT:
+        return quote(value)
+    pattern = _SOQL_NUMBER if kind == NUMBER else _SOQL_DATE
+    return value if pattern.match(value) else None
 
 
 def _record(written: Written, outcomes: list[ActionOutcome | None], action: str) -> None:

@@ -376,6 +376,11 @@ class SalesforceClient:
 
     # -- API ---------------------------------------------------------------------------------------
 
+    def prime_describe(self, meta: ObjectMeta) -> None:
+        """Takes `meta` as the object's describe read now (one read at the job's start, carried to the
+        workers), so that the first describe of it spends no call; it is read again after the TTL."""
+        self._describes[meta.name.lower()] = (self._clock(), meta)
+
     def describe(self, sobject: str) -> ObjectMeta:
         """The object's field metadata, read again once it is older than describe_ttl_seconds."""
         if not _SOBJECT_NAME.match(sobject):

@@ -92,6 +92,8 @@ class WritePolicy:
 
     actions: tuple[ActionSpec, ...] = ()
     converted_leads: str = "contact"
+    # The describes read when the job started (the actions file's check): the writers start with them.
+    describes: tuple[ObjectMeta, ...] = ()
 
     def __post_init__(self) -> None:
         if self.converted_leads not in CONVERTED_LEADS:
@@ -245,6 +247,9 @@ class BatchWriter:
         self._actions = {spec.name: spec for spec in policy.actions}
         self._converted_leads = policy.converted_leads
         self._client = client
+        prime = getattr(client, "prime_describe", None)
+        for meta in policy.describes if prime is not None else ():
+            prime(meta)
         self._on_api_limit = on_api_limit
         self._limit_poll_seconds = limit_poll_seconds
         self._sleep = sleep
@@ -427,7 +432,7 @@ class BatchWriter:
             if not sendable:
                 sent = []
             elif spec is not None:
-                sent = self._run_action(spec, sendable, report)
+                sent = self._run_action(spec, sendable, meta, report)
             else:
                 sent = self._upsert(sobject, match_field, meta, sendable, report)
         # The writes turn the API limit (and the governor's ApiUsageReserved), exhausted retries and
@@ -548,14 +553,18 @@ class BatchWriter:
                 )
 
     def _run_action(
-        self, spec: ActionSpec, sendable: list[tuple[MergedOp, FittedItem]], report: BatchReport
+        self,
+        spec: ActionSpec,
+        sendable: list[tuple[MergedOp, FittedItem]],
+        meta: ObjectMeta,
+        report: BatchReport,
     ) -> list[WrittenRecord | Failure]:
         items = []
         for op, f in sendable:
             assert f.item is not None
             _, values = split_match(op.match_field, op.match_value)
             items.append(ActionItem(values, f.item.fields, f.item.create_defaults, op.instance))
-        outcomes = run_action(self._client, spec, items)
+        outcomes = run_action(self._client, spec, items, meta)
         return [
             _action_result(op, outcome, spec, report)
             for (op, _), outcome in zip(sendable, outcomes, strict=True)

@@ -274,7 +274,12 @@ def test_a_file_is_checked_against_the_org_once_per_object(tmp_path):
     assert describe.calls == ["Lead", "Case", "Contact"]
     assert plan == ActionPlan(
         config=load_actions(path),
-        policy=WritePolicy(actions=FILE_SPECS, converted_leads="contact"),
+        # The writers start with the describes the check read: checking the file costs no call of its own.
+        policy=WritePolicy(
+            actions=FILE_SPECS,
+            converted_leads="contact",
+            describes=tuple(describe(name) for name in ("Lead", "Case", "Contact")),
+        ),
         read_output="out/reads",
         dry_run=False,
         dry_run_output=None,
@@ -300,8 +305,14 @@ def test_a_file_without_read_actions_ignores_read_output(tmp_path):
     options = PipelineOptions(
         ["--actions_config", path, "--read_output", "out/reads", "--salesforce_dry_run"]
     )
-    plan = action_plan(options, OrgDescribe(), streaming=False)
-    assert (plan.read_output, plan.dry_run, plan.policy) == (None, True, WritePolicy(FILE_SPECS[:2]))
+    describe = OrgDescribe()
+    plan = action_plan(options, describe, streaming=False)
+    described = tuple(describe(name) for name in ("Lead", "Case"))
+    assert (plan.read_output, plan.dry_run, plan.policy) == (
+        None,
+        True,
+        WritePolicy(FILE_SPECS[:2], describes=described),
+    )
 
 
 def test_a_file_the_org_cannot_take(tmp_path):

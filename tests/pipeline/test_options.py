@@ -44,7 +44,7 @@ def test_defaults(events):
     options = PipelineOptions(["--input", events])
     o = options.view_as(BeamforceOptions)
     # Defaults that depend on --streaming are left open at parse time and resolved by validate().
-    assert (o.address_mapping, o.always_enabled, o.batch_size, o.shards) == ("billing", False, None, 8)
+    assert (o.address_mapping, o.always_enabled, o.batch_size, o.shards) == ("billing", False, None, None)
     assert (o.on_api_limit, o.dead_letter_output, o.summary_output) == (None, None, None)
     assert (o.salesforce_credentials_file, o.dedup_ttl_seconds) == (None, 86400.0)
     assert (o.max_buffering_seconds, o.progress_seconds) == (5.0, 60.0)
@@ -404,8 +404,11 @@ def test_api_budget_options_reach_the_connection_settings(events):
     _, settings = _validate(
         ["--input", events, "--api_usage_limit_percent", "90", "--max_calls_per_second", "2.5"]
     )
-    # R is for the whole job: each of the 8 default shards' writers gets R / 8.
+    # R is for the whole job: each of the 8 default shards' writers (files) gets R / 8.
     assert (settings.api_usage_limit_percent, settings.max_calls_per_second) == (90.0, 2.5 / 8)
+    # Streaming has 2 shards by default: each gets R / 2.
+    _, settings = _validate(["--input", events, "--streaming", "--max_calls_per_second", "2.5"])
+    assert settings.max_calls_per_second == 2.5 / 2
     _, settings = _validate(["--input", events, "--max_calls_per_second", "10", "--shards", "4"])
     assert settings.max_calls_per_second == 2.5
     _, settings = _validate(["--input", events])

@@ -193,8 +193,7 @@ class ActionsConfig:
 def load_actions(path: str) -> ActionsConfig:
     """Reads and parses the actions file at `path`; ActionsConfigError when it cannot or has problems."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = _read_remote(path) if "://" in path else _read_local(path)
     except FileNotFoundError:
         problem = f"{path}: no such file; check --actions_config, or start from the built-in actions: "
         raise ActionsConfigError([problem + f"beamforce --print_default_actions > {path}"]) from None
@@ -215,6 +214,28 @@ def load_actions(path: str) -> ActionsConfig:
             [f"{path}: cannot be read ({exc.strerror or exc}); check the path given to --actions_config"]
         ) from None
     return parse_actions(text, path)
+
+
+def _read_local(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _read_remote(path: str) -> str:
+    """A file on one of Beam's filesystems (gs://, s3://, ...), where a deployment keeps its config."""
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(path) as f:
+            return f.read().decode("utf-8")
+    except ValueError as exc:  # no filesystem for the scheme (its extra is not installed)
+        raise OSError(f"no filesystem reads {path.split('://', 1)[0]}:// here ({exc})") from None
+    except UnicodeDecodeError:
+        raise
+    except Exception as exc:  # Beam's BeamIOError and the cloud clients' own errors
+        if "not found" in str(exc).lower() or "no such" in str(exc).lower():
+            raise FileNotFoundError(path) from None
+        raise OSError(str(exc)) from None
 
 
 def default_actions_text() -> str:

@@ -137,6 +137,10 @@ def main() -> int:
         code = subprocess.call(cmd, cwd=ROOT, env=env)
         if code != 0:
             return code
+        if _given(pipeline_args, "--dry_run") or _given(pipeline_args, "--salesforce_dry_run"):
+            calls = emu.admin("GET", "/_emulator/calls")
+            print(f"\nDry run: no write; the local Salesforce saw {calls['total']} calls {calls['by_kind']}")
+            return 0
         records = {o: emu.admin("GET", f"/_emulator/records/{o}")["records"] for o in OBJECTS}
         for sobject, field, value, fields in SEED_RECORDS:
             if _given(pipeline_args, "--actions_config") and sobject not in _objects_written(records):

@@ -39,7 +39,8 @@ class ActionOptions(PipelineOptions):
             help="What to write for which events: a YAML file of actions (trigger, object, operation, "
             "match rules, field mappings; schemas/actions.schema.json, examples in examples/). It "
             "replaces the built-in actions (identify -> Lead, group -> Account), and is checked against "
-            "the org before any event is read. Default: the built-in actions (--print_default_actions).",
+            "the org before any event is read; a local path, or gs://... with the gcp extra. Default: "
+            "the built-in actions (--print_default_actions).",
         )
         parser.add_argument(
             "--print_default_actions",

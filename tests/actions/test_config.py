@@ -919,3 +919,14 @@ def test_schema_is_draft_2020_12_with_descriptions_and_closed_objects():
     assert action["operation"]["enum"] == ["create", "read", "update", "upsert", "delete"]
     assert action["on_multiple"]["enum"] == ["update_latest", "all", "dead_letter"]
     assert action["preset"]["enum"] == ["segment_lead", "segment_account"]
+
+
+def test_load_actions_names_a_filesystem_this_install_lacks():
+    with pytest.raises(ActionsConfigError) as info:
+        load_actions("gs://bucket/actions.yaml")
+    [problem] = info.value.problems
+    assert problem.startswith("gs://bucket/actions.yaml: cannot be read (no filesystem reads gs:// here (")
+    assert problem.endswith(
+        "pip install apache-beam[gcp]. Path specified: gs://bucket/actions.yaml)); check "
+        "the path given to --actions_config"
+    )

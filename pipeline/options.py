@@ -340,15 +340,34 @@ def _check_input(pattern: str) -> None:
 
 # Runners whose workers are other machines: they cannot write dead letters to this machine's disk.
 REMOTE_RUNNERS = ("DataflowRunner", "TestDataflowRunner")
+# Runners whose workers are this machine unless their master says otherwise: option -> local masters.
+CLUSTER_MASTERS = {
+    "FlinkRunner": ("flink_master", ("[local]", "[auto]", "localhost", "127.0.0.1")),
+    "SparkRunner": ("spark_master_url", ("local",)),
+}
 
 
-def _check_remote_dead_letters(prefix: str, default: bool, runner: object) -> None:
+def remote_workers(options: PipelineOptions, runner: object) -> str | None:
+    """Which runner (and master) runs the workers on other machines than this one, or None."""
     name = runner if isinstance(runner, str) else type(runner).__name__ if runner else ""
-    if name.rsplit(".", 1)[-1] in REMOTE_RUNNERS and "://" not in prefix:
+    name = name.rsplit(".", 1)[-1]
+    if name in REMOTE_RUNNERS:
+        return name
+    if name in CLUSTER_MASTERS:
+        option, local = CLUSTER_MASTERS[name]
+        master = str(options.get_all_options().get(option) or local[0])
+        if not master.startswith(local):
+            return f"{name} (--{option} {master})"
+    return None
+
+
+def _check_remote_dead_letters(prefix: str, default: bool, workers: str | None) -> None:
+    if workers is not None and "://" not in prefix:
         raise ConfigurationError(
             f"--dead_letter_output {prefix!r}{' (the default)' if default else ''} is on this machine, "
-            f"which {name}'s workers cannot write to: give a bucket prefix, e.g. --dead_letter_output "
-            "gs://bucket/beamforce/dead_letters, or a dead-letter topic"
+            f"which the workers of {workers} cannot write to: give a prefix they all can, e.g. "
+            "--dead_letter_output gs://bucket/beamforce/dead_letters (or s3://, hdfs://), or a "
+            "dead-letter topic"
         )
 
 
@@ -457,7 +476,7 @@ def validate(
     if default:
         o.dead_letter_output = default_dead_letter_output(started or datetime.now(UTC))
     if not topic:
-        _check_remote_dead_letters(o.dead_letter_output, default, runner)
+        _check_remote_dead_letters(o.dead_letter_output, default, remote_workers(options, runner))
         _check_dead_letter_output(o.dead_letter_output, default)
 
     if o.summary_output is not None:

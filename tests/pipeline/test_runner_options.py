@@ -72,7 +72,57 @@ def test_dataflow_refuses_dead_letters_on_the_launching_machine(tmp_path, monkey
     with pytest.raises(ConfigurationError) as e:
         validate(PipelineOptions(argv), ENV, started=started)
     assert str(e.value).startswith(says)
-    assert "DataflowRunner's workers cannot write to: give a bucket prefix" in str(e.value)
+    assert "which the workers of DataflowRunner cannot write to: give a prefix they all can" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "workers"),
+    [
+        (
+            ["--runner", "FlinkRunner", "--flink_master", "flink.example.com:8081"],
+            "FlinkRunner (--flink_master flink.example.com:8081)",
+        ),
+        (
+            ["--runner", "SparkRunner", "--spark_master_url", "spark://spark.example.com:7077"],
+            "SparkRunner (--spark_master_url spark://spark.example.com:7077)",
+        ),
+        (["--runner", "FlinkRunner"], None),  # [auto]: an embedded Flink on this machine
+        (["--runner", "FlinkRunner", "--flink_master", "localhost:8081"], None),
+        (["--runner", "SparkRunner"], None),  # local[4]
+        (["--runner", "DataflowRunner"], "DataflowRunner"),
+        ([], None),
+    ],
+)
+def test_runners_whose_workers_are_other_machines(flags, workers):
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from pipeline.options import remote_workers
+
+    options = PipelineOptions(flags)
+    assert remote_workers(options, options.view_as(StandardOptions).runner) == workers
+
+
+def test_a_flink_cluster_refuses_dead_letters_on_the_launching_machine(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import validate
+
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    argv = [
+        "--input",
+        str(tmp_path / "events.jsonl"),
+        "--runner",
+        "FlinkRunner",
+        "--flink_master",
+        "flink:8081",
+    ]
+    with pytest.raises(ConfigurationError) as e:
+        validate(PipelineOptions([*argv, "--dead_letter_output", str(tmp_path / "dead")]), ENV)
+    assert str(e.value) == (
+        f"--dead_letter_output '{tmp_path / 'dead'}' is on this machine, which the workers of FlinkRunner "
+        "(--flink_master flink:8081) cannot write to: give a prefix they all can, e.g. --dead_letter_output "
+        "gs://bucket/beamforce/dead_letters (or s3://, hdfs://), or a dead-letter topic"
+    )
 
 
 def test_dataflow_takes_a_bucket_prefix_for_dead_letters(tmp_path):

@@ -301,6 +301,49 @@ def test_the_contact_example_streams_to_the_same_records(org, tmp_path):
     check_contact_run(org, summary, dead, lines(reads + "*.jsonl"), existing)
 
 
+# --- lookup fields: a Lead matched on more than its email ---------------------------------------------
+
+LOOKUP_ACTIONS = """\
+version: 1
+actions:
+  - name: identify_lead
+    trigger: identify
+    object: Lead
+    operation: upsert
+    preset: segment_lead
+    match:
+      Email: traits.email
+      UserId__c: userId
+"""
+
+
+def test_a_lead_matched_on_its_email_and_user_id(org, tmp_path):
+    first = seed(
+        org, "Lead", {"LastName": "One", "Company": "C1", "Email": "ann@example.com", "UserId__c": "u1"}
+    )
+    other = seed(
+        org, "Lead", {"LastName": "Two", "Company": "C2", "Email": "ann@example.com", "UserId__c": "u2"}
+    )
+    path = write(tmp_path / "actions.yaml", LOOKUP_ACTIONS)
+    events = [
+        identify("l-1", "u1", 1, email="ann@example.com", title="CTO"),  # both rules match the first Lead
+        identify("l-2", "u3", 2, email="ann@example.com", lastName="Three", company="C3"),  # no Lead has both
+    ]
+    summary, dead = run_pipeline(org, tmp_path, events, "--actions_config", str(path))
+
+    leads = {r["UserId__c"]: r for r in raw(org, "Lead")}
+    assert (leads["u1"]["Id"], leads["u1"]["Title"]) == (first, "CTO")
+    assert (leads["u2"]["Id"], leads["u2"].get("Title")) == (other, None)
+    assert {k: leads["u3"][k] for k in ("Email", "LastName", "Company", "UserId__c")} == {
+        "Email": "ann@example.com",
+        "LastName": "Three",
+        "Company": "C3",
+        "UserId__c": "u3",
+    }
+    assert summary.written == {"Lead": {"update": 1, "create": 1}}
+    assert dead == []
+
+
 # --- duplicate rules -----------------------------------------------------------------------------------
 
 

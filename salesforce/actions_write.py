@@ -29,6 +29,8 @@ DELETED = "deleted"
 READ = "read"
 NO_MATCH = "no_match"
 FAILED = "failed"
+# Every match is a record Salesforce refuses to change (a converted Lead: ActionSpec.skip_field true).
+SKIPPED_CONVERTED = "skipped_converted"
 # An already deleted record is what a delete wants: a replayed delete is not a failure.
 _GONE = frozenset({"ENTITY_IS_DELETED"})
 
@@ -52,6 +54,11 @@ class ActionOutcome:
     retryable: bool = False
     ambiguous: bool = False  # several records matched
     rows: tuple[dict, ...] = ()  # read: the matched records' requested fields
+    redirect_id: str | None = None  # skipped_converted: the record it became (ActionSpec.redirect_field)
+
+    @property
+    def record_id(self) -> str | None:
+        return self.record_ids[0] if self.record_ids else None
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,11 @@ class ActionSpec:
     on_multiple: str = "update_latest"
     idempotency_field: str | None = None
     read_fields: tuple[str, ...] = ()
+    # Lead: IsConverted. Updates and upserts pass over matches it marks (Salesforce refuses to change
+    # them); when every match is marked the item is skipped_converted, with redirect_field's value
+    # (ConvertedContactId) when given.
+    skip_field: str | None = None
+    redirect_field: str | None = None
 
     def __post_init__(self) -> None:
         if self.operation not in OPERATIONS:
@@ -151,6 +163,17 @@ def _matched(
     creates: dict[str, dict] = {}
     for i, item in enumerate(items):
         matches = found.get(_folded(item.match), [])
+        if matches and spec.skip_field and spec.operation in ("update", "upsert"):
+            open_matches = [m for m in matches if not _get(m, spec.skip_field)]
+            if not open_matches:
+                redirect = _get(matches[0], spec.redirect_field) if spec.redirect_field else None
+                outcomes[i] = ActionOutcome(
+                    SKIPPED_CONVERTED,
+                    (str(matches[0]["Id"]),),
+                    redirect_id=redirect if isinstance(redirect, str) and redirect else None,
+                )
+                continue
+            matches = open_matches
         if not matches:
             if spec.operation == "upsert":
                 creates[str(i)] = _create_body(item, spec)
@@ -284,6 +307,7 @@ def lookup(
     (the object's describe) says which match fields are numbers or dates, written unquoted; without it
     every match field is text."""
     fields = ["Id", "LastModifiedDate", *spec.match_fields]
+    fields += [f for f in (spec.skip_field, spec.redirect_field) if f]
     fields += [f for f in spec.read_fields if f.lower() not in {x.lower() for x in fields}]
     select = f"SELECT {', '.join(fields)} FROM {spec.sobject}"
     api_path = f"/services/data/v{client.settings.api_version}/query/?q="

@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from salesforce import actions_write
@@ -511,7 +511,7 @@ class BatchWriter:
     def _follow_conversions(
         self,
         sendable: list[tuple[MergedOp, FittedItem]],
-        outcomes: list[UpsertOutcome],
+        outcomes: list[UpsertOutcome] | list[ActionOutcome],
         results: list[WrittenRecord | Failure],
         report: BatchReport,
     ) -> None:
@@ -564,11 +564,18 @@ class BatchWriter:
             assert f.item is not None
             _, values = split_match(op.match_field, op.match_value)
             items.append(ActionItem(values, f.item.fields, f.item.create_defaults, op.instance))
-        outcomes = run_action(self._client, spec, items, meta)
-        return [
+        outcomes = run_action(self._client, replace(spec, **self._converted(spec.sobject)), items, meta)
+        results = [
             _action_result(op, outcome, spec, report)
             for (op, _), outcome in zip(sendable, outcomes, strict=True)
         ]
+        if self._converted_leads == "contact":
+            self._follow_conversions(sendable, outcomes, results, report)
+        return results
+
+    def _converted(self, sobject: str) -> dict[str, str | None]:
+        """How an action on `sobject` treats converted records: passed over, and followed when asked."""
+        return {"skip_field": SKIP_FIELDS.get(sobject), "redirect_field": self.redirect_field(sobject)}
 
     @staticmethod
     def _result_of(op: MergedOp, outcome: UpsertOutcome, report: BatchReport) -> WrittenRecord | Failure:
@@ -587,24 +594,31 @@ class BatchWriter:
                 action_name=op.action,
             )
         if outcome.action == "skipped_converted":
-            message = (
-                f"The {sobject} {outcome.record_id} matching {op.match_field}={op.match_value!r} was "
-                "converted; Salesforce refuses updates to converted Leads"
-                + (
-                    f" (converted to Contact {outcome.redirect_id}; --converted_leads contact updates it)"
-                    if outcome.redirect_id
-                    else ""
-                )
-            )
-            return Failure("lead_converted", message, retryable=False)
+            return Failure("lead_converted", _converted_message(op, outcome), retryable=False)
         reason = outcome.error_code or "UNKNOWN_EXCEPTION"
         message = outcome.message or "Salesforce rejected the record without a message"
         return Failure(reason, message, retryable=outcome.retryable)
 
 
+def _converted_message(op: MergedOp, outcome: UpsertOutcome | ActionOutcome) -> str:
+    fields, values = split_match(op.match_field, op.match_value)
+    matched = " and ".join(f"{f}={v!r}" for f, v in zip(fields, values, strict=True))
+    return (
+        f"The {op.sobject} {outcome.record_id} matching {matched} was converted; Salesforce refuses updates "
+        "to converted Leads"
+        + (
+            f" (converted to Contact {outcome.redirect_id}; --converted_leads contact updates it)"
+            if outcome.redirect_id
+            else ""
+        )
+    )
+
+
 def _action_result(
     op: MergedOp, outcome: ActionOutcome, spec: ActionSpec, report: BatchReport
 ) -> WrittenRecord | Failure:
+    if outcome.action == actions_write.SKIPPED_CONVERTED:
+        return Failure("lead_converted", f"action {spec.name!r}: {_converted_message(op, outcome)}", False)
     if outcome.action == actions_write.FAILED:
         reason = outcome.error_code or "UNKNOWN_EXCEPTION"
         message = outcome.message or "Salesforce rejected the record without a message"

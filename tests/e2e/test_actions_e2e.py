@@ -344,6 +344,31 @@ def test_a_lead_matched_on_its_email_and_user_id(org, tmp_path):
     assert dead == []
 
 
+def test_a_converted_lead_matched_on_email_and_user_id_updates_its_contact(org, tmp_path):
+    converted = {"LastName": "Conv", "Company": "C", "Email": "conv@example.com", "UserId__c": "u9"}
+    seed(org, "Lead", {**converted, "IsConverted": True})
+    contact_id = raw(org, "Lead")[0]["ConvertedContactId"]
+    path = write(tmp_path / "actions.yaml", LOOKUP_ACTIONS)
+    event = identify("cv-1", "u9", 1, email="conv@example.com", title="VP")
+
+    summary, dead = run_pipeline(org, tmp_path, [event], "--actions_config", str(path))
+    [contact] = raw(org, "Contact")
+    assert (contact["Id"], contact["Title"]) == (contact_id, "VP")
+    assert summary.written == {"Contact": {"update_converted_lead": 1}}
+    assert dead == []
+
+    summary, dead = run_pipeline(
+        org, tmp_path, [event], "--actions_config", str(path), "--converted_leads", "dead_letter", name="dl"
+    )
+    [lead] = raw(org, "Lead")
+    assert [(d["reason"], d["retryable"]) for d in dead] == [("lead_converted", False)]
+    assert dead[0]["message"] == (
+        f"action 'identify_lead': The Lead {lead['Id']} matching Email='conv@example.com' and UserId__c='u9' "
+        "was converted; Salesforce refuses updates to converted Leads"
+    )
+    assert summary.written == {}
+
+
 # --- duplicate rules -----------------------------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ class Summary:
     blank_lines: int = 0
     written: dict[str, dict[str, int]] = field(default_factory=dict)  # object -> create|update -> events
     records_written: dict[str, dict[str, int]] = field(default_factory=dict)  # object -> create|update -> n
+    by_action: dict[str, dict[str, int]] = field(default_factory=dict)  # action name -> kind -> records
     filtered: dict[str, int] = field(default_factory=dict)  # reason -> events
     deduplicated: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)  # reason -> events
@@ -110,10 +111,14 @@ class Summary:
                 setattr(s, TOTALS[name], getattr(s, TOTALS[name]) + value)
             elif kind in BY_KEY:
                 _add(getattr(s, BY_KEY[kind]), rest, value)
-            elif kind in ("events_written", "records_written"):
-                sobject, _, action = rest.rpartition(":")
-                target = s.written if kind == "events_written" else s.records_written
-                _add(target.setdefault(sobject, {}), action, value)
+            elif kind in ("events_written", "records_written", "action_records"):
+                where, _, action = rest.rpartition(":")
+                target = {
+                    "events_written": s.written,
+                    "records_written": s.records_written,
+                    "action_records": s.by_action,
+                }[kind]
+                _add(target.setdefault(where, {}), action, value)
         return s
 
     @property
@@ -181,6 +186,14 @@ class Summary:
             records = self.records_written.get(sobject, {})
             for action, events in sorted(by_action.items()):
                 lines.append(f"    {sobject} {action}: {events} events into {records.get(action, 0)} records")
+        if len(self.by_action) > 1 or any(len(kinds) > 1 for kinds in self.by_action.values()):
+            lines.append(
+                "    by action (records): "
+                + "; ".join(
+                    f"{name}: " + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+                    for name, kinds in sorted(self.by_action.items())
+                )
+            )
         lines.append(f"  filtered:          {self.events_filtered}")
         lines += [f"    {reason}: {n}" for reason, n in sorted(self.filtered.items())]
         lines.append(f"  deduplicated:      {self.deduplicated}")

@@ -60,6 +60,11 @@ def records_written(sobject: str, action: str) -> str:
     return f"records_written:{sobject}:{action}"
 
 
+def action_records(action_name: str, kind: str) -> str:
+    """Records a custom action (actions/: its name, from the actions file, a fixed set) wrote, by kind."""
+    return f"action_records:{action_name}:{kind}"
+
+
 def ambiguous_match(sobject: str) -> str:
     """Records for which several Salesforce records matched (the newest was updated)."""
     return f"ambiguous_match:{sobject}"

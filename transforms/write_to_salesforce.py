@@ -173,6 +173,8 @@ class WriterFn(beam.DoFn):
                 kind = ACTION_COUNTER[result.action]
                 written[(result.sobject, kind, "records")] += 1
                 written[(result.sobject, kind, "events")] += op.events
+                if result.action_name:
+                    written[(result.action_name, kind, "action")] += 1
                 self._progress[result.action] += 1
                 newest = max(newest, max(op.field_times.values(), default=""))
                 yield None, result
@@ -181,13 +183,13 @@ class WriterFn(beam.DoFn):
                 for failure in _undelivered(op, *result):
                     yield DEAD_LETTER, failure
         # Counted once per batch: a counter update per record costs more than the record's output.
-        for (sobject, kind, what), n in written.items():
-            name = (
-                metrics.records_written(sobject, kind)
-                if what == "records"
-                else metrics.events_written(sobject, kind)
-            )
-            Metrics.counter(ns, name).inc(n)
+        for (where, kind, what), n in written.items():
+            count = {
+                "records": metrics.records_written,
+                "events": metrics.events_written,
+                "action": metrics.action_records,
+            }[what]
+            Metrics.counter(ns, count(where, kind)).inc(n)
         if newest:
             self.event_lag.set(max(0, int(time.time() - _epoch_seconds(newest))))
 

@@ -260,6 +260,14 @@ def test_identify_upserts_the_contact_by_user_id_and_track_reads_it_back(org, tm
     )
     check_contact_run(org, summary, dead, lines(str(tmp_path / "reads" / "records*.jsonl")), existing)
     assert raw(org, "Lead") == []  # the file replaced the built-in actions
+    assert summary.by_action == {
+        "identify_contact": {"update": 1, "create": 1},
+        "order_completed_contact": {"read": 1, "no_match": 1},
+    }
+    assert (
+        "    by action (records): identify_contact: create 1, update 1; order_completed_contact: no_match 1, "
+        "read 1\n" in summary.format_text()
+    )
     assert summary.filtered == {}
 
 

@@ -72,6 +72,36 @@ def test_balanced(change, balanced):
     assert Summary.from_counters({**COUNTERS, **change}).balanced is balanced
 
 
+def test_an_event_of_several_actions_counts_once_per_action():
+    # One track event opened a Case and read a Contact: read once, delivered twice.
+    counters = {
+        "events_read": 1,
+        "events_written:Case:create": 1,
+        "events_written:Contact:read": 1,
+        "action_extra_deliveries": 1,
+        "action_records:open_case:create": 1,
+        "action_records:find_contact:read": 1,
+    }
+    s = Summary.from_counters(counters)
+    assert s.balanced
+    assert Summary.from_counters({**counters, "action_extra_deliveries": 0}).balanced is False
+    assert s.by_action == {"open_case": {"create": 1}, "find_contact": {"read": 1}}
+    text = s.format_text()
+    assert "  (+1 deliveries: events that triggered several actions count once per action below)\n" in text
+    assert "    by action (records): find_contact: read 1; open_case: create 1\n" in text
+
+
+def test_a_dry_run_says_so_and_what_a_run_would_spend():
+    s = Summary.from_counters({**COUNTERS, "planned_write_calls": 2})
+    s.dry_run = True
+    text = s.format_text()
+    assert text.startswith("Dry run: nothing was written. What a run would do:\nEvents read:         10")
+    assert text.endswith(
+        "Salesforce API calls a run would make: 6 (2 of them planned writes; 4 made by this dry run: logins, "
+        "describes and lookups)"
+    )
+
+
 def test_format_text():
     assert Summary.from_metrics(COUNTERS, STRING_SETS, extra_api_calls=1).format_text() == "\n".join(
         [

@@ -47,6 +47,13 @@ def _log_tail(path: Path, chars: int = 4000) -> str:
         return "(no log)"
 
 
+def default_sigint() -> None:
+    """A Popen preexec_fn: SIGINT's default disposition in the child. A process started in the background
+    by a shell (a CI job, `cmd &`) ignores SIGINT, and so would its children, which then never stop on the
+    Ctrl-C they are sent (noida-db, a pipeline)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop(proc: subprocess.Popen, sig: int) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -264,6 +271,7 @@ def start_kafka_broker(data_dir: Path) -> KafkaBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=default_sigint,  # it stops on Ctrl-C
         )
     broker = KafkaBroker(proc, f"127.0.0.1:{port}", log_path)
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})

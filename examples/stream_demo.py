@@ -224,6 +224,9 @@ class PipelineProcess:
             text=True,
             errors="replace",
             start_new_session=True,  # the demo passes on Ctrl-C itself, once
+            # A process started in the background by a shell (a CI job, `cmd &`) ignores SIGINT, and so
+            # would the pipeline, which then never stops on the demo's Ctrl-C: it gets the default back.
+            preexec_fn=brokers.default_sigint,
         )
         self._reader = threading.Thread(target=self._read_log, name="pipeline-log", daemon=True)
         self._reader.start()
@@ -662,10 +665,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         out=Path(args.out),
         pipeline_args=tuple(pipeline_args),
     )
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        # Started in the background by a shell, which ignores Ctrl-C for it: the pipeline would inherit
-        # that and never stop on the demo's SIGINT. A handled signal is reset for the child on exec.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         outcome = run_demo(settings, say=lambda text: print(text, flush=True))
     except brokers.BrokerError as e:

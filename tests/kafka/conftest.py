@@ -19,6 +19,8 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from examples.brokers import default_sigint
+
 # A Python splittable DoFn runs on the FnApiRunner only here (DESIGN.md: What runs on these machines).
 RUNNER = "FnApiRunner"
 START_TIMEOUT = 30.0
@@ -170,6 +172,7 @@ def broker(tmp_path_factory) -> Iterator[Broker]:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=default_sigint,  # noida-db stops on Ctrl-C, also when pytest ignores it
         )
     try:
         broker = Broker(f"127.0.0.1:{port}")

@@ -50,10 +50,9 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
 from actions.paths import check_path, roots_for
+from salesforce.actions_write import ON_MULTIPLE, OPERATIONS
 from salesforce.errors import ConfigurationError
 
-OPERATIONS = ("create", "read", "update", "upsert", "delete")
-ON_MULTIPLE = ("update_latest", "all", "dead_letter")
 TRIGGERS = ("identify", "group")  # and {track: <event name>}
 # preset -> (object, trigger) of the built-in mapping it starts from
 PRESETS: dict[str, tuple[str, str]] = {

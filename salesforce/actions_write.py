@@ -347,36 +347,50 @@ def match_queries(
     `kinds` (TEXT, NUMBER or DATE per match field, default all TEXT) says how each field's values are
     written: numbers and dates unquoted, as SOQL wants them; every value must be one the field can hold."""
     kinds = kinds or (TEXT,) * len(match_fields)
-    tail = f" ORDER BY {LOOKUP_ORDER}"
+    heads = [f"{name} IN (" for name in match_fields]
+    head, joint, tail = f"{select} WHERE ", ") AND ", f") ORDER BY {LOOKUP_ORDER}"
+    # Sizes add up piece by piece (salesforce/soql.py, in_clause_queries): each new literal adds its own
+    # encoded bytes and characters, and a comma's after the first of its field.
+    fixed = head + joint.join(heads) + tail
+    fixed_bytes, fixed_chars = encoded_length(fixed, api_path), len(fixed)
+    comma_bytes = encoded_length(",", "")
+
+    def render(literals: list[dict[str, None]]) -> str:
+        return head + joint.join(h + ",".join(lits) for h, lits in zip(heads, literals, strict=True)) + tail
+
     queries: list[str] = []
-    chunk: list[tuple[str, ...]] = []
     seen: set[tuple[str, ...]] = set()
-
-    def statement(combos: list[tuple[str, ...]]) -> str:
-        clauses = []
-        for n, name in enumerate(match_fields):
-            literals = dict.fromkeys(str(_literal(c[n], kinds[n])) for c in combos)
-            clauses.append(f"{name} IN ({','.join(literals)})")
-        return f"{select} WHERE {' AND '.join(clauses)}{tail}"
-
-    def fits(soql: str) -> bool:
-        return encoded_length(soql, api_path) <= max_url_bytes and len(soql) <= MAX_SOQL_CHARS
-
+    literals: list[dict[str, None]] = [{} for _ in match_fields]  # per field, in order, each once
+    used_bytes, used_chars = fixed_bytes, fixed_chars
     for combo in matches:
         folded = _folded(combo)
         if folded in seen:
             continue
         seen.add(folded)
-        if not fits(statement([combo])):
+        texts = [str(_literal(value, kind)) for value, kind in zip(combo, kinds, strict=True)]
+        alone_bytes = fixed_bytes + sum(encoded_length(t, "") for t in texts)
+        if alone_bytes > max_url_bytes or fixed_chars + sum(map(len, texts)) > MAX_SOQL_CHARS:
             raise ValueError(
                 f"match values of {sum(len(v) for v in combo)} characters do not fit in one query"
             )
-        if chunk and not fits(statement([*chunk, combo])):
-            queries.append(statement(chunk))
-            chunk = []
-        chunk.append(combo)
-    if chunk:
-        queries.append(statement(chunk))
+        new = [(n, t) for n, t in enumerate(texts) if t not in literals[n]]
+        extra_bytes = sum(encoded_length(t, "") + (comma_bytes if literals[n] else 0) for n, t in new)
+        extra_chars = sum(len(t) + (1 if literals[n] else 0) for n, t in new)
+        if any(literals) and (
+            used_bytes + extra_bytes > max_url_bytes or used_chars + extra_chars > MAX_SOQL_CHARS
+        ):
+            queries.append(render(literals))
+            literals = [{} for _ in match_fields]
+            used_bytes, used_chars = fixed_bytes, fixed_chars
+            new = list(enumerate(texts))
+            extra_bytes = sum(encoded_length(t, "") for t in texts)
+            extra_chars = sum(map(len, texts))
+        for n, t in new:
+            literals[n][t] = None
+        used_bytes += extra_bytes
+        used_chars += extra_chars
+    if any(literals):
+        queries.append(render(literals))
     return queries
 
 

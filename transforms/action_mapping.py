@@ -3,7 +3,7 @@
 import math
 from typing import Any
 
-from actions.config import Action, Source
+from actions.config import PRESETS, Action, Source
 from actions.paths import resolve_first
 from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
@@ -14,7 +14,6 @@ from transforms.trait_mapping import custom_field_value, is_blank, map_dead_lett
 
 # Operations done once per event: their ops never merge with another event's.
 PER_EVENT_OPERATIONS = frozenset({"create", "read"})
-PRESETS = ("segment_lead", "segment_account")
 # A preset's own match rule (field, paths): the preset finds that value itself, by the seed's rules (an
 # email in traits, else in context.traits); another source for the field is read as configured.
 PRESET_MATCHES = {

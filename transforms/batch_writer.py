@@ -149,9 +149,8 @@ class BatchReport:
     setup_missing: set[str] = field(default_factory=set)  # "Object.Field" of docs/org-setup.md missing
     limit_waited_seconds: float = 0.0
     login_waited_seconds: float = 0.0  # time the batch waited for the org to accept the login again
-    planned: list[dict] = field(
-        default_factory=list
-    )  # a dry run's writes, as salesforce/dry_run.py plans them
+    # a dry run's writes, as salesforce/dry_run.py plans them
+    planned: list[dict] = field(default_factory=list)
 
 
 def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
@@ -244,8 +243,16 @@ class BatchWriter:
         if on_api_limit not in ON_API_LIMIT:
             raise ValueError(f"on_api_limit must be one of {', '.join(ON_API_LIMIT)}, not {on_api_limit!r}")
         policy = policy or WritePolicy()
-        self._actions = {spec.name: spec for spec in policy.actions}
         self._converted_leads = policy.converted_leads
+        # Each action also knows how its object's converted records are treated: passed over, followed.
+        self._actions = {
+            spec.name: replace(
+                spec,
+                skip_field=SKIP_FIELDS.get(spec.sobject),
+                redirect_field=self.redirect_field(spec.sobject),
+            )
+            for spec in policy.actions
+        }
         self._client = client
         prime = getattr(client, "prime_describe", None)
         for meta in policy.describes if prime is not None else ():
@@ -480,8 +487,7 @@ class BatchWriter:
         results = [
             self._result_of(op, outcome, report) for (op, _), outcome in zip(sendable, outcomes, strict=True)
         ]
-        if self._converted_leads == "contact":
-            self._follow_conversions(sendable, outcomes, results, report)
+        self._follow_conversions(sendable, outcomes, results, report)
         return results
 
     def _upsert_call(
@@ -515,7 +521,8 @@ class BatchWriter:
         results: list[WrittenRecord | Failure],
         report: BatchReport,
     ) -> None:
-        """Sends each converted Lead's update to the Contact it was converted to, in the Contact's fields."""
+        """Sends each converted Lead's update to the Contact it was converted to, in the Contact's fields.
+        Outcomes carry where a Lead went only with --converted_leads contact (redirect_field)."""
         follow = [
             i for i, o in enumerate(outcomes) if o.action == "skipped_converted" and o.redirect_id is not None
         ]
@@ -564,18 +571,13 @@ class BatchWriter:
             assert f.item is not None
             _, values = split_match(op.match_field, op.match_value)
             items.append(ActionItem(values, f.item.fields, f.item.create_defaults, op.instance))
-        outcomes = run_action(self._client, replace(spec, **self._converted(spec.sobject)), items, meta)
+        outcomes = run_action(self._client, spec, items, meta)
         results = [
             _action_result(op, outcome, spec, report)
             for (op, _), outcome in zip(sendable, outcomes, strict=True)
         ]
-        if self._converted_leads == "contact":
-            self._follow_conversions(sendable, outcomes, results, report)
+        self._follow_conversions(sendable, outcomes, results, report)
         return results
-
-    def _converted(self, sobject: str) -> dict[str, str | None]:
-        """How an action on `sobject` treats converted records: passed over, and followed when asked."""
-        return {"skip_field": SKIP_FIELDS.get(sobject), "redirect_field": self.redirect_field(sobject)}
 
     @staticmethod
     def _result_of(op: MergedOp, outcome: UpsertOutcome, report: BatchReport) -> WrittenRecord | Failure:
@@ -595,9 +597,14 @@ class BatchWriter:
             )
         if outcome.action == "skipped_converted":
             return Failure("lead_converted", _converted_message(op, outcome), retryable=False)
-        reason = outcome.error_code or "UNKNOWN_EXCEPTION"
-        message = outcome.message or "Salesforce rejected the record without a message"
-        return Failure(reason, message, retryable=outcome.retryable)
+        return _refused(outcome)
+
+
+def _refused(outcome: UpsertOutcome | ActionOutcome, prefix: str = "") -> Failure:
+    """A record Salesforce refused, with its code and message (defaults when it gave none)."""
+    reason = outcome.error_code or "UNKNOWN_EXCEPTION"
+    message = outcome.message or "Salesforce rejected the record without a message"
+    return Failure(reason, prefix + message, retryable=outcome.retryable)
 
 
 def _converted_message(op: MergedOp, outcome: UpsertOutcome | ActionOutcome) -> str:
@@ -620,16 +627,14 @@ def _action_result(
     if outcome.action == actions_write.SKIPPED_CONVERTED:
         return Failure("lead_converted", f"action {spec.name!r}: {_converted_message(op, outcome)}", False)
     if outcome.action == actions_write.FAILED:
-        reason = outcome.error_code or "UNKNOWN_EXCEPTION"
-        message = outcome.message or "Salesforce rejected the record without a message"
-        return Failure(reason, f"action {spec.name!r}: {message}", retryable=outcome.retryable)
+        return _refused(outcome, f"action {spec.name!r}: ")
     if outcome.ambiguous:
         report.ambiguous.append(op.sobject)
     return WrittenRecord(
         op.sobject,
         op.match_value,
         outcome.action,
-        outcome.record_ids[0] if outcome.record_ids else None,
+        outcome.record_id,
         op.events,
         outcome.ambiguous,
         action_name=spec.name,

@@ -1,7 +1,6 @@
 """Duplicate rules over HTTP: block, alert, the allowSave header, updates, blank fields and config errors."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from simple_salesforce import Salesforce
@@ -9,6 +8,7 @@ from simple_salesforce import Salesforce
 from emulator.config import ConfigError, DuplicateRule, parse_config
 from emulator.duplicates import allows_save
 from emulator.process import EmulatorError, EmulatorProcess, start_emulator
+from tests.e2e.conftest import emulator_with
 from tests.emulator.conftest import API, Raw
 
 CONFIG = """
@@ -27,9 +27,7 @@ LEAD = {"LastName": "Doe", "Company": "Acme"}
 
 @pytest.fixture(scope="module")
 def rules_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    data: Path = tmp_path_factory.mktemp("duplicate-rules")
-    (data / "org.yaml").write_text(CONFIG)
-    with start_emulator(data / "data", config_path=data / "org.yaml") as emu:
+    with emulator_with(tmp_path_factory, "duplicate-rules", CONFIG) as emu:
         yield emu
 
 

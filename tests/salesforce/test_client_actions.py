@@ -1,16 +1,16 @@
 """SalesforceClient's delete_many and upsert_many, and saves that duplicate rules refuse or let through."""
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from emulator.process import EmulatorProcess, start_emulator
+from emulator.process import EmulatorProcess
 from salesforce.client import SalesforceClient, SaveResult
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.errors import ConfigurationError, is_retryable
+from tests.e2e.conftest import emulator_with
 from tests.salesforce.conftest import calls, lead_records
 
 RULES = """
@@ -141,9 +141,7 @@ def test_upsert_many_checks_its_arguments(
 
 @pytest.fixture(scope="module")
 def rules_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    data: Path = tmp_path_factory.mktemp("client-duplicate-rules")
-    (data / "org.yaml").write_text(RULES)
-    with start_emulator(data / "data", config_path=data / "org.yaml") as emu:
+    with emulator_with(tmp_path_factory, "client-duplicate-rules", RULES) as emu:
         yield emu
 
 

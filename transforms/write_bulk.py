@@ -77,17 +77,6 @@ def key_by_object(batch: list[MergedOp]) -> Iterable[tuple[str, list[MergedOp]]]
     return groups.items()
 
 
-def _newest_time(report: BatchReport) -> str:
-    return max(
-        (
-            max(op.field_times.values(), default="")
-            for op, r in report.results
-            if isinstance(r, WrittenRecord)
-        ),
-        default="",
-    )
-
-
 class _WriteObject(WriterFn):
     """Writes every batch of one sObject (a GroupByKey's values) through a BulkWriter."""
 

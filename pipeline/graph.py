@@ -27,6 +27,7 @@ from salesforce.bulk import BulkClient
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
+from transforms import tally
 from transforms.batch_by_shard import MergeIntoBatches
 from transforms.batch_writer import WritePolicy
 from transforms.dead_letters import WriteDeadLetters
@@ -91,6 +92,7 @@ def build(
     dead_letter_sink: beam.PTransform | None = None,
     bulk_factory: BulkFactory = BulkClient,
     plan: ActionPlan | None = None,
+    summary: beam.PTransform | None = None,
 ) -> None:
     """Wires the graph: read -> parse -> gate -> map -> merge and batch -> write; dead letters -> sink.
 
@@ -101,7 +103,9 @@ def build(
     carrying its text. `dead_letter_sink` publishes dead letters (to a topic) instead of the files of
     --dead_letter_output. `bulk_factory` makes the Bulk writers' API clients (tests inject one). `plan`
     holds the actions (checked against the org) and where read records and a dry run's plan go; by
-    default the built-in actions.
+    default the built-in actions. `summary` (pipeline.summary_stage.WriteSummary) totals the stages'
+    tallies into the run's summary file once the input has been handled; a streaming run never ends, so it
+    has none.
     """
     if plan is None:
         plan = ActionPlan(default_actions(), WritePolicy())
@@ -170,3 +174,9 @@ def build(
         _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
             options.dead_letter_output, window_seconds=window_seconds
         )
+    if summary is not None and not streaming:
+        # Last: every counting stage has registered its tallies by now.
+        tallies = tuple(tally.collected(p)) | "FlattenTallies" >> beam.Flatten().with_output_types(
+            tally.Tally
+        )
+        _ = tallies | "Summary" >> summary

@@ -21,6 +21,7 @@ from pipeline.options import BeamforceOptions, unknown_flags, validate
 from pipeline.progress import ProgressReporter
 from pipeline.sources import SourceOptions, check_runner, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
+from pipeline.summary_stage import WriteSummary, write_text
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import CREDENTIAL_VARS, PASSWORD, Credentials
@@ -145,6 +146,16 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
         client_factory = DryRunFactory(SalesforceClient)
         bf.write_method = "rest"  # a dry run plans the writes REST would make
 
+    summary = None
+    if bf.summary_output and not streaming:
+        # Computed inside the pipeline, so that a remote runner, or a launch that does not wait, gives
+        # the same file; the launcher's own calls (its login, the describes) are all made by now.
+        summary = WriteSummary(
+            bf.summary_output,
+            client.api_calls,
+            dead_letter_topic(options) or bf.dead_letter_output,
+            options.view_as(ActionOptions).salesforce_dry_run,
+        )
     p = beam.Pipeline(options=options)
     # The writers read the credentials themselves when they start: the graph carries no secret.
     build(
@@ -159,6 +170,7 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
         rereadable=source.rereadable and not streaming,
         dead_letter_sink=dead_letter_sink(options),
         plan=plan,
+        summary=summary,
     )
     return options, p, client, streaming
 
@@ -168,12 +180,13 @@ def submit(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Pip
     Flex Template, which must exit once the job is submitted. The job's counters are in the runner's
     metrics; the summary (which needs the finished job's counters) is not computed here."""
     environ = os.environ if environ is None else environ
-    if any(a.split("=", 1)[0] == "--summary_output" for a in argv):
+    options, p, _, streaming = _prepare(list(argv), environ)
+    if streaming and options.view_as(BeamforceOptions).summary_output:
         raise ConfigurationError(
-            "--summary_output needs the finished job's counters, and a launch that does not wait has "
-            "none: leave it out and read the job's metrics (namespace beamforce) in the runner"
+            "--summary_output is written when a run ends, and a streaming job launched without waiting "
+            "never reports its end here: leave it out and read the job's metrics (namespace beamforce) in "
+            "the runner"
         )
-    options, p, _, _ = _prepare(list(argv), environ)
     with _credentials_exported(environ):
         result = p.run()
     job = getattr(result, "job_id", None)
@@ -210,12 +223,12 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
         string_sets,
         extra_api_calls=client.api_calls,
         dead_letter_output=dead_letter_topic(options) or bf.dead_letter_output,
+        dry_run=options.view_as(ActionOptions).salesforce_dry_run,
     )
-    summary.dry_run = options.view_as(ActionOptions).salesforce_dry_run
     print(summary.format_text())
-    if bf.summary_output:
-        with open(bf.summary_output, "w", encoding="utf-8") as f:
-            f.write(summary.to_json() + "\n")
+    if bf.summary_output and (streaming or interrupted):
+        # A bounded run's pipeline wrote it (pipeline/summary_stage.py); a stopped one never got there.
+        write_text(bf.summary_output, summary.to_json() + "\n")
     if interrupted:
         raise KeyboardInterrupt
     if not summary.balanced:

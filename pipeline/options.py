@@ -120,8 +120,12 @@ class BeamforceOptions(PipelineOptions):
             "--summary_output",
             metavar="FILE",
             default=None,
-            help="Also write the run's summary (the counters) as JSON to FILE (checked to be writable "
-            "before the run starts).",
+            help="Also write the run's summary (the counters) as JSON to FILE: a local path or any Beam "
+            "filesystem path (gs://..., with the gcp extra), checked before the run starts. A bounded run "
+            "computes the summary inside the pipeline and a worker writes it when the input has been "
+            "handled, so every runner gives the same file, also a job launched without waiting (a Flex "
+            "Template); on Dataflow or a remote Flink or Spark cluster give a path the workers can write. "
+            "A streaming run writes it from the launching process when it stops.",
         )
         parser.add_argument(
             "--address_mapping",
@@ -387,8 +391,25 @@ def _check_dead_letter_output(prefix: str, default: bool) -> None:
         )
 
 
-def _check_summary_output(path: str) -> None:
-    """The summary is written last, after Salesforce was: a path that cannot take it must fail first."""
+def _check_summary_output(path: str, workers: str | None) -> None:
+    """The summary is written last, after Salesforce was: a path that cannot take it must fail first.
+    A remote path (gs://...) must have a filesystem here; Beam's writes it when the run ends."""
+    if "://" in path:
+        try:
+            FileSystems.get_filesystem(path)
+        except Exception as e:  # Beam wraps a missing filesystem's failure differently per scheme
+            raise ConfigurationError(
+                f"--summary_output {path!r} cannot be written: {e} (install the Beam extra for its scheme, "
+                "e.g. pip install 'beamforce[gcp]' for gs://)"
+            ) from None
+        return
+    if workers is not None:
+        # Written inside the pipeline on a remote runner, by one of its workers (pipeline/summary_stage.py).
+        raise ConfigurationError(
+            f"--summary_output {path!r} is on this machine, which the workers of {workers} cannot write "
+            "to: give a path they all can, e.g. --summary_output gs://bucket/beamforce/summary.json (or "
+            "s3://, hdfs://)"
+        )
     if os.path.isdir(path):
         raise ConfigurationError(
             f"--summary_output {path!r} is a directory: give a file name, e.g. "
@@ -480,7 +501,9 @@ def validate(
         _check_dead_letter_output(o.dead_letter_output, default)
 
     if o.summary_output is not None:
-        _check_summary_output(o.summary_output)
+        # A bounded run's summary is written by a worker; a streaming run's by this process.
+        streaming = bool(options.view_as(StandardOptions).streaming)
+        _check_summary_output(o.summary_output, None if streaming else remote_workers(options, runner))
 
     limit = o.api_usage_limit_percent
     if not 0 < limit <= NO_LIMIT_PERCENT:  # also refuses nan

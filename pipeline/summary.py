@@ -94,11 +94,14 @@ class Summary:
         string_sets: Mapping[str, Iterable[str]],
         extra_api_calls: int = 0,
         dead_letter_output: str | None = None,
+        dry_run: bool = False,
     ) -> "Summary":
-        """From the run's counters and string sets (namespace "beamforce", summed over steps)."""
+        """From the run's counters and string sets (namespace "beamforce", summed over steps), the calls
+        the launching process made itself, where dead letters went and whether it was a dry run."""
         s = cls(
             api_calls=extra_api_calls,
             dead_letter_output=dead_letter_output,
+            dry_run=dry_run,
             org_setup_missing=sorted(string_sets.get(metrics.ORG_SETUP_MISSING, ())),
         )
         for kind in FIELD_NOTES:

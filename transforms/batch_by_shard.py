@@ -17,6 +17,7 @@ from schemas.records import MergedOp, RecordOp
 from transforms import metrics
 from transforms.coders import ShardMergeCoder
 from transforms.merging import RecordMerge
+from transforms.tally import TALLY, Counts, collect
 
 # Keys of the batches between splitting and filling: a full batch alone, or an sObject's part-filled ones.
 FULL = "full"
@@ -85,12 +86,15 @@ class _SplitIntoBatches(beam.DoFn):
 
     def __init__(self, batch_size: int) -> None:
         self._batch_size = batch_size
-        self.deduplicated = Metrics.counter(metrics.NAMESPACE, metrics.DEDUPLICATED)
+        self.counts = Counts()
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
     def process(self, element: tuple[str, tuple[list[MergedOp], int]]):
         key, (ops, duplicates) = element
         if duplicates:
-            self.deduplicated.inc(duplicates)
+            self.counts.inc(metrics.DEDUPLICATED, duplicates)
         size = self._batch_size
         full = len(ops) - len(ops) % size
         for n, start in enumerate(range(0, full, size)):
@@ -147,13 +151,19 @@ class MergeIntoBatches(beam.PTransform):
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         # One shuffle after the merge, for full and part-filled batches alike: a Flatten of the two would
         # encode every record twice more on the in-process runner.
-        return (
+        split = (
             ops
             | "KeyByShard" >> beam.Map(_key_by_shard(self._shards)).with_output_types(tuple[str, RecordOp])
             | "MergePerShard"
             >> beam.CombinePerKey(MergeShard()).with_output_types(tuple[str, tuple[list[MergedOp], int]])
             | "SplitIntoBatches"
-            >> beam.ParDo(_SplitIntoBatches(self._batch_size)).with_output_types(tuple[str, list[MergedOp]])
+            >> beam.ParDo(_SplitIntoBatches(self._batch_size))
+            .with_output_types(tuple[str, list[MergedOp]])
+            .with_outputs(TALLY, main="batches")
+        )
+        collect(split[TALLY])
+        return (
+            split.batches
             | "GroupBatches" >> beam.GroupByKey()
             | "FillBatches" >> beam.ParDo(_FillBatches(self._batch_size)).with_output_types(list[MergedOp])
         )

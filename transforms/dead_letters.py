@@ -1,22 +1,36 @@
 """WriteDeadLetters: count dead letters by reason and write them as JSON lines for replay."""
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from schemas.dead_letter import DeadLetter
 from transforms import metrics
 from transforms.json_lines import check_prefix, write_json_lines
+from transforms.tally import TALLY, Counts, collect
 
 
 class _CountByReason(beam.DoFn):
     def __init__(self) -> None:
-        self.retryable = Metrics.counter(metrics.NAMESPACE, metrics.DEAD_LETTER_RETRYABLE)
+        self.counts = Counts()
 
     def process(self, dead_letter: DeadLetter):
-        Metrics.counter(metrics.NAMESPACE, metrics.dead_letter(dead_letter.reason)).inc()
+        self.counts.inc(metrics.dead_letter(dead_letter.reason))
         if dead_letter.retryable:
-            self.retryable.inc()
+            self.counts.inc(metrics.DEAD_LETTER_RETRYABLE)
         yield dead_letter
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
+
+
+class CountByReason(beam.PTransform):
+    """Counts `dead_letter:<reason>` and `dead_letter_retryable`; the dead letters go on unchanged."""
+
+    def expand(self, dead_letters: beam.PCollection) -> beam.PCollection:
+        counted = dead_letters | "Count" >> beam.ParDo(_CountByReason()).with_output_types(
+            DeadLetter
+        ).with_outputs(TALLY, main="dead_letters")
+        collect(counted[TALLY])
+        return counted.dead_letters
 
 
 def to_json(dead_letter: DeadLetter) -> str:
@@ -42,7 +56,7 @@ class WriteDeadLetters(beam.PTransform):
     def expand(self, dead_letters: beam.PCollection) -> beam.PCollection:
         lines = (
             dead_letters
-            | "CountByReason" >> beam.ParDo(_CountByReason()).with_output_types(DeadLetter)
+            | "CountByReason" >> CountByReason()
             | "ToJson" >> beam.Map(to_json).with_output_types(str)
         )
         return write_json_lines(lines, self._prefix, self._window_seconds, window_label="WindowDeadLetters")

@@ -27,7 +27,6 @@ import fastavro
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from fastavro.schema import SchemaParseException
 
 from schemas.dead_letter import DeadLetter
@@ -36,6 +35,7 @@ from transforms import metrics
 from transforms.read_events import READ_ERRORS as LINE_READ_ERRORS
 from transforms.read_events import _ReadLines, read_lines
 from transforms.result import Result
+from transforms.tally import TALLY, collect
 
 _log = logging.getLogger(__name__)
 
@@ -466,7 +466,7 @@ class _ReadArchiveFile(beam.DoFn):
 
     def __init__(self) -> None:
         self._json_lines = _ReadLines()
-        self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
+        self.counts = self._json_lines.counts  # one tally for both kinds of file
 
     def process(self, readable: fileio.ReadableFile):
         if readable.metadata.path.endswith(AVRO_SUFFIX):
@@ -500,7 +500,10 @@ class _ReadArchiveFile(beam.DoFn):
                 DEAD_LETTER, DeadLetter.of(STAGE, UNREADABLE_FILE, message, None, source=source)
             )
         finally:
-            self.events_read.inc(events)
+            self.counts.inc(metrics.EVENTS_READ, events)
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
 
 def read_archive_lines(path: str, wanted: set[int]) -> Iterator[tuple[int, str | bytes]]:
@@ -578,6 +581,7 @@ class ReadArchive(beam.PTransform):
             | "ReadRecords"
             >> beam.ParDo(_ReadArchiveFile())
             .with_output_types(EventLine)
-            .with_outputs(DEAD_LETTER, main="lines")
+            .with_outputs(DEAD_LETTER, TALLY, main="lines")
         )
+        collect(read[TALLY])
         return Result(read.lines, read[DEAD_LETTER])

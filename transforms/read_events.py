@@ -10,12 +10,12 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import EventLine
 from transforms import metrics
 from transforms.result import Result
+from transforms.tally import TALLY, Counts, collect
 
 DEAD_LETTER = "dead_letter"
 STAGE = "read"
@@ -37,8 +37,7 @@ class _ReadLines(beam.DoFn):
     """
 
     def __init__(self) -> None:
-        self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
-        self.blank_lines = Metrics.counter(metrics.NAMESPACE, metrics.BLANK_LINES)
+        self.counts = Counts()
 
     def process(self, readable: fileio.ReadableFile):
         source = readable.metadata.path
@@ -61,8 +60,11 @@ class _ReadLines(beam.DoFn):
             )
         finally:
             # Counted once per file: a counter update per line costs more than reading the line.
-            self.events_read.inc(events)
-            self.blank_lines.inc(blanks)
+            self.counts.inc(metrics.EVENTS_READ, events)
+            self.counts.inc(metrics.BLANK_LINES, blanks)
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
 
 def numbered_lines(f) -> Iterator[tuple[int, bytes]]:
@@ -159,6 +161,9 @@ class ReadEvents(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
             | "OpenFiles" >> fileio.ReadMatches()
             | "ReadLines"
-            >> beam.ParDo(_ReadLines()).with_output_types(EventLine).with_outputs(DEAD_LETTER, main="lines")
+            >> beam.ParDo(_ReadLines())
+            .with_output_types(EventLine)
+            .with_outputs(DEAD_LETTER, TALLY, main="lines")
         )
+        collect(read[TALLY])
         return Result(read.lines, read[DEAD_LETTER])

@@ -10,7 +10,6 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
@@ -19,6 +18,7 @@ from schemas.events import EventLine
 from transforms import metrics, parsing
 from transforms.read_events import _line_of  # one rule for blank lines, whatever the source
 from transforms.result import Result
+from transforms.tally import TALLY, Counts, collect
 
 _LOG = logging.getLogger(__name__)
 
@@ -320,10 +320,12 @@ class _ReadPartition(_WithConsumer):
         self._clock = clock
         self._consumer = None
         self._committed: dict[tuple[str, int], int] = {}
-        self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
-        self.blank_lines = Metrics.counter(metrics.NAMESPACE, metrics.BLANK_LINES)
+        self.counts = Counts()
 
     process = _partition_process(unbounded=False)
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
     def _read(self, element: KafkaPartition, tracker, watermark, finalizer):
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -394,8 +396,8 @@ class _ReadPartition(_WithConsumer):
                     last_record = self._clock()
         finally:
             # Counted once per call: a counter update per record costs more than the record.
-            self.events_read.inc(events)
-            self.blank_lines.inc(blanks)
+            self.counts.inc(metrics.EVENTS_READ, events)
+            self.counts.inc(metrics.BLANK_LINES, blanks)
             if handled is not None:
                 finalizer.register(lambda offset=handled + 1: self._commit(topic, partition, offset))
 
@@ -501,7 +503,7 @@ class ReadKafka(beam.PTransform):
         # over all of it) can follow it on any runner.
         ends = self._bounded or self._max_idle is not None
         reader = _ReadPartition if ends else _ReadUnboundedPartition
-        lines = (
+        read = (
             pbegin
             | "Impulse" >> beam.Impulse()
             | "ListPartitions"
@@ -522,8 +524,12 @@ class ReadKafka(beam.PTransform):
                     *self._checkpoint,
                     clock=self._clock,
                 )
-            ).with_output_types(EventLine)
+            )
+            .with_output_types(EventLine)
+            .with_outputs(TALLY, main="lines")
         )
+        collect(read[TALLY])
+        lines = read.lines
         dead_letters = pbegin | "NoDeadLetters" >> beam.Create([]).with_output_types(DeadLetter)
         return Result(lines, dead_letters)
 
@@ -604,15 +610,17 @@ class _RecordsToLines(beam.DoFn):
 
     def __init__(self, topics: Sequence[str]) -> None:
         self._topics = tuple(topics)
-        self.events_read = Metrics.counter(metrics.NAMESPACE, metrics.EVENTS_READ)
-        self.blank_lines = Metrics.counter(metrics.NAMESPACE, metrics.BLANK_LINES)
+        self.counts = Counts()
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
     def process(self, record, timestamp=beam.DoFn.TimestampParam):
         line = record_to_line(record, self._topics)
         if line is None:
-            self.blank_lines.inc()
+            self.counts.inc(metrics.BLANK_LINES)
             return
-        self.events_read.inc()
+        self.counts.inc(metrics.EVENTS_READ)
         seconds = event_seconds(line.line)
         if seconds is not None and Timestamp.of(seconds) < timestamp:
             yield beam.window.TimestampedValue(line, Timestamp.of(seconds))
@@ -683,10 +691,15 @@ class ReadKafkaXlang(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
-        lines = (
+        read = (
             pbegin
             | "ReadFromKafka" >> self.kafka_read()
-            | "ToEventLines" >> beam.ParDo(_RecordsToLines(self._topics)).with_output_types(EventLine)
+            | "ToEventLines"
+            >> beam.ParDo(_RecordsToLines(self._topics))
+            .with_output_types(EventLine)
+            .with_outputs(TALLY, main="lines")
         )
+        collect(read[TALLY])
+        lines = read.lines
         dead_letters = pbegin | "NoDeadLetters" >> beam.Create([]).with_output_types(DeadLetter)
         return Result(lines, dead_letters)

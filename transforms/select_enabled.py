@@ -1,16 +1,18 @@
 """SelectEnabled: only events whose integrations enable Salesforce go on (the seed's gate)."""
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from schemas.events import SegmentEvent
 from transforms import gating, metrics
+from transforms.tally import TALLY, Counts, collect
+
+DISABLED = metrics.filtered("integration_disabled")
 
 
 class _KeepEnabled(beam.DoFn):
     def __init__(self, always_enabled: bool) -> None:
         self._always_enabled = always_enabled
-        self.disabled = Metrics.counter(metrics.NAMESPACE, metrics.filtered("integration_disabled"))
+        self.counts = Counts()
 
     def process(self, event: SegmentEvent):
         if self._always_enabled:
@@ -20,7 +22,10 @@ class _KeepEnabled(beam.DoFn):
         if passes:
             yield event
         else:
-            self.disabled.inc()
+            self.counts.inc(DISABLED)
+
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
 
 class SelectEnabled(beam.PTransform):
@@ -32,6 +37,8 @@ class SelectEnabled(beam.PTransform):
         self._always_enabled = bool(always_enabled)
 
     def expand(self, events: beam.PCollection) -> beam.PCollection:
-        return events | "KeepEnabled" >> beam.ParDo(_KeepEnabled(self._always_enabled)).with_output_types(
+        kept = events | "KeepEnabled" >> beam.ParDo(_KeepEnabled(self._always_enabled)).with_output_types(
             SegmentEvent
-        )
+        ).with_outputs(TALLY, main="events")
+        collect(kept[TALLY])
+        return kept.events

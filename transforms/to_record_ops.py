@@ -2,7 +2,6 @@
 Account by default), the events no action takes counted as filtered."""
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from actions.config import ActionsConfig, default_actions
 from schemas.dead_letter import DeadLetter
@@ -11,6 +10,7 @@ from schemas.records import RecordOp
 from transforms import account_mapping, metrics
 from transforms.action_mapping import action_op
 from transforms.result import Result
+from transforms.tally import TALLY, Counts, collect
 
 DEAD_LETTER = "dead_letter"
 
@@ -19,20 +19,20 @@ class _MapEvent(beam.DoFn):
     def __init__(self, config: ActionsConfig, address_mapping: str) -> None:
         self._config = config
         self._address_mapping = address_mapping
+        self.counts = Counts()
 
-    def setup(self) -> None:
-        ns = metrics.NAMESPACE
-        self._extra = Metrics.counter(ns, metrics.ACTION_EXTRA_DELIVERIES)
+    def finish_bundle(self):
+        yield from self.counts.emit()
 
     def process(self, event: SegmentEvent):
         actions = self._config.for_event(event.type, event.event if event.type == "track" else None)
         if not actions:
-            Metrics.counter(metrics.NAMESPACE, metrics.filtered(f"no_action_for_{event.type}")).inc()
+            self.counts.inc(metrics.filtered(f"no_action_for_{event.type}"))
             return
         if len(actions) > 1:
             # Each action's op is accounted for on its own (written or dead-lettered): the summary
             # balances by counting the event's extra deliveries.
-            self._extra.inc(len(actions) - 1)
+            self.counts.inc(metrics.ACTION_EXTRA_DELIVERIES, len(actions) - 1)
         for action in actions:
             op = action_op(event, action, self._address_mapping)
             if isinstance(op, DeadLetter):
@@ -62,5 +62,6 @@ class ToRecordOps(beam.PTransform):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
         mapped = events | "MapEvent" >> beam.ParDo(
             _MapEvent(self._config, self._address_mapping)
-        ).with_output_types(RecordOp).with_outputs(DEAD_LETTER, main="ops")
+        ).with_output_types(RecordOp).with_outputs(DEAD_LETTER, TALLY, main="ops")
+        collect(mapped[TALLY])
         return Result(mapped.ops, mapped[DEAD_LETTER])

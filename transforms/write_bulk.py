@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
-from apache_beam.metrics import Metrics
 
 from salesforce.bulk import (
     JOB_TIMEOUT_SECONDS,
@@ -43,6 +42,7 @@ from transforms.batch_writer import (
 )
 from transforms.bulk_writer import DEFAULT_MIN_JOB_RECORDS, DEFAULT_RECORDS_PER_JOB, BulkWriter
 from transforms.result import Result
+from transforms.tally import TALLY, collect
 from transforms.write_to_salesforce import (
     DEAD_LETTER,
     THROTTLER_BUCKET_MS,
@@ -113,9 +113,6 @@ class _WriteObject(WriterFn):
         self._writer: BulkWriter | None = None
         self._setup_error = ""
         super().__init__()
-        ns = metrics.NAMESPACE
-        self.throttling = Metrics.counter(ns, THROTTLING_COUNTER)
-        self.client_totals = {name: Metrics.counter(ns, name) for name, _ in _CLIENT_TOTALS}
 
     def display_data(self) -> dict:
         # Credentials stay out on purpose: display data ends up in runner UIs and job graphs.
@@ -187,6 +184,9 @@ class _WriteObject(WriterFn):
             self._report_client()
             started = time.monotonic()
 
+    def finish_bundle(self):
+        yield from self.counts.emit()
+
     def _emit(self, report: BatchReport):
         self._limit_waited += report.limit_waited_seconds
         for tag, element in self._outputs(report):
@@ -204,12 +204,10 @@ class _WriteObject(WriterFn):
             + self._limit_waited
         )
         totals[metrics.API_LIMIT_WAIT_SECONDS] = int(self._limit_waited)
-        counters = {**self.client_totals, THROTTLING_COUNTER: self.throttling}
-        counters[metrics.API_LIMIT_WAIT_SECONDS] = self.limit_wait_seconds
         for name, value in totals.items():
             previous = self._reported.get(name, 0)
             if value > previous:
-                counters[name].inc(value - previous)
+                self.counts.inc(name, value - previous)
                 self._reported[name] = value
         usage = getattr(client, "api_usage", None)
         if usage is not None:
@@ -301,6 +299,7 @@ class WriteToSalesforceBulk(beam.PTransform):
             | "WriteJobs"
             >> beam.ParDo(_WriteObject(*self._args))
             .with_output_types(WrittenRecord)
-            .with_outputs(DEAD_LETTER, main="written")
+            .with_outputs(DEAD_LETTER, TALLY, main="written")
         )
+        collect(written[TALLY])
         return Result(written.written, written[DEAD_LETTER])

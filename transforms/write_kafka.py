@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 
 from schemas.dead_letter import DeadLetter
-from transforms.dead_letters import _CountByReason as CountByReason
+from transforms.dead_letters import CountByReason
 from transforms.read_kafka import check_topic, resolve_config, validate_config
 from transforms.write_pubsub import MAX_ATTRIBUTE_CHARS, truncated_line
 
@@ -217,7 +217,7 @@ class WriteDeadLettersToKafka(beam.PTransform):
     def expand(self, dead_letters: beam.PCollection) -> beam.PCollection:
         return (
             dead_letters
-            | "CountByReason" >> beam.ParDo(CountByReason()).with_output_types(DeadLetter)
+            | "CountByReason" >> CountByReason()
             | "Produce"
             >> beam.ParDo(
                 _Produce(

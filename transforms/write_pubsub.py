@@ -7,7 +7,7 @@ import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage, WriteToPubSub, parse_topic
 
 from schemas.dead_letter import DeadLetter
-from transforms.dead_letters import _CountByReason as CountByReason
+from transforms.dead_letters import CountByReason
 
 # Pub/Sub takes at most 10 MB of data a message (attributes and framing count too): room is left.
 MAX_DATA_BYTES = 9_000_000
@@ -86,7 +86,7 @@ class WriteDeadLettersToPubSub(beam.PTransform):
     def expand(self, dead_letters: beam.PCollection) -> beam.PCollection:
         return (
             dead_letters
-            | "CountByReason" >> beam.ParDo(CountByReason()).with_output_types(DeadLetter)
+            | "CountByReason" >> CountByReason()
             | "ToMessage" >> beam.Map(to_message).with_output_types(PubsubMessage)
             | "Publish" >> WriteToPubSub(self._topic, with_attributes=True)
         )

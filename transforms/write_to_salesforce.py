@@ -50,6 +50,7 @@ from transforms.batch_writer import (  # noqa: F401  (re-exported: the writer's 
     org_setup_fields,
 )
 from transforms.result import Result
+from transforms.tally import TALLY, Counts, collect
 
 DEAD_LETTER = "dead_letter"
 STAGE = "write"
@@ -136,15 +137,9 @@ class WriterFn(beam.DoFn):
 
     def __init__(self) -> None:
         ns = metrics.NAMESPACE
-        self.stale_fields = Metrics.counter(ns, metrics.STALE_FIELDS_SKIPPED)
+        self.counts = Counts()  # the counters the summary reads, tallied per bundle too
         self.batch_sizes = Metrics.distribution(ns, metrics.WRITE_BATCH_SIZE)
         self.latency_ms = Metrics.distribution(ns, metrics.WRITE_BATCH_LATENCY_MS)
-        self.field_notes = {k: Metrics.counter(ns, metrics.field_note(k)) for k in metrics.FIELD_NOTE_KINDS}
-        self.field_names = {
-            k: Metrics.string_set(ns, metrics.field_names(k)) for k in metrics.FIELD_NOTE_KINDS
-        }
-        self.setup_missing = Metrics.string_set(ns, metrics.ORG_SETUP_MISSING)
-        self.limit_wait_seconds = Metrics.counter(ns, metrics.API_LIMIT_WAIT_SECONDS)
         self.api_remaining = Metrics.gauge(ns, metrics.API_CALLS_REMAINING)
         self.event_lag = Metrics.gauge(ns, metrics.EVENT_TIME_LAG_SECONDS)
 
@@ -155,15 +150,15 @@ class WriterFn(beam.DoFn):
     def _outputs(self, report: BatchReport) -> Iterable[tuple[str | None, Any]]:
         """A written batch's outputs as (tag, element), tag None for the main output (WrittenRecords,
         a dry run's planned rows among them) and DEAD_LETTER for UndeliveredEvents; its metrics counted."""
-        ns = metrics.NAMESPACE
+        counts = self.counts
         for sobject, notes in report.field_notes:
             self._note_fields(sobject, notes)
         for name in report.setup_missing:
-            self.setup_missing.add(name)
+            counts.add(metrics.ORG_SETUP_MISSING, name)
         for sobject in report.ambiguous:
-            Metrics.counter(ns, metrics.ambiguous_match(sobject)).inc()
+            counts.inc(metrics.ambiguous_match(sobject))
         if report.stale_fields:
-            self.stale_fields.inc(report.stale_fields)
+            counts.inc(metrics.STALE_FIELDS_SKIPPED, report.stale_fields)
         for row in report.planned:
             yield None, WrittenRecord(row["object"], "", PLANNED, None, 0, rows=(row,))
         written: collections.Counter = collections.Counter()  # (sObject, kind, what) -> count
@@ -189,7 +184,7 @@ class WriterFn(beam.DoFn):
                 "events": metrics.events_written,
                 "action": metrics.action_records,
             }[what]
-            Metrics.counter(ns, count(where, kind)).inc(n)
+            counts.inc(count(where, kind), n)
         if newest:
             self.event_lag.set(max(0, int(time.time() - _epoch_seconds(newest))))
 
@@ -197,14 +192,14 @@ class WriterFn(beam.DoFn):
         for kind, names in notes.items():
             if not names:
                 continue
-            self.field_notes[kind].inc()
+            self.counts.inc(metrics.field_note(kind))
             noted = self._noted[kind]
             for name in names:
                 qualified = f"{sobject}.{name}"
                 if qualified in noted or len(noted) >= metrics.FIELD_NAMES_PER_KIND:
                     continue
                 noted.add(qualified)
-                self.field_names[kind].add(qualified)
+                self.counts.add(metrics.field_names(kind), qualified)
                 _log.info("field %s: %s", qualified, kind.replace("_", " "))
 
 
@@ -235,19 +230,6 @@ class _WriteBatch(WriterFn):
         super().__init__()
         ns = metrics.NAMESPACE
         self.login_paused = {r: Metrics.gauge(ns, login_paused(r)) for r in LOGIN_BLOCK_REASONS}
-        self._client_totals = {
-            name: Metrics.counter(ns, name)
-            for name in (
-                metrics.API_CALLS,
-                metrics.THROTTLED_SECONDS,
-                metrics.CLIENT_RETRIES,
-                metrics.CLIENT_BACKOFF_SECONDS,
-                metrics.SESSION_RENEWALS,
-                metrics.BATCH_DEADLINE_EXCEEDED,
-                metrics.PLANNED_WRITE_CALLS,
-                THROTTLING_COUNTER,
-            )
-        }
 
     def display_data(self) -> dict:
         # Credentials stay out on purpose: display data ends up in runner UIs and job graphs.
@@ -348,6 +330,7 @@ class _WriteBatch(WriterFn):
         # The bundle (and the source's acknowledgement of its events) ends only when all is written.
         while self._pending:
             yield from self._finish_oldest()
+        yield from self.counts.emit()
 
     @staticmethod
     def _write_after(
@@ -420,18 +403,14 @@ class _WriteBatch(WriterFn):
                     + getattr(client, "adaptive_throttled_seconds", 0.0)
                     + limit_waited
                 ),
+                metrics.API_LIMIT_WAIT_SECONDS: int(limit_waited),
             }
             reported = session.reported
             for name, value in totals.items():
                 previous = reported.get(name, 0)
                 if value > previous:
-                    self._client_totals[name].inc(value - previous)
+                    self.counts.inc(name, value - previous)
                     reported[name] = value
-            waited = int(limit_waited)
-            previous = reported.get(metrics.API_LIMIT_WAIT_SECONDS, 0)
-            if waited > previous:
-                self.limit_wait_seconds.inc(waited - previous)
-                reported[metrics.API_LIMIT_WAIT_SECONDS] = waited
         usage = getattr(client, "api_usage", None)
         if usage is not None:
             self.api_remaining.set(max(0, usage.max - usage.used))
@@ -514,5 +493,6 @@ class WriteToSalesforce(beam.PTransform):
                 self._shared,
                 self._policy,
             )
-        ).with_output_types(WrittenRecord).with_outputs(DEAD_LETTER, main="written")
+        ).with_output_types(WrittenRecord).with_outputs(DEAD_LETTER, TALLY, main="written")
+        collect(written[TALLY])
         return Result(written.written, written[DEAD_LETTER])

@@ -2,6 +2,7 @@
 requires it), with the same checks before anything is read as `python -m pipeline`."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,37 @@ def test_the_launch_submits_the_job_and_returns(org, tmp_path, caplog):
     assert "Submitted" in caplog.text and "not waiting for it" in caplog.text
 
 
-def test_a_launch_refuses_a_summary_file_it_could_not_write(org, tmp_path, capsys):
-    args = [f"--input={EVENTS}", *connection_flags(org), f"--summary_output={tmp_path}/summary.json"]
+def test_a_launch_that_does_not_wait_still_gets_its_summary_file(org, tmp_path):
+    # The pipeline computes the summary and a worker writes it: no waiting launcher is needed.
+    summary_path = tmp_path / "summary.json"
+    args = [
+        f"--input={EVENTS}",
+        *connection_flags(org),
+        f"--dead_letter_output={tmp_path}/dead",
+        f"--summary_output={summary_path}",
+    ]
+    assert _entry().launch(args, environ(org)) == 0
+    summary = json.loads(summary_path.read_text())
+    calls = org.admin("GET", "/_emulator/calls")["total"]
+    assert {k: summary[k] for k in ("events_read", "written", "filtered", "dead_lettered", "balanced")} == {
+        "events_read": 3,
+        "written": {"Account": {"create": 1}, "Lead": {"create": 2}},  # events, by record
+        "filtered": {},
+        "dead_lettered": {},
+        "balanced": True,
+    }
+    assert summary["api_calls"] == calls  # the launcher's login and describes as well as the writers'
+    assert summary["dead_letter_output"] == f"{tmp_path}/dead"
+
+
+def test_a_streaming_launch_refuses_a_summary_file(org, tmp_path, capsys):
+    args = [
+        f"--input={EVENTS}",
+        "--streaming",
+        *connection_flags(org),
+        f"--summary_output={tmp_path}/summary.json",
+    ]
     assert _entry().launch(args, environ(org)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("beamforce: configuration error: --summary_output needs the finished job's")
-    assert org.admin("GET", "/_emulator/calls")["total"] == 0  # refused before logging in
+    assert err.startswith("beamforce: configuration error: --summary_output is written when a run ends")
+    assert not (tmp_path / "summary.json").exists()

@@ -41,7 +41,11 @@ def _produce(broker, topic, events) -> None:
 
 
 def _run(emu, tmp_path, broker, topic, group_id, *flags):
-    return run(
+    """Runs the pipeline; the summary file its pipeline wrote (from the stages' tallies, the Kafka
+    reader's among them) must equal the summary the launcher built from the metrics."""
+    summary_path = tmp_path / "summary.json"
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary = run(
         [
             "--kafka_bootstrap_servers",
             broker.bootstrap,
@@ -53,11 +57,15 @@ def _run(emu, tmp_path, broker, topic, group_id, *flags):
             str(tmp_path / "dead" / "dead_letters"),
             "--progress_seconds",
             "3600",
+            "--summary_output",
+            str(summary_path),
             *connection_flags(emu),
             *flags,
         ],
         environ(emu),
     )
+    assert json.loads(summary_path.read_text()) == json.loads(summary.to_json())
+    return summary
 
 
 def _leads(emu) -> dict[str, str]:

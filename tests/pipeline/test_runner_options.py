@@ -135,3 +135,44 @@ def test_dataflow_takes_a_bucket_prefix_for_dead_letters(tmp_path):
     options = PipelineOptions([*argv, "--dead_letter_output", "gs://bucket/dead"])
     validate(options, ENV)
     assert options.view_as(BeamforceOptions).dead_letter_output == "gs://bucket/dead"
+
+
+FLINK_CLUSTER = ["--runner", "FlinkRunner", "--flink_master", "flink:8081"]
+
+
+def _validate_summary(tmp_path, *flags: str) -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import validate
+
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    argv = ["--input", str(tmp_path / "events.jsonl"), "--dead_letter_output", "s3://bucket/dead", *flags]
+    validate(PipelineOptions(argv), ENV)
+
+
+def test_a_flink_cluster_refuses_a_summary_file_on_the_launching_machine(tmp_path):
+    # A bounded run's summary is written by one of the workers (pipeline/summary_stage.py).
+    path = tmp_path / "summary.json"
+    with pytest.raises(ConfigurationError) as e:
+        _validate_summary(tmp_path, *FLINK_CLUSTER, "--summary_output", str(path))
+    assert str(e.value) == (
+        f"--summary_output '{path}' is on this machine, which the workers of FlinkRunner (--flink_master "
+        "flink:8081) cannot write to: give a path they all can, e.g. --summary_output "
+        "gs://bucket/beamforce/summary.json (or s3://, hdfs://)"
+    )
+
+
+def test_a_remote_summary_path_is_taken_and_a_streaming_run_writes_its_own_summary_here(tmp_path):
+    _validate_summary(tmp_path, *FLINK_CLUSTER, "--summary_output", "s3://bucket/summary.json")
+    # A streaming run's summary comes from the launching process when it stops: a local file is fine.
+    _validate_summary(tmp_path, *FLINK_CLUSTER, "--streaming", "--summary_output", str(tmp_path / "s.json"))
+
+
+def test_a_summary_path_without_its_filesystem_is_refused(tmp_path):
+    with pytest.raises(ConfigurationError) as e:
+        _validate_summary(tmp_path, "--summary_output", "nosuchfs://bucket/summary.json")
+    message = str(e.value)
+    assert message.startswith("--summary_output 'nosuchfs://bucket/summary.json' cannot be written: Unable")
+    assert message.endswith(
+        "(install the Beam extra for its scheme, e.g. pip install 'beamforce[gcp]' for gs://)"
+    )

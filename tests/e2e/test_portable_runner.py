@@ -5,6 +5,7 @@ and brings back the same counts as the default runner.
 
 Each submission has a timeout: a worker that fails to start leaves a portable job hanging."""
 
+import json
 import os
 import socket
 import subprocess
@@ -93,9 +94,13 @@ def _run(emu, tmp_path: Path, *runner_flags: str):
         *connection_flags(emu),
         "--dead_letter_output",
         str(out / "dead_letters"),
+        "--summary_output",
+        str(out / "summary.json"),
         *runner_flags,
     ]
     summary = run(argv, environ(emu))
+    # Written by a worker from the stages' tallies; the same as what the runner's metrics gave here.
+    assert json.loads((out / "summary.json").read_text()) == json.loads(summary.to_json())
     return summary, sorted(records(emu, "Lead"), key=str), sorted(records(emu, "Account"), key=str)
 
 

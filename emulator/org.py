@@ -321,9 +321,11 @@ class Org:
                 # Every record's attributes carry its URL, so Id is fetched even when not selected.
                 query = dataclasses.replace(query, field_refs=(*query.field_refs, soql.FieldRef("Id", 0)))
             with self._lock:
-                rows = self._records[name].values()
-                live = list(rows) if include_deleted else [r for r in rows if not r["IsDeleted"]]
-                result = soql.execute(query, live, obj.field_types)
+                rows = None if include_deleted else self._indexed_rows(name, query)
+                if rows is None:
+                    rows = self._records[name].values()
+                    rows = list(rows) if include_deleted else [r for r in rows if not r["IsDeleted"]]
+                result = soql.execute(query, rows, obj.field_types)
         except soql.SoqlError as exc:
             raise ApiError(400, exc.error_code, exc.message) from None
         if isinstance(result, int):
@@ -333,6 +335,22 @@ class Org:
             record_id = row["Id"] if with_id else row.pop("Id")
             out.append({"attributes": _attributes(name, record_id, version), **row})
         return out
+
+    def _indexed_rows(self, name: str, query: soql.Query) -> list[Record] | None:
+        """The live records a query can match, looked up in the index when its WHERE requires an indexed
+        text field (Lead.Email, an external id, ...) to take given values, as Salesforce's indexed
+        fields make such lookups selective; None when it does not (every record is scanned). Oldest
+        first, as a scan finds them."""
+        indexed = {field.lower(): field for field in self._indexed[name]}
+        types = self._objects[name].field_types
+        for written, values in soql.required_values(query):
+            field = indexed.get(written.lower())
+            if field is None or soql.family(types[field]) != "string":
+                continue
+            index, records = self._index[name], self._records[name]
+            found = set().union(*(index.get((field, _key(value)), ()) for value in values))
+            return [records[record_id] for record_id in sorted(found)]  # ids grow with creation
+        return None
 
     # --- internals -------------------------------------------------------------------------------
 

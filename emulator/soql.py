@@ -2,7 +2,7 @@
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -463,7 +463,8 @@ _LITERAL_KINDS = {  # literal kinds each family accepts (null goes with all)
 }
 
 
-def _family(field_type: str) -> str:
+def family(field_type: str) -> str:
+    """The family of a field type whose values compare alike: string, id, number, boolean, date, datetime."""
     t = field_type.lower()
     if t in _NUMBER_TYPES:
         return "number"
@@ -651,24 +652,24 @@ class _Compiler:
             inner = self.compile(cond.operand)
             return lambda row: not inner(row)
         field, field_type = self.resolve(cond.field)
-        family = _family(field_type)
-        norm = _NORMALISE[family]
+        kind = family(field_type)
+        norm = _NORMALISE[kind]
         if isinstance(cond, Like):
-            if family not in ("string", "id"):
-                raise self.type_error(field, field_type, family, cond.literal)
+            if kind not in ("string", "id"):
+                raise self.type_error(field, field_type, kind, cond.literal)
             match = re.compile(cond.literal.like_pattern or "", re.IGNORECASE | re.DOTALL).fullmatch
             return lambda row: (v := row.get(field)) is not None and match(str(v)) is not None
         if isinstance(cond, InList):
             for lit in cond.literals:
                 if lit.kind == "range":  # Salesforce takes relative dates only with comparison operators
                     raise self.error("MALFORMED_QUERY", lit, f"unexpected token: '{lit.raw}'")
-            values = [self.value(field, field_type, family, lit) for lit in cond.literals]
+            values = [self.value(field, field_type, kind, lit) for lit in cond.literals]
             with_null = None in values
             members = frozenset(v for v in values if v is not None)
             if cond.negated:
                 return lambda row: not with_null if (v := row.get(field)) is None else norm(v) not in members
             return lambda row: with_null if (v := row.get(field)) is None else norm(v) in members
-        return self.compare(cond, field, self.value(field, field_type, family, cond.literal), norm)
+        return self.compare(cond, field, self.value(field, field_type, kind, cond.literal), norm)
 
     @staticmethod
     def compare(
@@ -708,6 +709,32 @@ class _Compiler:
         return lambda row: (v := row.get(field)) is not None and test(norm(v))
 
 
+def required_values(query: Query) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(field, text values) pairs such that every row the WHERE clause matches has that field equal to
+    one of the values: `f = 'v'` and `f IN ('v', ...)` at its top level or inside ANDs. The field is as
+    written, without the object's name before it. A store with an index on the field can look the rows
+    up instead of scanning them all; the query's own filter still decides which match."""
+    stack = [query.where] if query.where is not None else []
+    while stack:
+        cond = stack.pop()
+        if isinstance(cond, BoolOp):
+            if cond.op == "and":
+                stack.extend(cond.operands)
+            continue
+        if isinstance(cond, Compare) and cond.op == "=":
+            literals: tuple[Literal, ...] = (cond.literal,)
+        elif isinstance(cond, InList) and not cond.negated:
+            literals = cond.literals
+        else:
+            continue
+        if not literals or any(lit.kind != "string" for lit in literals):
+            continue  # a null (or no value at all) is not in the index
+        head, dot, rest = cond.field.name.partition(".")
+        if dot and head.lower() != query.sobject.lower():
+            continue
+        yield (rest if dot else head), tuple(lit.value for lit in literals)
+
+
 def execute(
     query: Query,
     rows: Iterable[Mapping[str, Any]],
@@ -731,7 +758,7 @@ def execute(
     matched = [r for r in rows if predicate(r)] if predicate is not None else list(rows)
     # Sort by the last key first: each pass is stable, so earlier keys take precedence.
     for (field, field_type), key in reversed(order):
-        norm = _NORMALISE[_family(field_type)]
+        norm = _NORMALISE[family(field_type)]
         present = [r for r in matched if r.get(field) is not None]
         nulls = [r for r in matched if r.get(field) is None]
         present.sort(key=lambda r, f=field, n=norm: n(r[f]), reverse=key.descending)

@@ -830,3 +830,52 @@ def test_describe_required_fields(org, sobject, required):
     fields = org.describe(sobject, V)["fields"]
     got = [f["name"] for f in fields if not f["nillable"] and f["createable"] and not f["defaultedOnCreate"]]
     assert got == required
+
+
+# --- indexed lookups ------------------------------------------------------------------------------------
+
+# Queries naming an indexed text field (Email, an external id, a unique field) that the index answers
+# for, with other conditions, orders and limits beside it, and queries it cannot answer (a scan).
+INDEXED_QUERIES = [
+    ("SELECT Id, Email FROM Lead WHERE Email = 'B@example.com'", True),
+    ("SELECT Id FROM Lead WHERE Email IN ('a@example.com', 'C@EXAMPLE.COM', 'nobody@example.com')", True),
+    ("SELECT Id FROM Lead WHERE Lead.Email IN ('a@example.com', 'b@example.com') ORDER BY Email DESC", True),
+    ("SELECT Id FROM Lead WHERE Email IN ('a@example.com', 'b@example.com') AND LastName = 'Other'", True),
+    ("SELECT Id FROM Lead WHERE (LastName != 'x' AND Ext__c = 'K1') AND Company = 'Acme' LIMIT 1", True),
+    ("SELECT Id FROM Lead WHERE Code__c IN ('c1', 'C2')", True),
+    ("SELECT Id FROM Lead WHERE Plain__c = 'P'", True),
+    ("SELECT COUNT() FROM Lead WHERE Email IN ('a@example.com', 'b@example.com')", True),
+    ("SELECT Id FROM Lead WHERE Email IN ('a@example.com', null)", False),
+    ("SELECT Id FROM Lead WHERE Email NOT IN ('a@example.com')", False),
+    ("SELECT Id FROM Lead WHERE Email = 'a@example.com' OR LastName = 'Other'", False),
+    ("SELECT Id FROM Lead WHERE LastName = 'Smith'", False),
+    ("SELECT Id FROM Lead", False),
+]
+
+
+@pytest.mark.parametrize("text, indexed", INDEXED_QUERIES)
+def test_an_indexed_lookup_finds_what_a_scan_finds(org, text, indexed):
+    from emulator import soql
+
+    made = [
+        org.create("Lead", {**LEAD, "Email": "a@example.com", "Ext__c": "K1", "Code__c": "C1"}),
+        org.create("Lead", {**LEAD, "Email": "A@Example.com"}),  # the same address in other case
+        org.create("Lead", {**LEAD, "LastName": "Other", "Email": "b@example.com", "Plain__c": "p"}),
+        org.create("Lead", {**LEAD, "Email": "c@example.com", "Code__c": "c2"}),
+        org.create("Lead", {**LEAD, "Email": "gone@example.com"}),
+        org.create("Lead", LEAD),  # no email
+    ]
+    org.update("Lead", made[2], {"Email": "B@example.com"})  # indexed under its new address
+    org.delete("Lead", made[4])  # no longer found by a live query
+    query = soql.parse(text)
+    assert (org._indexed_rows("Lead", query) is not None) == indexed
+
+    answer = org.query(text, False, V)
+
+    live = [r for r in org._records["Lead"].values() if not r["IsDeleted"]]
+    scanned = soql.execute(query, live, org._objects["Lead"].field_types)
+    assert scanned  # every query finds something: the comparison is not an empty one
+    if isinstance(answer, int):
+        assert answer == scanned
+    else:
+        assert [r["Id"] for r in answer] == [r["Id"] for r in scanned]

@@ -575,3 +575,32 @@ def test_big_in_list_over_thousands_of_rows() -> None:
         {"Id": r["Id"], "Email": r["Email"], "CreatedDate": None}
         for r in sorted((rows[i] for i in range(3000) if i % 10), key=lambda r: r["Email"])
     ]
+
+
+@pytest.mark.parametrize(
+    "where, required",
+    [
+        ("Email = 'a@x.com'", [("Email", ("a@x.com",))]),
+        ("Lead.Email IN ('a@x.com', 'B@x.com')", [("Email", ("a@x.com", "B@x.com"))]),
+        ("Name = 'n' AND (Code__c IN ('1') AND Tier__c != 'x')", [("Code__c", ("1",)), ("Name", ("n",))]),
+        ("Email = 'a' OR Name = 'n'", []),  # either may hold: neither is required
+        ("NOT Email = 'a'", []),
+        ("Email NOT IN ('a')", []),
+        ("Email != 'a'", []),
+        ("Email IN ('a', null)", []),  # a null is in no index
+        ("Email = null", []),
+        ("Amount__c = 5", []),  # a number: compared as one, not as text
+        ("Account.Name = 'n'", []),  # another object's field
+    ],
+)
+def test_required_values_are_the_equalities_every_match_must_meet(where, required):
+    from emulator.soql import required_values
+
+    query = parse(f"SELECT Id FROM Lead WHERE {where}")
+    assert sorted(required_values(query)) == required
+
+
+def test_a_query_without_where_requires_nothing():
+    from emulator.soql import required_values
+
+    assert list(required_values(parse("SELECT Id FROM Lead"))) == []

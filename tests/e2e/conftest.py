@@ -142,20 +142,28 @@ def write_lines(path: Path, events: list) -> Path:
 def run_pipeline(
     emu, tmp_path: Path, events: list, *flags: str, name: str = "events"
 ) -> tuple[Summary, list]:
-    """Runs the whole pipeline over `events` against the emulator; returns the summary and dead letters."""
+    """Runs the whole pipeline over `events` against the emulator; returns the summary and dead letters.
+
+    The summary file the pipeline writes (from its stages' tallies) must equal the summary built from the
+    metrics, which is the one returned."""
     write_lines(tmp_path / f"{name}.jsonl", events)
     prefix = str(tmp_path / f"{name}-dead")
+    own = str(tmp_path / f"{name}-summary.json")
+    summary_flags = () if "--summary_output" in flags else ("--summary_output", own)
     summary = run(
         [
             "--input",
             str(tmp_path / f"{name}.jsonl"),
             "--dead_letter_output",
             prefix,
+            *summary_flags,
             *connection_flags(emu),
             *flags,
         ],
         environ(emu),
     )
+    summary_path = summary_flags[1] if summary_flags else flags[flags.index("--summary_output") + 1]
+    assert json.loads(Path(summary_path).read_text(encoding="utf-8")) == json.loads(summary.to_json())
     dead = [
         json.loads(line) for f in sorted(glob.glob(prefix + "*.jsonl")) for line in open(f, encoding="utf-8")
     ]

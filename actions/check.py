@@ -75,6 +75,13 @@ def _action_problems(path: str, action: Action, meta: ObjectMeta | None) -> list
                 _MATCH_FIX,
                 name,
             )
+        elif fm is not None and not fm.filterable:
+            add(
+                f"match.{name}",
+                f"{obj}.{fm.name} cannot be matched on: a query cannot filter by a {fm.type} field",
+                _MATCH_FIX,
+                name,
+            )
     for name, _ in action.fields:
         fm = lookup(f"fields.{name}", name)
         if fm is not None and not _writable(fm, action.operation):

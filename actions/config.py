@@ -61,6 +61,9 @@ PRESETS: dict[str, tuple[str, str]] = {
 }
 DEFAULTS_NAME = "actions/defaults.yaml"  # how messages name the built-in file
 MAX_NODES = 100_000  # aliases of aliases can make a short file expand without bound
+# No action nests deeper than a few levels (actions, one action, fields, a fallback list).
+MAX_DEPTH = 16
+_NESTING_FIX = "an action's values are text, numbers or lists of paths; start from --print_default_actions"
 
 _SECTIONS = ("match", "fields", "create_defaults")  # Salesforce field -> source (or literal)
 _ACTION_KEYS = (
@@ -292,6 +295,10 @@ class _Document:
             doc.data = loader.construct_document(node)
         except yaml.YAMLError as exc:
             raise ActionsConfigError([_yaml_problem(exc, text, path)]) from None
+        except RecursionError:  # nesting deep enough to exhaust the YAML reader's own recursion
+            raise ActionsConfigError(
+                [format_problem(path, 1, "the file nests its values too deeply to be read", _NESTING_FIX)]
+            ) from None
         finally:
             loader.dispose()
         return doc
@@ -304,6 +311,8 @@ class _Document:
             self._fail(
                 path, node, "an alias refers to a node that contains it", "write the value out instead"
             )
+        if len(at) > MAX_DEPTH:
+            self._fail(path, node, f"values are nested more than {MAX_DEPTH} levels deep", _NESTING_FIX)
         self._nodes += 1
         if self._nodes > MAX_NODES:
             self._fail(

@@ -3,14 +3,14 @@ the actions file checked against the org, and what the writers are told to do.""
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from actions.check import check_against_org
 from actions.config import Action, ActionsConfig, default_actions, load_actions
-from salesforce.actions_write import ActionSpec
+from salesforce.actions_write import TEXT, ActionSpec, match_kind
 from salesforce.connection import DUPLICATE_RULE_MODES
 from salesforce.errors import ApiLimitExceeded, ConfigurationError, TransientError
 from schemas.fields import ObjectMeta
@@ -105,19 +105,26 @@ class ActionPlan:
     dry_run_output: str | None = None
 
 
-def is_classic(action: Action) -> bool:
-    """Whether the writers' classic upsert does the action (one match field, newest match updated, as
-    identify -> Lead): its lookups, key field and late-data rules are the core's own."""
+def is_classic(action: Action, meta: ObjectMeta | None = None) -> bool:
+    """Whether the writers' classic upsert does the action (one text match field, newest match updated,
+    as identify -> Lead): its lookups, key field and late-data rules are the core's own. `meta`, the
+    object's describe when known, tells a text field from a number or date, which the classic lookup
+    (quoted values, compared as text) cannot match on."""
     return (
         action.operation == "upsert"
         and len(action.match) == 1
         and action.on_multiple == "update_latest"
         and action.idempotency_field is None
+        and (meta is None or match_kind(meta, action.match[0][0]) == TEXT)
     )
 
 
-def write_policy(config: ActionsConfig, converted_leads: str = "contact") -> WritePolicy:
-    """The writers' policy: a spec for every action the classic upsert does not do."""
+def write_policy(
+    config: ActionsConfig, converted_leads: str = "contact", describes: Mapping[str, ObjectMeta] | None = None
+) -> WritePolicy:
+    """The writers' policy: a spec for every action the classic upsert does not do. `describes` (object
+    name lower-cased -> describe) are the org's, when the file was checked against it."""
+    describes = describes or {}
     specs = tuple(
         ActionSpec(
             name=a.name,
@@ -129,7 +136,7 @@ def write_policy(config: ActionsConfig, converted_leads: str = "contact") -> Wri
             read_fields=a.read_fields,
         )
         for a in config.actions
-        if not is_classic(a)
+        if not is_classic(a, describes.get(a.object.lower()))
     )
     return WritePolicy(actions=specs, converted_leads=converted_leads)
 
@@ -137,6 +144,11 @@ def write_policy(config: ActionsConfig, converted_leads: str = "contact") -> Wri
 def load_config(options: PipelineOptions) -> ActionsConfig:
     """The --actions_config file parsed and checked on its own (ActionsConfigError), else the defaults."""
     path = options.view_as(ActionOptions).actions_config
+    if path is not None and not path.strip():
+        raise ConfigurationError(
+            f"--actions_config {path!r} names no file: give the path of an actions file (YAML), or leave the "
+            "option out for the built-in actions"
+        )
     return load_actions(path) if path else default_actions()
 
 
@@ -178,6 +190,16 @@ def action_plan(
                 config.path,
                 e,
             )
+    if described:
+        # Objects as the org spells them: the writers' per-object rules (converted Leads, org set-up
+        # fields) name them so, and the file may not (Salesforce's names are case-insensitive).
+        config = replace(
+            config,
+            actions=tuple(
+                replace(a, object=described[a.object.lower()].name) if a.object.lower() in described else a
+                for a in config.actions
+            ),
+        )
     readers = [a.name for a in config.actions if a.operation == "read"]
     if readers and not o.read_output:
         raise ConfigurationError(
@@ -187,7 +209,9 @@ def action_plan(
     return ActionPlan(
         config=config,
         # The writers start with the describes read here: checking the file costs no call of its own.
-        policy=replace(write_policy(config, o.converted_leads), describes=tuple(described.values())),
+        policy=replace(
+            write_policy(config, o.converted_leads, described), describes=tuple(described.values())
+        ),
         read_output=o.read_output if readers else None,
         dry_run=o.salesforce_dry_run,
         dry_run_output=o.dry_run_output,

@@ -5,6 +5,8 @@ and update the newest match; everything else an action can ask (create, read, up
 match on several fields or update every match) is done here, through the same collection writes.
 """
 
+import datetime
+import decimal
 import logging
 import re
 from collections.abc import Mapping
@@ -52,7 +54,7 @@ class ActionOutcome:
     error_code: str | None = None
     message: str | None = None
     retryable: bool = False
-    ambiguous: bool = False  # several records matched
+    ambiguous: bool = False  # several records matched and the newest was chosen (update_latest)
     rows: tuple[dict, ...] = ()  # read: the matched records' requested fields
     redirect_id: str | None = None  # skipped_converted: the record it became (ActionSpec.redirect_field)
 
@@ -151,7 +153,16 @@ def _matched(
     meta: ObjectMeta | None,
 ) -> None:
     try:
-        found = lookup(client, spec, [item.match for item in items], meta)
+        try:
+            found = lookup(client, spec, [item.match for item in items], meta)
+        except ValueError:  # values too long for any query: no record can hold them either
+            too_long = unqueryable(client, spec, [item.match for item in items], meta)
+            for i, item in enumerate(items):
+                message = too_long.get(_folded(item.match))
+                if message is not None:
+                    outcomes[i] = ActionOutcome(FAILED, (), "KEY_TOO_LONG", message)
+            rest = [item.match for item in items if _folded(item.match) not in too_long]
+            found = lookup(client, spec, rest, meta)
     except (ApiLimitExceeded, TransientError) as exc:
         raise BatchStopped(exc.error_code, exc.message, True) from None
     except SalesforceApiError as exc:
@@ -162,6 +173,8 @@ def _matched(
     delete_items: dict[int, tuple[str, ...]] = {}
     creates: dict[str, dict] = {}
     for i, item in enumerate(items):
+        if outcomes[i] is not None:
+            continue
         matches = found.get(_folded(item.match), [])
         if matches and spec.skip_field and spec.operation in ("update", "upsert"):
             open_matches = [m for m in matches if not _get(m, spec.skip_field)]
@@ -180,8 +193,10 @@ def _matched(
             else:
                 outcomes[i] = ActionOutcome(NO_MATCH)
             continue
-        ambiguous = len(matches) > 1
-        if ambiguous and spec.on_multiple == "dead_letter":
+        several = len(matches) > 1
+        # Counted as ambiguous only when the newest of several was chosen (update_latest).
+        ambiguous = several and spec.on_multiple == "update_latest"
+        if several and spec.on_multiple == "dead_letter":
             ids = ", ".join(str(m.get("Id")) for m in matches[:10])
             outcomes[i] = ActionOutcome(
                 FAILED,
@@ -189,7 +204,6 @@ def _matched(
                 "MULTIPLE_MATCHES",
                 f"{len(matches)} {spec.sobject} records match ({ids}); action {spec.name!r} dead-letters "
                 "several matches (on_multiple: dead_letter)",
-                ambiguous=True,
             )
             continue
         targets = matches if spec.on_multiple == "all" else matches[:1]
@@ -287,7 +301,8 @@ def _update_taken(
         if not matches:
             continue  # another unique field holds the value: the refusal stands
         record_id = str(matches[0]["Id"])
-        outcomes[i] = ActionOutcome(UPDATED, (record_id,), ambiguous=len(matches) > 1)
+        ambiguous = len(matches) > 1 and spec.on_multiple == "update_latest"
+        outcomes[i] = ActionOutcome(UPDATED, (record_id,), ambiguous=ambiguous)
         if items[i].fields:
             updates[record_id] = {**updates.get(record_id, {"Id": record_id}), **items[i].fields}
             update_items[i] = (record_id,)
@@ -297,6 +312,33 @@ def _update_taken(
         )
 
 
+def _statement(
+    client: SalesforceClient, spec: ActionSpec, meta: ObjectMeta | None
+) -> tuple[str, str, tuple[str, ...] | None]:
+    """The lookup's SELECT ... FROM, the query path, and the match fields' kinds (None: all text)."""
+    fields = ["Id", "LastModifiedDate", *spec.match_fields]
+    fields += [f for f in (spec.skip_field, spec.redirect_field) if f]
+    fields += [f for f in spec.read_fields if f.lower() not in {x.lower() for x in fields}]
+    select = f"SELECT {', '.join(fields)} FROM {spec.sobject}"
+    api_path = f"/services/data/v{client.settings.api_version}/query/?q="
+    kinds = tuple(match_kind(meta, name) for name in spec.match_fields) if meta is not None else None
+    return select, api_path, kinds
+
+
+def unqueryable(
+    client: SalesforceClient, spec: ActionSpec, matches: list[tuple[str, ...]], meta: ObjectMeta | None = None
+) -> dict[tuple[str, ...], str]:
+    """The combinations (folded) too long for a lookup query of their own, with why."""
+    select, api_path, kinds = _statement(client, spec, meta)
+    too_long: dict[tuple[str, ...], str] = {}
+    for combination in matches:
+        try:
+            match_queries(select, spec.match_fields, [combination], api_path, kinds=kinds)
+        except ValueError as exc:
+            too_long[_folded(combination)] = f"{exc}: no {spec.sobject} record can hold such values"
+    return too_long
+
+
 def lookup(
     client: SalesforceClient,
     spec: ActionSpec,
@@ -304,29 +346,30 @@ def lookup(
     meta: ObjectMeta | None = None,
 ) -> dict[tuple[str, ...], list[dict]]:
     """The records matching each combination of values (folded), most recently modified first. `meta`
-    (the object's describe) says which match fields are numbers or dates, written unquoted; without it
-    every match field is text."""
-    fields = ["Id", "LastModifiedDate", *spec.match_fields]
-    fields += [f for f in (spec.skip_field, spec.redirect_field) if f]
-    fields += [f for f in spec.read_fields if f.lower() not in {x.lower() for x in fields}]
-    select = f"SELECT {', '.join(fields)} FROM {spec.sobject}"
-    api_path = f"/services/data/v{client.settings.api_version}/query/?q="
-    kinds = tuple(_kind(meta, name) for name in spec.match_fields) if meta is not None else None
+    (the object's describe) says which match fields are numbers, dates or checkboxes, written unquoted;
+    without it every match field is text. Raises ValueError when a combination is too long for any query
+    (`unqueryable` says which)."""
+    select, api_path, kinds = _statement(client, spec, meta)
     # A value a number or date field cannot hold matches nothing: it is left out of the query.
     if kinds is not None:
         matches = [
             m for m in matches if all(_literal(v, k) is not None for v, k in zip(m, kinds, strict=True))
         ]
-    wanted = {_folded(m) for m in matches}
+    kinds = kinds or (TEXT,) * len(spec.match_fields)
+    # A record matches an event's combination when each field compares equal as its kind says (a
+    # record's 1.5 matches an event's "1.50"): its compared values -> the events' combinations (folded).
+    wanted: dict[tuple[str | None, ...], set[tuple[str, ...]]] = {}
+    for m in matches:
+        wanted.setdefault(_compared(m, kinds), set()).add(_folded(m))
     found: dict[tuple[str, ...], list[dict]] = {}
     for soql in match_queries(select, spec.match_fields, matches, api_path, kinds=kinds):
         for record in client.query_all(soql):
             values = [_get(record, name) for name in spec.match_fields]
-            if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
+            if not all(isinstance(v, str | int | float) for v in values):
                 continue
-            key = tuple(fold(_text(v)) for v in values)
-            if key in wanted:
-                found.setdefault(key, []).append(record)
+            compared = _compared(values, kinds)
+            for combination in wanted.get(compared, ()) if None not in compared else ():
+                found.setdefault(combination, []).append(record)
     for records in found.values():
         records.sort(key=lambda r: (str(_get(r, "LastModifiedDate") or ""), str(r.get("Id"))), reverse=True)
     return found
@@ -344,7 +387,7 @@ def match_queries(
     URI and statement limits. The IN lists admit combinations not asked for: the caller checks each
     record's exact combination. Raises ValueError for a combination too long for a statement of its own.
 
-    `kinds` (TEXT, NUMBER or DATE per match field, default all TEXT) says how each field's values are
+    `kinds` (match_kind's, per match field, default all TEXT) says how each field's values are
     written: numbers and dates unquoted, as SOQL wants them; every value must be one the field can hold."""
     kinds = kinds or (TEXT,) * len(match_fields)
     heads = [f"{name} IN (" for name in match_fields]
@@ -396,32 +439,75 @@ def match_queries(
 
 # A create refused because the match value is taken: another writer created the record meanwhile.
 _TAKEN = frozenset({"DUPLICATE_VALUE"})
-TEXT, NUMBER, DATE = "text", "number", "date"
+TEXT, NUMBER, DATE, DATETIME, BOOLEAN = "text", "number", "date", "datetime", "boolean"
 _NUMBER_TYPES = frozenset({"int", "double", "currency", "percent", "long"})
-_DATE_TYPES = frozenset({"date", "datetime"})
-_SOQL_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_SOQL_DATE = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+_KINDS = {"date": DATE, "datetime": DATETIME, "boolean": BOOLEAN} | {t: NUMBER for t in _NUMBER_TYPES}
+_SOQL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_SOQL_DATETIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?(Z|[+-][0-9]{2}:?[0-9]{2})$"
 )
+_SOQL_BOOLEAN = re.compile(r"^(true|false)$", re.IGNORECASE)
+_PATTERNS = {DATE: _SOQL_DATE, DATETIME: _SOQL_DATETIME, BOOLEAN: _SOQL_BOOLEAN}
+_MAX_NUMBER_DIGITS = 18  # a number field's precision is at most 18 digits
 
 
-def _kind(meta: ObjectMeta, name: str) -> str:
+def match_kind(meta: ObjectMeta, name: str) -> str:
+    """How a match field's values are written in SOQL and compared: TEXT, NUMBER, DATE, DATETIME or
+    BOOLEAN (the last four unquoted, as SOQL wants them)."""
     field = meta.get(name)
-    if field is None:
-        return TEXT
-    if field.type in _NUMBER_TYPES:
-        return NUMBER
-    if field.type in _DATE_TYPES:
-        return DATE
-    return TEXT
+    return TEXT if field is None else _KINDS.get(field.type, TEXT)
 
 
 def _literal(value: str, kind: str) -> str | None:
     """The SOQL literal of `value` for a field of `kind`, or None when such a field cannot hold it."""
     if kind == TEXT:
         return quote(value)
-    pattern = _SOQL_NUMBER if kind == NUMBER else _SOQL_DATE
-    return value if pattern.match(value) else None
+    if kind == NUMBER:
+        return _soql_number(value)
+    if not _PATTERNS[kind].match(value):
+        return None
+    if kind == DATETIME and value[-3] != ":" and value[-1] != "Z":
+        value = f"{value[:-2]}:{value[-2:]}"  # SOQL writes the offset as +hh:mm
+    return value.lower() if kind == BOOLEAN else value
+
+
+def _soql_number(value: str) -> str | None:
+    """A number as SOQL writes it (digits, a point; 1E+2 as 100), or None when it is none or larger than
+    any number field holds."""
+    try:
+        number = decimal.Decimal(value.strip())
+    except decimal.InvalidOperation:
+        return None
+    if not number.is_finite() or number.adjusted() > _MAX_NUMBER_DIGITS or number.as_tuple().exponent < -30:
+        return None
+    return format(number, "f")
+
+
+def match_key(value: Any, kind: str) -> str | None:
+    """`value` (an event's match value or a record's field) as it compares for a field of `kind`: text
+    folded; numbers by value (1.5 = 1.50); datetimes as the instant (UTC); None when it is no such value."""
+    text = _text(value)
+    if kind == TEXT:
+        return fold(text)
+    if kind == NUMBER:
+        try:
+            number = decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            return None
+        if not number.is_finite():
+            return None
+        return "0" if number.is_zero() else format(number.normalize(), "f")  # -0 is 0
+    if kind == DATETIME:
+        try:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            return None
+        return moment.astimezone(datetime.UTC).isoformat()
+    if kind == BOOLEAN:
+        return text.lower() if text.lower() in ("true", "false") else None
+    return text  # a date: YYYY-MM-DD either way
 
 
 def _record(written: Written, outcomes: list[ActionOutcome | None], action: str) -> None:
@@ -459,11 +545,17 @@ def _create_body(item: ActionItem, spec: ActionSpec) -> dict:
     return record
 
 
+def _compared(values, kinds: tuple[str, ...]) -> tuple[str | None, ...]:
+    return tuple(match_key(v, k) for v, k in zip(values, kinds, strict=True))
+
+
 def _folded(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(fold(v.strip()) for v in values)
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()

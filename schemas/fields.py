@@ -25,6 +25,7 @@ class FieldMeta:
     unique: bool = False
     auto_number: bool = False  # describe `autoNumber`: Salesforce numbers each new record
     calculated: bool = False  # describe `calculated`: a formula field, computed on read
+    filterable: bool = True  # describe `filterable`: a query's WHERE may name it (not long text areas)
 
     @classmethod
     def from_describe(cls, d: Mapping[str, Any]) -> "FieldMeta":
@@ -45,6 +46,7 @@ class FieldMeta:
             unique=bool(d.get("unique", False)),
             auto_number=bool(d.get("autoNumber", False)),
             calculated=bool(d.get("calculated", False)),
+            filterable=bool(d.get("filterable", True)),
         )
 
 

@@ -281,3 +281,11 @@ def test_other_describe_errors_propagate(error):
     with pytest.raises(type(error)) as info:
         check_against_org(default_actions(), describe)
     assert info.value is error
+
+
+def test_a_field_no_query_can_filter_by_is_no_match_field():
+    # A long text area's describe says filterable: false; Salesforce refuses it in a WHERE clause.
+    assert check(CASE + "    operation: update\n    match: {Description: properties.text}\n") == [
+        "actions.yaml:7: action 'c': field 'Description': Case.Description cannot be matched on: a query "
+        "cannot filter by a textarea field; match on a field your data holds, e.g. an External ID field"
+    ]

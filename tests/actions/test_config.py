@@ -930,3 +930,18 @@ def test_load_actions_names_a_filesystem_this_install_lacks():
         "pip install apache-beam[gcp]. Path specified: gs://bucket/actions.yaml)); check "
         "the path given to --actions_config"
     )
+
+
+@pytest.mark.parametrize("depth", [20, 600])
+def test_deep_nesting_is_a_problem_not_a_crash(depth):
+    # 600 levels exhaust PyYAML's own recursion; 20 pass it and are refused by the walk.
+    nested = "[" * depth + "x" + "]" * depth
+    text = f"version: 1\nactions:\n  - name: a\n    match: {{Email: {nested}}}\n"
+    [problem] = problems(text)
+    assert problem in (
+        "actions.yaml:4: values are nested more than 16 levels deep; an action's values are text, numbers or "
+        "lists of paths; start from --print_default_actions",
+        "actions.yaml:1: the file nests its values too deeply to be read; an action's values are text, "
+        "numbers or lists of paths; start from --print_default_actions",
+    )
+    assert ("too deeply" in problem) == (depth == 600)

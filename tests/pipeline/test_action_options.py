@@ -388,3 +388,54 @@ def test_other_describe_errors_stop_the_run(tmp_path):
     with pytest.raises(SalesforceApiError) as info:
         action_plan(PipelineOptions(["--actions_config", path]), OrgDescribe(error), streaming=False)
     assert info.value is error
+
+
+# --- the org's describes ------------------------------------------------------------------------------
+
+
+def _meta(sobject: str, **types: str) -> ObjectMeta:
+    fields = [{"name": "Id", "type": "id"}] + [{"name": n, "type": t} for n, t in types.items()]
+    return ObjectMeta.from_describe({"name": sobject, "fields": fields})
+
+
+@pytest.mark.parametrize(
+    ("field_type", "classic"),
+    [
+        ("string", True),
+        ("email", True),
+        ("double", False),
+        ("int", False),
+        ("date", False),
+        ("datetime", False),
+        ("boolean", False),
+    ],
+)
+def test_an_upsert_on_a_number_date_or_checkbox_is_not_classic(field_type, classic):
+    # The classic lookup quotes its values and compares them as text: those fields need actions_write's.
+    body = case("upsert", "match: {Code__c: properties.code}")
+    meta = _meta("Case", Code__c=field_type)
+    assert is_classic(action_of(body), meta) is classic
+    specs = write_policy(config_of(body), describes={"case": meta}).actions
+    assert [s.name for s in specs] == ([] if classic else ["c"])
+
+
+def test_an_object_takes_the_org_s_spelling(tmp_path):
+    path = tmp_path / "actions.yaml"
+    path.write_text(
+        "version: 1\nactions:\n  - name: l\n    trigger: identify\n    object: lead\n    operation: update\n"
+        "    match: {email: traits.email}\n    fields: {Title: traits.title}\n"
+    )
+    options = PipelineOptions(["--actions_config", str(path)])
+    plan = action_plan(options, lambda name: _meta("Lead", Email="email", Title="string"), streaming=False)
+    assert [a.object for a in plan.config.actions] == ["Lead"]
+    assert [s.sobject for s in plan.policy.actions] == ["Lead"]
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_actions_config_names_no_file(value):
+    with pytest.raises(ConfigurationError) as e:
+        action_plan(PipelineOptions(["--actions_config", value]), lambda name: None, streaming=False)
+    assert str(e.value) == (
+        f"--actions_config {value!r} names no file: give the path of an actions file (YAML), or leave the "
+        "option out for the built-in actions"
+    )

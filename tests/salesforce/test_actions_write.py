@@ -18,7 +18,19 @@ import pytest
 
 from emulator.certs import paths_for
 from emulator.process import EmulatorProcess, start_emulator, trusting_session
-from salesforce.actions_write import ActionItem, ActionOutcome, ActionSpec, match_queries, run_action
+from salesforce.actions_write import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    NUMBER,
+    TEXT,
+    ActionItem,
+    ActionOutcome,
+    ActionSpec,
+    match_key,
+    match_queries,
+    run_action,
+)
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
@@ -31,6 +43,10 @@ custom_fields:
   Contact:
     - {name: UserId__c, type: external_id, length: 80, unique: true}
     - {name: Score__c, type: number, precision: 18, scale: 0}
+    - {name: Rate__c, type: number, precision: 18, scale: 2}
+    - {name: Seen__c, type: datetime}
+    - {name: Born__c, type: date}
+    - {name: Vip__c, type: boolean}
   Case:
     - {name: Beamforce_Message_Id__c, type: external_id, length: 80, unique: true}
 duplicate_rules:
@@ -353,7 +369,7 @@ def test_update_latest_writes_the_newest_match_only(client: SalesforceClient, or
 def test_update_all_writes_every_match(client: SalesforceClient, org: Any, three_alike) -> None:
     old, new, mid, other = three_alike
     outcomes = run_action(client, set_title("all"), [ActionItem(("dup@example.com",), {"Title": "CTO"})])
-    assert outcomes == [ActionOutcome("updated", (new, mid, old), ambiguous=True)]  # newest first
+    assert outcomes == [ActionOutcome("updated", (new, mid, old))]  # newest first
     assert stored(org, "Contact", "Title") == [
         {"Id": old, "Title": "CTO"},
         {"Id": new, "Title": "CTO"},
@@ -380,7 +396,6 @@ def test_update_dead_letters_several_matches_and_writes_nothing(
             f"3 Contact records match ({new}, {mid}, {old}); action 'set_title' dead-letters several matches "
             "(on_multiple: dead_letter)",
             retryable=False,
-            ambiguous=True,
         ),
         ActionOutcome("updated", (other,)),
     ]
@@ -604,7 +619,7 @@ def test_delete_without_a_match_makes_no_write(client: SalesforceClient, org: An
 def test_delete_all_deletes_every_match(client: SalesforceClient, org: Any, three_alike) -> None:
     old, new, mid, other = three_alike
     outcomes = run_action(client, remove("all"), [ActionItem(("dup@example.com",))])
-    assert outcomes == [ActionOutcome("deleted", (new, mid, old), ambiguous=True)]
+    assert outcomes == [ActionOutcome("deleted", (new, mid, old))]
     assert stored(org, "Contact") == [{"Id": other}]
 
 
@@ -658,7 +673,6 @@ def test_read_of_several_matches_follows_on_multiple(
         "all": ActionOutcome(
             "read",
             (new, mid, old),
-            ambiguous=True,
             rows=({"Title": "t2", **row}, {"Title": "t3", **row}, {"Title": "t1", **row}),
         ),
         "dead_letter": ActionOutcome(
@@ -667,7 +681,6 @@ def test_read_of_several_matches_follows_on_multiple(
             "MULTIPLE_MATCHES",
             f"3 Contact records match ({new}, {mid}, {old}); action 'look_up' dead-letters several matches "
             "(on_multiple: dead_letter)",
-            ambiguous=True,
         ),
     }[on_multiple]
     assert outcome == expected
@@ -744,6 +757,64 @@ def test_a_number_match_field_is_looked_up(client: SalesforceClient, org: Any) -
         ActionOutcome("no_match", ()),
     ]
     assert stored(org, "Contact", "Title") == [{"Id": five, "Title": "CTO"}, {"Id": six, "Title": None}]
+
+
+@pytest.mark.parametrize(
+    ("field", "stored_value", "event_value"),
+    [
+        ("Rate__c", 1.5, "1.50"),  # a number by its value
+        ("Rate__c", 100, "1E+2"),
+        ("Seen__c", "2026-01-01T00:00:00.000+0000", "2026-01-01T01:00:00+01:00"),  # the same instant
+        ("Seen__c", "2026-01-01T00:00:00.000+0000", "2026-01-01T00:00:00Z"),
+        ("Born__c", "1990-05-01", "1990-05-01"),
+        ("Vip__c", True, "TRUE"),  # a checkbox, unquoted in the query
+    ],
+)
+def test_a_match_value_compares_as_its_field_kind(
+    client: SalesforceClient, org: Any, field: str, stored_value: Any, event_value: str
+) -> None:
+    [match] = seed(org, "Contact", contact("Kind", "kind@example.com", **{field: stored_value}))
+    spec = ActionSpec("by_kind", "Contact", "update", match_fields=(field,))
+    items = [ActionItem((event_value,), {"Title": "CTO"})]
+    assert run_action(client, spec, items, client.describe("Contact")) == [ActionOutcome("updated", (match,))]
+    assert stored(org, "Contact", "Title") == [{"Id": match, "Title": "CTO"}]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "key"),
+    [
+        (" Ada@Example.com ", TEXT, "ada@example.com"),
+        ("1.50", NUMBER, "1.5"),
+        (1.5, NUMBER, "1.5"),
+        ("100", NUMBER, "100"),
+        (100.0, NUMBER, "100"),
+        ("-0", NUMBER, "0"),
+        ("five", NUMBER, None),
+        ("NaN", NUMBER, None),
+        ("2026-01-01T01:00:00+01:00", DATETIME, "2026-01-01T00:00:00+00:00"),
+        ("2026-01-01T00:00:00.000+0000", DATETIME, "2026-01-01T00:00:00+00:00"),
+        ("2026-01-01T00:00:00", DATETIME, None),  # no offset: no instant
+        ("2026-01-01", DATE, "2026-01-01"),
+        (True, BOOLEAN, "true"),
+        ("False", BOOLEAN, "false"),
+        ("yes", BOOLEAN, None),
+    ],
+)
+def test_match_keys(value: Any, kind: str, key: str | None) -> None:
+    assert match_key(value, kind) == key
+
+
+def test_match_values_too_long_for_any_query_fail_alone(client: SalesforceClient, org: Any) -> None:
+    [ada] = seed(org, "Contact", contact("Ada", "ada@example.com"))
+    items = [
+        ActionItem(("x" * 20_000,), {"Title": "CEO"}),
+        ActionItem(("ada@example.com",), {"Title": "CTO"}),
+    ]
+    [too_long, updated] = run_action(client, set_title(), items)
+    assert (too_long.action, too_long.error_code, too_long.retryable) == ("failed", "KEY_TOO_LONG", False)
+    assert too_long.message.endswith("do not fit in one query: no Contact record can hold such values")
+    assert updated == ActionOutcome("updated", (ada,))
+    assert stored(org, "Contact", "Title") == [{"Id": ada, "Title": "CTO"}]
 
 
 # ------------------------------------------------------------------------------------------- ActionSpec

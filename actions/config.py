@@ -264,7 +264,35 @@ def parse_actions(text: str, path: str = "<string>") -> ActionsConfig:
                 _action_problems(doc, i, action, problems)
     if problems:
         raise ActionsConfigError(problems.sorted())
-    return ActionsConfig(tuple(_build(doc, i, a) for i, a in enumerate(actions)), path)
+    built = tuple(_build(doc, i, a) for i, a in enumerate(actions))
+    shared = list(_shared_idempotency(built, path))
+    if shared:
+        raise ActionsConfigError(shared)
+    return ActionsConfig(built, path)
+
+
+def _shared_idempotency(actions: tuple[Action, ...], path: str) -> Iterator[str]:
+    """Creates of one trigger that key the same object's records by the same field: both would hold the
+    event's messageId there, so the second would update the first's record instead of making its own."""
+    first: dict[tuple, Action] = {}
+    for action in actions:
+        if action.operation != "create" or action.idempotency_field is None:
+            continue
+        key = (action.event_type, action.event, action.object.lower(), action.idempotency_field.lower())
+        if key not in first:
+            first[key] = action
+            continue
+        other = first[key]
+        yield format_problem(
+            path,
+            action.line_of("idempotency_field"),
+            f"action '{other.name}' (line {other.line}) also creates {action.object} records for this "
+            f"trigger keyed by the event's messageId in {action.idempotency_field}: the two would write one "
+            "record",
+            "give each action its own idempotency_field",
+            action.name,
+            action.idempotency_field,
+        )
 
 
 # --- the YAML, with the line of every node -------------------------------------------------------------

@@ -34,7 +34,9 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     create_defaults: dict[str, Any] = {}
     base = None
     if action.preset is not None:
-        base = _preset_op(event, action.preset, address_mapping)
+        # The preset's own match requirement (an email) holds only if the action matches on it.
+        keyed = any((n.lower(), src.paths) == PRESET_MATCHES[action.preset] for n, src in action.match)
+        base = _preset_op(event, action.preset, address_mapping, keyed)
         if isinstance(base, DeadLetter):
             return base
         fields.update(base.fields)
@@ -78,11 +80,11 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     )
 
 
-def _preset_op(event: SegmentEvent, preset: str, address_mapping: str) -> RecordOp | DeadLetter:
+def _preset_op(event: SegmentEvent, preset: str, address_mapping: str, keyed: bool) -> RecordOp | DeadLetter:
     if preset == "segment_lead":
-        return lead_mapping.identify_to_lead(event)
+        return lead_mapping.identify_to_lead(event, require_email=keyed)
     if preset == "segment_account":
-        return account_mapping.group_to_account(event, address_mapping)
+        return account_mapping.group_to_account(event, address_mapping)  # parsing requires a groupId
     raise ValueError(f"unknown preset {preset!r}: one of {', '.join(PRESETS)}")
 
 

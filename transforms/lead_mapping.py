@@ -40,27 +40,33 @@ LEAD_CREATE_DEFAULTS: dict[str, str] = {"LastName": "n/a", "Company": "n/a"}
 LEAD_SPECIAL_TRAITS = frozenset({"email", "name", "company"})
 
 
-def identify_to_lead(event: SegmentEvent) -> RecordOp | DeadLetter:
-    """The Lead an identify asks for, matched by Email; DeadLetter (stage "map") without an email."""
+def identify_to_lead(event: SegmentEvent, require_email: bool = True) -> RecordOp | DeadLetter:
+    """The Lead an identify asks for, matched by Email; DeadLetter (stage "map") without an email. Without
+    `require_email` (an action matching on another field) the fields are mapped all the same, with Email
+    among them when the identify has a usable one."""
     traits = event.traits
     email = traits.get("email")
-    if is_blank(email):
+    if not require_email:
+        email = email.strip() if isinstance(email, str) else ""
+    elif is_blank(email):
         return map_dead_letter(
             event,
             "missing_email",
             "identify has no traits.email: a Lead cannot be matched without it; add traits.email",
         )
-    if not isinstance(email, str):
+    elif not isinstance(email, str):
         return map_dead_letter(
             event,
             "invalid_email",
             f"identify traits.email must be a string, not {type(email).__name__}: a Lead is matched by email",
         )
-    email = email.strip()
+    else:
+        email = email.strip()
     fields: dict[str, Any] = {}
     fields.update(split_name(traits.get("name")))
     fields.update(mapped_fields(traits, LEAD_FIELDS, keep=fields))
-    fields[MATCH_FIELD] = email
+    if email:
+        fields[MATCH_FIELD] = email
     if "company" in traits:
         fields.update(_company(traits["company"]))
     fields.update(address_parts(traits))

@@ -945,3 +945,28 @@ def test_deep_nesting_is_a_problem_not_a_crash(depth):
         "numbers or lists of paths; start from --print_default_actions",
     )
     assert ("too deeply" in problem) == (depth == 600)
+
+
+def test_two_creates_keyed_by_one_field_are_refused():
+    # Both would hold the event's messageId in the same field: the second would update the first's record.
+    case = (
+        "  - name: {name}\n    trigger: {{track: Issue Submitted}}\n    object: {obj}\n"
+        "    operation: create\n    fields: {{Subject: properties.title}}\n"
+        "    idempotency_field: Beamforce_Message_Id__c\n"
+    )
+    text = "version: 1\nactions:\n" + case.format(name="a", obj="Case") + case.format(name="b", obj="case")
+    assert problems(text) == [
+        "actions.yaml:14: action 'b': field 'Beamforce_Message_Id__c': action 'a' (line 3) also creates case "
+        "records for this trigger keyed by the event's messageId in Beamforce_Message_Id__c: the two would "
+        "write one record; give each action its own idempotency_field"
+    ]
+    # On another object, or for another trigger, each keeps its own records.
+    other = case.format(name="b", obj="Contact")
+    assert (
+        len(
+            parse_actions(
+                "version: 1\nactions:\n" + case.format(name="a", obj="Case") + other, "a.yaml"
+            ).actions
+        )
+        == 2
+    )

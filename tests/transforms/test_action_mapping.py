@@ -613,3 +613,18 @@ def test_record_keys_of_actions_and_events():
         "c_create|Order__c||@m-1",
         "c_create|Order__c||@m-2",
     ]
+
+
+def test_a_preset_needs_its_own_key_only_when_the_action_matches_on_it():
+    # Matched on UserId__c: an identify without an email still gets the preset's fields, without Email.
+    traits = {k: v for k, v in IDENTIFY["traits"].items() if k != "email"}
+    event = parse({**IDENTIFY, "traits": traits})
+    op = action_op(event, action(LEAD + "match: {UserId__c: userId}"))
+    assert isinstance(op, RecordOp), op
+    assert (op.match_field, op.match_value) == ("UserId__c", "u-1")
+    assert "Email" not in op.fields
+    assert (op.fields["FirstName"], op.fields["LastName"], op.fields["Company"]) == (
+        "Peter",
+        "Gibbons",
+        "Initech",
+    )

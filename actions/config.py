@@ -187,6 +187,18 @@ class ActionsConfig:
         """The actions an event takes, in file order: track ones by name, the others by type alone."""
         return self._by_event.get((event_type, event_name if event_type == "track" else None), ())
 
+    def replay_actions(self) -> frozenset[str]:
+        """The actions whose trigger has others: their dead letters name them, so that a replay redoes
+        only the failed one (DeadLetter.action)."""
+        return frozenset(a.name for actions in self._by_event.values() if len(actions) > 1 for a in actions)
+
+    def for_replay(self, event_type: str, event_name: str | None, only: str | None) -> tuple[Action, ...]:
+        """The actions an event takes, or only the one its dead letter names (all of them when the file
+        has no such action any more)."""
+        actions = self.for_event(event_type, event_name)
+        chosen = tuple(a for a in actions if a.name == only) if only else ()
+        return chosen or actions
+
     def objects(self) -> tuple[str, ...]:
         """The sObjects the actions name, sorted, each once."""
         return tuple(sorted({a.object for a in self.actions}))

@@ -161,7 +161,9 @@ def build(
             | "PlannedWrites" >> beam.FlatMap(planned_rows)
             | "WritePlan" >> WriteJsonLines(plan.dry_run_output, single_file=True)
         )
-    write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(rereadable=rereadable)
+    write_failures = written.dead_letter | "ResolveDeadLetters" >> ResolveDeadLetters(
+        rereadable=rereadable, replay_actions=plan.config.replay_actions()
+    )
     dead_letters = (
         read.dead_letter,
         parsed.dead_letter,

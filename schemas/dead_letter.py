@@ -30,6 +30,9 @@ class DeadLetter:
     event: Any
     time: str
     source: str | None = None
+    # The action that failed, when the event's trigger has several: a replay redoes only that one (the
+    # others did their part). Left out of the JSON when None.
+    action: str | None = None
 
     def to_json(self) -> str:
         """One JSON line, always valid input for a later run (so never NaN or Infinity).
@@ -38,6 +41,8 @@ class DeadLetter:
         encode: then the whole line is ASCII with escapes, which read back to the same text.
         """
         record = asdict(self)
+        if record["action"] is None:
+            del record["action"]
         try:
             text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str, allow_nan=False)
         except ValueError:  # a non-finite number, which parsing refuses: keep the event as text
@@ -58,8 +63,9 @@ class DeadLetter:
         event: Any,
         retryable: bool = False,
         source: str | None = None,
+        action: str | None = None,
     ) -> "DeadLetter":
-        return cls(stage, reason, message, retryable, event, utc_now_iso(), source)
+        return cls(stage, reason, message, retryable, event, utc_now_iso(), source, action)
 
 
 class UndeliveredEvent(NamedTuple):
@@ -71,3 +77,4 @@ class UndeliveredEvent(NamedTuple):
     reason: str
     message: str
     retryable: bool
+    action: str | None = None  # the action whose write failed

@@ -53,6 +53,7 @@ class SegmentEvent:
     source: str | None = None
     seq: int = 0
     raw_text: str | None = None
+    replay_action: str | None = None  # read from a dead letter naming its failed action: only that one
 
     @property
     def ref(self) -> EventRef:

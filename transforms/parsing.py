@@ -1,5 +1,6 @@
 """Parse one JSON line into a SegmentEvent, or a dead letter saying what is wrong with it."""
 
+import dataclasses
 import datetime
 import decimal
 import hashlib
@@ -154,9 +155,14 @@ def _replay(
     if isinstance(event, dict):
         try:
             text = json.dumps(event, ensure_ascii=False) if keep_text else None
-            return _to_event(event, source, seq, text)
+            parsed = _to_event(event, source, seq, text)
         except _Invalid as e:
             return DeadLetter.of(STAGE, e.reason, e.message, event, source=source)
+        action = dead_letter.get("action")
+        if isinstance(action, str) and action:
+            # Only the action that failed is done again (its trigger has others, which did their part).
+            return dataclasses.replace(parsed, replay_action=action)
+        return parsed
     message = (
         f"this dead letter ({dead_letter['reason']}) holds no event to replay: repair the file it names "
         f"({dead_letter.get('source')}) and read that again"

@@ -35,7 +35,14 @@ def original_event(text: str | bytes | None) -> Any:
     return without_surrogates(obj) if "\\u" in text else obj
 
 
-def dead_letter_of(failure: UndeliveredEvent, event: Any, message_suffix: str = "") -> DeadLetter:
+def dead_letter_of(
+    failure: UndeliveredEvent,
+    event: Any,
+    message_suffix: str = "",
+    replay_actions: frozenset[str] = frozenset(),
+) -> DeadLetter:
+    """The dead letter of a failure; it names the failed action when that is one of `replay_actions`
+    (actions whose trigger has others), so that a replay redoes only that one."""
     return DeadLetter.of(
         failure.stage,
         failure.reason,
@@ -43,6 +50,7 @@ def dead_letter_of(failure: UndeliveredEvent, event: Any, message_suffix: str = 
         event,
         retryable=failure.retryable,
         source=failure.ref.source,
+        action=failure.action if failure.action in replay_actions else None,
     )
 
 
@@ -51,10 +59,10 @@ def _is_inline(failure: UndeliveredEvent) -> bool:
     return ref.raw is not None or not ref.source or ref.seq <= 0
 
 
-def _inline(failure: UndeliveredEvent) -> DeadLetter:
+def _inline(failure: UndeliveredEvent, replay_actions: frozenset[str]) -> DeadLetter:
     if failure.ref.raw is None:
-        return dead_letter_of(failure, None, " (the event itself was not kept)")
-    return dead_letter_of(failure, original_event(failure.ref.raw))
+        return dead_letter_of(failure, None, " (the event itself was not kept)", replay_actions)
+    return dead_letter_of(failure, original_event(failure.ref.raw), replay_actions=replay_actions)
 
 
 def _by_file(failure: UndeliveredEvent) -> tuple[str, UndeliveredEvent]:
@@ -63,6 +71,9 @@ def _by_file(failure: UndeliveredEvent) -> tuple[str, UndeliveredEvent]:
 
 class _ReadFailedLines(beam.DoFn):
     """Reads one file's failed lines again and gives each failure its event."""
+
+    def __init__(self, replay_actions: frozenset[str]) -> None:
+        self._replay_actions = replay_actions
 
     def process(self, element: tuple[str, Iterable[UndeliveredEvent]]):
         source, failures = element
@@ -76,7 +87,7 @@ class _ReadFailedLines(beam.DoFn):
                 found.add(number)
                 event = original_event(text)
                 for failure in by_line[number]:
-                    yield dead_letter_of(failure, event)
+                    yield dead_letter_of(failure, event, replay_actions=self._replay_actions)
         except READ_ERRORS as e:
             suffix = f" (the event could not be read again from line {{}}: {type(e).__name__})"
         else:
@@ -84,31 +95,35 @@ class _ReadFailedLines(beam.DoFn):
         for number, rest in by_line.items():
             if number not in found:
                 for failure in rest:
-                    yield dead_letter_of(failure, None, suffix.format(number))
+                    yield dead_letter_of(failure, None, suffix.format(number), self._replay_actions)
 
 
 class ResolveDeadLetters(beam.PTransform):
     """UndeliveredEvents into DeadLetters, each with its original event.
 
     `rereadable`: whether failures may refer to files to read again (bounded input). Streaming
-    sources always carry their events inline; a grouping there would never fire.
+    sources always carry their events inline; a grouping there would never fire. `replay_actions`: the
+    actions whose dead letters name them (their trigger has other actions: see DeadLetter.action).
     """
 
-    def __init__(self, rereadable: bool = True) -> None:
+    def __init__(self, rereadable: bool = True, replay_actions: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self._rereadable = rereadable
+        self._replay_actions = frozenset(replay_actions)
 
     def expand(self, failures: beam.PCollection) -> beam.PCollection:
+        resolve = beam.Map(_inline, self._replay_actions).with_output_types(DeadLetter)
         if not self._rereadable:
-            return failures | "FromRefs" >> beam.Map(_inline).with_output_types(DeadLetter)
+            return failures | "FromRefs" >> resolve
         inline, in_files = failures | "InlineOrInFiles" >> beam.Partition(
             lambda f, _: 0 if _is_inline(f) else 1, 2
         )
-        from_refs = inline | "FromRefs" >> beam.Map(_inline).with_output_types(DeadLetter)
+        from_refs = inline | "FromRefs" >> resolve
         from_files = (
             in_files
             | "KeyByFile" >> beam.Map(_by_file).with_output_types(tuple[str, UndeliveredEvent])
             | "GroupByFile" >> beam.GroupByKey()
-            | "ReadFailedLines" >> beam.ParDo(_ReadFailedLines()).with_output_types(DeadLetter)
+            | "ReadFailedLines"
+            >> beam.ParDo(_ReadFailedLines(self._replay_actions)).with_output_types(DeadLetter)
         )
         return (from_refs, from_files) | "Resolved" >> beam.Flatten()

@@ -1,6 +1,8 @@
 """ToRecordOps: each event into the RecordOps its actions ask for (actions/: identify -> Lead and group ->
 Account by default), the events no action takes counted as filtered."""
 
+import dataclasses
+
 import apache_beam as beam
 
 from actions.config import ActionsConfig, default_actions
@@ -25,7 +27,9 @@ class _MapEvent(beam.DoFn):
         yield from self.counts.emit()
 
     def process(self, event: SegmentEvent):
-        actions = self._config.for_event(event.type, event.event if event.type == "track" else None)
+        actions = self._config.for_replay(
+            event.type, event.event if event.type == "track" else None, event.replay_action
+        )
         if not actions:
             self.counts.inc(metrics.filtered(f"no_action_for_{event.type}"))
             return
@@ -36,6 +40,8 @@ class _MapEvent(beam.DoFn):
         for action in actions:
             op = action_op(event, action, self._address_mapping)
             if isinstance(op, DeadLetter):
+                if len(actions) > 1:  # a replay redoes only this action (DeadLetter.action)
+                    op = dataclasses.replace(op, action=action.name)
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER, op)
             else:
                 yield op

@@ -107,7 +107,7 @@ def planned_rows(written: WrittenRecord) -> Iterable[dict]:
 
 def _undelivered(op: MergedOp, reason: str, message: str, retryable: bool) -> Iterable[UndeliveredEvent]:
     for ref in op.refs:
-        yield UndeliveredEvent(ref, STAGE, reason, message, retryable)
+        yield UndeliveredEvent(ref, STAGE, reason, message, retryable, op.action or None)
 
 
 def _epoch_seconds(iso_utc: str) -> float:

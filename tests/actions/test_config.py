@@ -970,3 +970,16 @@ def test_two_creates_keyed_by_one_field_are_refused():
         )
         == 2
     )
+
+
+def test_replay_actions_are_those_sharing_a_trigger_and_a_replay_takes_the_named_one():
+    text = "version: 1\nactions:\n" + "".join(
+        f"  - name: {name}\n    trigger: {trigger}\n    object: Case\n    operation: create\n"
+        "    fields: {Subject: properties.title}\n"
+        for name, trigger in (("a", "{track: T}"), ("b", "{track: T}"), ("c", "{track: U}"))
+    )
+    config = parse_actions(text, "a.yaml")
+    assert config.replay_actions() == {"a", "b"}
+    assert [a.name for a in config.for_replay("track", "T", "b")] == ["b"]
+    assert [a.name for a in config.for_replay("track", "T", None)] == ["a", "b"]
+    assert [a.name for a in config.for_replay("track", "T", "gone")] == ["a", "b"]  # no longer in the file

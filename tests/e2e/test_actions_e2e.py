@@ -513,3 +513,43 @@ def test_the_built_in_actions_print_as_a_file_that_runs_as_they_do(tmp_path, cap
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- replaying one action's dead letter -------------------------------------------------------------------
+
+TWO_ACTIONS = """version: 1
+actions:
+  - name: issue_case
+    trigger: {track: Issue Submitted}
+    object: Case
+    operation: create
+    fields: {Subject: properties.title}
+  - name: issue_lead
+    trigger: {track: Issue Submitted}
+    object: Lead
+    operation: update
+    on_multiple: dead_letter
+    match: {Email: properties.email}
+    fields: {Description: properties.title}
+"""
+
+
+def test_a_replay_redoes_only_the_action_that_failed(org, tmp_path):
+    config = tmp_path / "actions.yaml"
+    config.write_text(TWO_ACTIONS)
+    for last in ("One", "Two"):
+        seed(org, "Lead", {"LastName": last, "Company": "Acme", "Email": "dup@example.com"})
+    event = track("m-1", "Issue Submitted", "u1", title="Broken", email="dup@example.com")
+
+    summary, dead = run_pipeline(org, tmp_path, [event], "--actions_config", str(config), name="first")
+
+    assert summary.written == {"Case": {"create": 1}}
+    assert [(d["reason"], d["action"]) for d in dead] == [("MULTIPLE_MATCHES", "issue_lead")]
+    # The replay does the Lead's update only (which fails again), not the Case's create.
+    summary, again = run_pipeline(org, tmp_path, dead, "--actions_config", str(config), name="replay")
+
+    assert (summary.events_read, summary.action_extra_deliveries, summary.written) == (1, 0, {})
+    assert [(d["reason"], d["action"], d["event"]) for d in again] == [
+        ("MULTIPLE_MATCHES", "issue_lead", event)
+    ]
+    assert len(raw(org, "Case")) == 1

@@ -697,3 +697,17 @@ def test_an_event_with_a_type_is_never_taken_for_a_dead_letter():
         "time": "t",
     }
     assert parse_line(json.dumps(event)).message_id == "m1"
+
+
+def test_a_dead_letter_naming_its_action_replays_that_action_only():
+    event = {"type": "track", "event": "Issue Submitted", "messageId": "m-1", "userId": "u1"}
+    letter = DeadLetter.of("write", "MULTIPLE_MATCHES", "2 Lead records match", event, action="issue_lead")
+    assert json.loads(letter.to_json())["action"] == "issue_lead"
+    replayed = parse_line(letter.to_json(), SOURCE)
+    assert isinstance(replayed, SegmentEvent)
+    assert replayed.replay_action == "issue_lead"
+    assert dataclasses.replace(replayed, replay_action=None) == parse_line(json.dumps(event), SOURCE)
+    # Without an action (one action per trigger, the built-in ones among them) the key is left out.
+    plain = DeadLetter.of("write", "REQUIRED_FIELD_MISSING", "x", event)
+    assert "action" not in json.loads(plain.to_json())
+    assert parse_line(plain.to_json(), SOURCE).replay_action is None

@@ -178,20 +178,27 @@ def parse_sf_error(text: str) -> tuple[str, str]:
     return code, "; ".join(messages)
 
 
+def _csv_line(row: Sequence[str]) -> str:
+    """One CSV row and its LF. A value holding a comma, a quote or any line break is quoted, a lone CR
+    too (Python's csv module leaves that bare, and a CSV reader ends the record there)."""
+    return ",".join(_csv_value(v) for v in row) + "\n"
+
+
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+
+
+def _csv_value(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if _NEEDS_QUOTES.search(value) else value
+
+
 def encode_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
     """UTF-8 CSV with a header row, comma-delimited, LF line endings (the job's defaults)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return "".join(map(_csv_line, [header, *rows])).encode("utf-8")
 
 
 def row_bytes(row: Sequence[str]) -> int:
     """Bytes `row` takes in encode_csv's output."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(row)
-    return len(out.getvalue().encode("utf-8"))
+    return len(_csv_line(row).encode("utf-8"))
 
 
 def split_rows(header_bytes: int, sizes: Sequence[int], max_bytes: int, max_records: int) -> list[range]:

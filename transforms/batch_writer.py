@@ -267,9 +267,19 @@ class BatchWriter:
         self.logged_in = False
         self._reload_credentials = reload_credentials
         self._login_probe = threading.Lock()  # held by the one thread that waits out a refused login
+        self._login_lock = threading.Lock()  # held while logging in: threads that write at once log in once
         self._login_pauses: collections.Counter[str] = collections.Counter()  # reason -> batches held
         self._login_tries = 0  # logins refused in a row while batches are held
         _writers.add(self)
+
+    def _log_in(self) -> None:
+        """Logs in unless the client holds a session: once for all the threads that write at once."""
+        if self.logged_in:
+            return
+        with self._login_lock:
+            if not self.logged_in:
+                self._client.login()
+                self.logged_in = True
 
     def paused_for_login(self) -> set[str]:
         """The reasons (LOGIN_BLOCK_REASONS) for which batches are held now, waiting to log in."""
@@ -429,9 +439,7 @@ class BatchWriter:
         if self._deadline_seconds is not None and hasattr(client, "deadline"):
             client.deadline = time.monotonic() + self._deadline_seconds
         try:
-            if not self.logged_in:
-                client.login()
-                self.logged_in = True
+            self._log_in()
             meta = client.describe(sobject)
             fitted = [fit_item(op, meta) for op in ops]
             sendable = [(op, f) for op, f in zip(ops, fitted, strict=True) if f.item is not None]

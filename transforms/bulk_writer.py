@@ -285,6 +285,12 @@ def bulk_upsert_by_key(
     return run_upsert(run, items)
 
 
+def _holds_null_marker(item: UpsertItem) -> bool:
+    """Whether a value of the record is the text bulk_api.NULL (#N/A), which Bulk would write as null."""
+    values = (item.key, *item.fields.values(), *item.create_defaults.values())
+    return any(isinstance(v, str) and v.strip() == bulk_api.NULL for v in values)
+
+
 # -- lookups ------------------------------------------------------------------------------------------
 
 
@@ -489,9 +495,7 @@ class BulkWriter(BatchWriter):
         queries cost no more, or the prefetch failed: the chunk's own lookup then says why)."""
         client = self._client
         try:
-            if not self.logged_in:
-                client.login()
-                self.logged_in = True
+            self._log_in()
             meta = client.describe(sobject)
             key_field, times_field = self._setup_fields(sobject, meta, BatchReport())
             run = _Upsert(
@@ -539,19 +543,41 @@ class BulkWriter(BatchWriter):
         times_field: str | None,
         meta: ObjectMeta,
     ) -> list[UpsertOutcome]:
-        """BatchWriter's upsert, through Bulk API 2.0 jobs, with the chunk's prefetched lookup if any."""
+        """BatchWriter's upsert, through Bulk API 2.0 jobs, with the chunk's prefetched lookup if any.
+
+        A record holding the text #N/A, which a Bulk CSV can only say as null (bulk_api.NULL), goes
+        through REST instead, as do its outcomes; the others keep their order among the outcomes."""
         index, self._local.index = getattr(self._local, "index", None), None
-        return bulk_upsert_by_key(
-            self._client,
-            self.bulk,
-            sobject,
-            match_field,
-            items,
-            SKIP_FIELDS.get(sobject),
-            key_field=key_field,
-            times_field=times_field,
-            meta=meta,
-            index=index,
-            min_job_records=self._min_job_records,
-            redirect_field=self.redirect_field(sobject),
+        by_rest = [i for i, item in enumerate(items) if _holds_null_marker(item)]
+        rest_outcomes = (
+            super()._upsert_call(
+                sobject, match_field, [items[i] for i in by_rest], key_field, times_field, meta
+            )
+            if by_rest
+            else []
         )
+        rest_indexes = set(by_rest)
+        bulk_items = [item for i, item in enumerate(items) if i not in rest_indexes]
+        bulk_outcomes = (
+            bulk_upsert_by_key(
+                self._client,
+                self.bulk,
+                sobject,
+                match_field,
+                bulk_items,
+                SKIP_FIELDS.get(sobject),
+                key_field=key_field,
+                times_field=times_field,
+                meta=meta,
+                index=index,
+                min_job_records=self._min_job_records,
+                redirect_field=self.redirect_field(sobject),
+            )
+            if bulk_items
+            else []
+        )
+        if not by_rest:
+            return bulk_outcomes
+        via_rest = dict(zip(by_rest, rest_outcomes, strict=True))
+        via_bulk = iter(bulk_outcomes)
+        return [via_rest[i] if i in via_rest else next(via_bulk) for i in range(len(items))]

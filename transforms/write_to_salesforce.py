@@ -29,7 +29,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
-from salesforce.errors import LOGIN_BLOCK_REASONS, ConfigurationError, SalesforceLoginError, TransientError
+from salesforce.errors import LOGIN_BLOCK_REASONS, ConfigurationError
 from schemas.dead_letter import UndeliveredEvent
 from schemas.records import MergedOp
 from transforms import metrics
@@ -287,13 +287,9 @@ class _WriteBatch(WriterFn):
             reload_credentials=reload,
             policy=self._policy,
         )
-        try:
-            client.login()
-            writer.logged_in = True
-        except (SalesforceLoginError, TransientError) as e:  # what login() raises
-            # The main checked the credentials before the run; if they fail now, every batch is
-            # dead-lettered (retryable) rather than crashing the workers in a loop.
-            _log.warning("Salesforce login failed in a writer, will retry per batch: %s", type(e).__name__)
+        # No login here: the writer logs in with its first batch, where the call is counted (a writer
+        # that gets no batch, e.g. when Bulk writes every object, spends none), and a refused login
+        # holds or dead-letters that batch as any later refusal does.
         return _Session(client, writer, self._threads)
 
     def teardown(self) -> None:

@@ -117,10 +117,15 @@ def test_a_row_larger_than_a_job_is_refused() -> None:
 
 
 def test_csv_round_trips_hard_values() -> None:
-    rows = [["a, comma", 'a "quote"', "two\nlines", "crlf\r\nline", "ünï 😀", " padded ", ""]]
-    header = ["A", "B", "C", "D", "E", "F", "G"]
+    rows = [
+        ["a, comma", 'a "quote"', "two\nlines", "crlf\r\nline", "ünï 😀", " padded ", "", "lone\rcr", "x\r"]
+    ]
+    header = ["A", "B", "C", "D", "E", "F", "G", "H", "I"]
     data = encode_csv(header, rows)
     assert read_csv(data.decode("utf-8")) == (header, rows)
+    # A lone CR is quoted too (a CSV reader ends a record there); plain values are not.
+    assert data.decode("utf-8").endswith(',"lone\rcr","x\r"\n')
+    assert data.startswith(b"A,B,C,D,E,F,G,H,I\n")
     assert row_bytes(header) + row_bytes(rows[0]) == len(data)
 
 

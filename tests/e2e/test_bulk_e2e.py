@@ -369,3 +369,34 @@ def test_unprocessed_records_are_sent_again(emu: Any, rest_run: dict, tmp_path: 
         ("Lead", "insert", "JobComplete", 25, 3),
         ("Lead", "update", "JobComplete", 8, 0),
     ]
+
+
+def hostile_leads() -> list[dict]:
+    """Values a CSV gets wrong when written naively: a lone CR, and the text of Bulk's null marker."""
+
+    def identify(n: int, **traits: Any) -> dict:
+        return event("identify", f"h-{n}", "05", traits={"email": f"h{n}@example.com", **traits})
+
+    return [
+        identify(1, lastName="Carriage", company="Acme", title="VP\rSales"),
+        identify(2, lastName="Marker", company="#N/A", title="#N/A"),
+        identify(3, lastName="Plain", company="Acme", title='CTO, "Ops"\nand more'),
+    ]
+
+
+@pytest.mark.parametrize("method", [("--write_method", "bulk"), ("--bulk_threshold", "0")])
+def test_hostile_values_arrive_as_rest_writes_them_and_every_call_is_counted(
+    emu: Any, tmp_path: Path, method: tuple[str, str]
+) -> None:
+    emu.admin("POST", "/_emulator/reset")
+    emu.admin("POST", "/_emulator/calls/reset")
+    summary, dead = run_pipeline(emu, tmp_path, hostile_leads(), *method, name="hostile")
+
+    assert dead == []
+    assert {r["Email"]: (r["Company"], r["Title"]) for r in org_records(emu, "Lead", "Email")} == {
+        "h1@example.com": ("Acme", "VP\rSales"),
+        "h2@example.com": ("#N/A", "#N/A"),  # text, not Bulk's null
+        "h3@example.com": ("Acme", 'CTO, "Ops"\nand more'),
+    }
+    # With auto, no object reaches the REST writer: it spends no call (it logs in with its first batch).
+    assert summary.api_calls == emu.admin("GET", "/_emulator/calls")["total"]

@@ -178,7 +178,7 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
 def submit(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> PipelineResult:
     """Checks, builds and submits the job, then returns without waiting for it: the launch of a Dataflow
     Flex Template, which must exit once the job is submitted. The job's counters are in the runner's
-    metrics; the summary (which needs the finished job's counters) is not computed here."""
+    metrics; a bounded job's --summary_output is written by the job itself (pipeline/summary_stage.py)."""
     environ = os.environ if environ is None else environ
     options, p, _, streaming = _prepare(list(argv), environ)
     if streaming and options.view_as(BeamforceOptions).summary_output:

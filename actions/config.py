@@ -373,14 +373,22 @@ class _Document:
                     continue  # merged keys keep the merge's line; non-text keys fail the schema
                 key = loader.construct_object(key_node)
                 line = alias_line or key_node.start_mark.line + 1
+                if any(k == key for k, _ in keys):
+                    self._forget(at + (key,))  # a repeated key: its last value counts
                 keys.append((key, line))
                 self.key_lines[at + (key,)] = line
-                self.value_lines.pop(at + (key,), None)  # a repeated key: its last value counts
                 self._walk(loader, value_node, at + (key,), stack, path, alias_line)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 self._walk(loader, item, at + (i,), stack, path, alias_line)
         stack.pop()
+
+    def _forget(self, at: tuple) -> None:
+        """Drops what was recorded under `at` (a key's earlier value), so that only its last value counts."""
+        n = len(at)
+        for table in (self.key_lines, self.value_lines, self.keys):
+            for path in [p for p in table if p[:n] == at]:
+                del table[path]
 
     @staticmethod
     def _fail(path: str, node: yaml.Node, problem: str, fix: str) -> NoReturn:

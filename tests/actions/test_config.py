@@ -983,3 +983,15 @@ def test_replay_actions_are_those_sharing_a_trigger_and_a_replay_takes_the_named
     assert [a.name for a in config.for_replay("track", "T", "b")] == ["b"]
     assert [a.name for a in config.for_replay("track", "T", None)] == ["a", "b"]
     assert [a.name for a in config.for_replay("track", "T", "gone")] == ["a", "b"]  # no longer in the file
+
+
+def test_a_repeated_section_is_reported_once_and_its_last_value_counts():
+    text = (
+        "version: 1\nactions:\n  - name: a\n    trigger: identify\n    object: Lead\n    operation: update\n"
+        "    match: {Email: traits.email}\n    match: {Email: traits.other}\n"
+        "    fields: {Title: traits.title}\n"
+    )
+    # Before, the two mappings' fields were pooled: "field 'Email': named twice in match" as well.
+    assert problems(text) == [
+        "actions.yaml:8: action 'a': key 'match' appears twice (also on line 7); keep one"
+    ]

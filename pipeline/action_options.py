@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from actions.check import check_against_org
 from actions.config import Action, ActionsConfig, default_actions, load_actions
+from pipeline.options import check_filesystem, local_prefix_writable
 from salesforce.actions_write import TEXT, ActionSpec, match_kind
 from salesforce.connection import DUPLICATE_RULE_MODES
 from salesforce.errors import ApiLimitExceeded, ConfigurationError, TransientError
@@ -22,7 +23,13 @@ DRY_RUN_FLAG = "--salesforce_dry_run"
 
 
 def dry_run_flag(argv: list[str]) -> list[str]:
-    """`argv` with a bare --dry_run read as --salesforce_dry_run."""
+    """`argv` with a bare --dry_run read as --salesforce_dry_run. --dry_run=VALUE is refused: Beam would
+    take it for its own test option, and the run would write for real."""
+    for a in argv:
+        if a.startswith("--dry_run="):
+            raise ConfigurationError(
+                f"{a} takes no value: give --dry_run alone for a dry run, or leave it out for a real one"
+            )
     return [DRY_RUN_FLAG if a == "--dry_run" else a for a in argv]
 
 
@@ -169,8 +176,17 @@ def action_plan(
             "--dry_run_output out"
         )
     for flag, value in (("--dry_run_output", o.dry_run_output), ("--read_output", o.read_output)):
-        if value is not None and (not value or value.endswith(("/", os.sep))):
+        if value is None:
+            continue
+        # Beam's file sink would delete a directory of that name to write its file there.
+        if not value or value.endswith(("/", os.sep)) or ("://" not in value and os.path.isdir(value)):
             raise ConfigurationError(f"{flag} {value!r} is a directory: give a file name in it, e.g. out/x")
+        check_filesystem(flag, value)
+        if not local_prefix_writable(value):
+            raise ConfigurationError(
+                f"{flag} {value!r} cannot be written: its directory is not one that can be created or "
+                "written; give a path such as out/x"
+            )
     config = load_config(options)
     described: dict[str, ObjectMeta] = {}
 

@@ -17,7 +17,7 @@ from pipeline import direct_runner_metrics
 from pipeline.action_options import ActionOptions, action_plan, dry_run_flag
 from pipeline.auth_options import AuthOptions, credentials_source
 from pipeline.graph import build
-from pipeline.options import BeamforceOptions, unknown_flags, validate
+from pipeline.options import BeamforceOptions, stray_arguments, unknown_flags, validate
 from pipeline.progress import ProgressReporter
 from pipeline.sources import SourceOptions, check_runner, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
@@ -127,6 +127,13 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
     if unknown:
         raise ConfigurationError(
             f"unknown option {unknown[0]}: see python -m pipeline --help for the options"
+        )
+    stray = stray_arguments(argv)
+    if stray:
+        raise ConfigurationError(
+            f"unexpected argument {stray[0]!r} ({len(stray)} in all): every value belongs to an option. An "
+            "unquoted glob is expanded by the shell and only its first file would be read: quote it, e.g. "
+            "--input 'events/*.jsonl'"
         )
     options = PipelineOptions(argv)
     source = choose_source(options)

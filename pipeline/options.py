@@ -6,6 +6,7 @@ import math
 import os
 import re
 import tempfile
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -285,6 +286,16 @@ def load_runner(argv: Sequence[str]) -> None:
 
 def unknown_flags(argv: Sequence[str]) -> list[str]:
     """Flags no PipelineOptions class knows: Beam only warns about them, we refuse them (typos)."""
+    return [a.split("=", 1)[0] for a in _unknown(argv) if a.startswith("-")]
+
+
+def stray_arguments(argv: Sequence[str]) -> list[str]:
+    """Arguments that are no option's value (Beam only warns and ignores them): most often the files of
+    an unquoted glob, which the shell expanded, so that all but the first would go unread."""
+    return [a for a in _unknown(argv) if not a.startswith("-")]
+
+
+def _unknown(argv: Sequence[str]) -> list[str]:
     from apache_beam.options.pipeline_options import _BeamArgumentParser
 
     load_runner(argv)
@@ -292,10 +303,10 @@ def unknown_flags(argv: Sequence[str]) -> list[str]:
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
     _, unknown = parser.parse_known_args(list(argv))
-    return [a.split("=", 1)[0] for a in unknown if a.startswith("-")]
+    return unknown
 
 
-def _local_prefix_writable(prefix: str) -> bool:
+def local_prefix_writable(prefix: str) -> bool:
     """False when a local prefix's directory cannot exist: its nearest existing ancestor is a file
     or not writable (Beam creates the missing directories). Remote prefixes (gs://...) are left to Beam.
     """
@@ -375,7 +386,26 @@ def _check_remote_dead_letters(prefix: str, default: bool, workers: str | None) 
         )
 
 
+def check_filesystem(flag: str, path: str, verb: str = "written") -> None:
+    """A path with a scheme (gs://, s3://) must have a Beam filesystem here; found now, not after writing."""
+    if "://" not in path:
+        return
+    try:
+        FileSystems.get_filesystem(path)
+    except Exception as e:  # Beam wraps a missing filesystem's failure differently per scheme
+        raise ConfigurationError(
+            f"{flag} {path!r} cannot be {verb}: {e} (install the Beam extra for its scheme, e.g. pip "
+            "install 'beamforce[gcp]' for gs://)"
+        ) from None
+
+
 def _check_dead_letter_output(prefix: str, default: bool) -> None:
+    if any(c in prefix for c in "*?["):
+        # Beam's file sink matches its own temporary files with the prefix as a glob, and fails to.
+        raise ConfigurationError(
+            f"--dead_letter_output {prefix!r} holds a glob character (* ? [): give a plain prefix such as "
+            "out/dead_letters"
+        )
     if not default and (prefix.endswith(("/", os.sep)) or ("://" not in prefix and os.path.isdir(prefix))):
         # Beam would write files named "-00000-of-00001.jsonl" into the directory.
         example = prefix.rstrip("/" + os.sep) + "/" + DEAD_LETTER_FILE_PREFIX
@@ -383,7 +413,7 @@ def _check_dead_letter_output(prefix: str, default: bool) -> None:
             f"--dead_letter_output {prefix!r} names a directory, not a file name prefix: give a prefix "
             f"such as '{example}' (files {DEAD_LETTER_FILE_PREFIX}-SSSSS-of-NNNNN.jsonl in that directory)"
         )
-    if not _local_prefix_writable(prefix):
+    if not local_prefix_writable(prefix):
         raise ConfigurationError(
             f"--dead_letter_output {prefix!r}{' (the default)' if default else ''} cannot be written: its "
             "directory is not a directory that can be created or written; give a prefix such as "
@@ -391,17 +421,31 @@ def _check_dead_letter_output(prefix: str, default: bool) -> None:
         )
 
 
+def _check_summary_apart(path: str, input_pattern: str | None, dead_letter_prefix: str | None) -> None:
+    """The summary must not overwrite an input file or take a dead-letter file's name."""
+    if "://" in path:
+        return
+    target = os.path.abspath(path)
+    inputs = glob.glob(input_pattern) if input_pattern and "://" not in input_pattern else []
+    if target in map(os.path.abspath, inputs):
+        raise ConfigurationError(
+            f"--summary_output {path!r} is one of the --input files: the run would overwrite it; give "
+            "another file name"
+        )
+    if dead_letter_prefix and "://" not in dead_letter_prefix:
+        prefix = os.path.abspath(dead_letter_prefix)
+        if target.startswith(prefix + "-") and target.endswith(".jsonl"):
+            raise ConfigurationError(
+                f"--summary_output {path!r} takes the name of a dead-letter file of --dead_letter_output "
+                f"{dead_letter_prefix!r}: give another file name"
+            )
+
+
 def _check_summary_output(path: str, workers: str | None) -> None:
     """The summary is written last, after Salesforce was: a path that cannot take it must fail first.
     A remote path (gs://...) must have a filesystem here; Beam's writes it when the run ends."""
     if "://" in path:
-        try:
-            FileSystems.get_filesystem(path)
-        except Exception as e:  # Beam wraps a missing filesystem's failure differently per scheme
-            raise ConfigurationError(
-                f"--summary_output {path!r} cannot be written: {e} (install the Beam extra for its scheme, "
-                "e.g. pip install 'beamforce[gcp]' for gs://)"
-            ) from None
+        check_filesystem("--summary_output", path)
         return
     if workers is not None:
         # Written inside the pipeline on a remote runner, by one of its workers (pipeline/summary_stage.py).
@@ -436,6 +480,8 @@ def _check_summary_output(path: str, workers: str | None) -> None:
         ) from None
 
 
+# The slowest --max_calls_per_second: slower would wait longer than a run can, or than a clock can count.
+MIN_CALLS_PER_SECOND = 0.001
 _SANDBOX_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
@@ -479,6 +525,18 @@ def validate(
             f"--salesforce_login_url {login_url!r} is not an https:// URL: Salesforce (and "
             f"simple-salesforce) only speak HTTPS, e.g. {PRODUCTION_LOGIN_URL}"
         )
+    try:
+        _ = urllib.parse.urlsplit(login_url).port  # raises for a port that is no number or out of range
+    except ValueError:
+        raise ConfigurationError(
+            f"--salesforce_login_url {login_url!r} has no valid port: give a number from 1 to 65535 after "
+            f"the host, or none, e.g. {PRODUCTION_LOGIN_URL}"
+        ) from None
+    if sandbox and auth == "client_credentials":
+        raise ConfigurationError(
+            f"--sandbox {sandbox!r} names a sandbox by its users' names, and --auth client_credentials logs "
+            "in with no username: give the sandbox's My Domain URL with --salesforce_login_url instead"
+        )
 
     ca_bundle = o.salesforce_ca_bundle
     if ca_bundle is not None and not os.path.isfile(ca_bundle):
@@ -493,6 +551,12 @@ def validate(
             f"--dead_letter_output and a dead-letter topic ({topic}) name two places for dead letters: "
             "give one"
         )
+    for flag, value in (
+        ("--dead_letter_output", o.dead_letter_output),
+        ("--summary_output", o.summary_output),
+    ):
+        if value is not None and not value.strip():
+            raise ConfigurationError(f"{flag} {value!r} names nothing: give a path, or leave the option out")
     default = not o.dead_letter_output and not topic
     if default:
         o.dead_letter_output = default_dead_letter_output(started or datetime.now(UTC))
@@ -504,6 +568,7 @@ def validate(
         # A bounded run's summary is written by a worker; a streaming run's by this process.
         streaming = bool(options.view_as(StandardOptions).streaming)
         _check_summary_output(o.summary_output, None if streaming else remote_workers(options, runner))
+        _check_summary_apart(o.summary_output, o.input, None if topic else o.dead_letter_output)
 
     limit = o.api_usage_limit_percent
     if not 0 < limit <= NO_LIMIT_PERCENT:  # also refuses nan
@@ -513,10 +578,11 @@ def validate(
             "turns the limit off)"
         )
     rate = o.max_calls_per_second
-    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+    if rate is not None and not (rate >= MIN_CALLS_PER_SECOND and math.isfinite(rate)):
         raise ConfigurationError(
-            f"--max_calls_per_second {rate:g} is not a rate: give a number of calls a second above 0, "
-            "e.g. --max_calls_per_second 5, or leave the option out for no limit"
+            f"--max_calls_per_second {rate:g} is not a rate: give a number of calls a second of at least "
+            f"{MIN_CALLS_PER_SECOND:g} (one call in {1 / MIN_CALLS_PER_SECOND:g} s), e.g. "
+            "--max_calls_per_second 5, or leave the option out for no limit"
         )
     for flag, value, example in (
         ("--dedup_ttl_seconds", o.dedup_ttl_seconds, "86400"),

@@ -4,6 +4,7 @@ run a streaming one."""
 
 import argparse
 import dataclasses
+import os
 import re
 
 import apache_beam as beam
@@ -181,6 +182,15 @@ def _kafka_topics(values: list[str]) -> list[str]:
     return parse_topics(values)
 
 
+def _check_archive(path: str) -> None:
+    """A local archive root must exist: a typo would read nothing and end "done"."""
+    if "://" not in path and not any(c in path for c in "*?[") and not os.path.exists(path):
+        raise ConfigurationError(
+            f"--archive {path!r} does not exist: give the folder that holds segment-logs/ (or that folder, "
+            "or one source's folder), or a glob of archive files"
+        )
+
+
 def check_source(options: PipelineOptions) -> str:
     """Checks the source options together; returns the one source flag given. ConfigurationError says
     what to fix. Nothing is read or connected to."""
@@ -252,6 +262,8 @@ def check_source(options: PipelineOptions) -> str:
             validate_config(parse_config(s.kafka_config))
         except ValueError as e:
             raise ConfigurationError(f"--kafka_config: {e}") from None
+    if flag == "--archive":
+        _check_archive(s.archive)
     return flag
 
 

@@ -162,13 +162,37 @@ def test_write_policy_of_classic_actions_only():
             ["--input", "x", "--salesforce_dry_run", "--streaming"],
         ),
         (["--dry_run_output", "p.jsonl"], ["--dry_run_output", "p.jsonl"]),
-        (["--dry_run=true"], ["--dry_run=true"]),
         (["--salesforce_dry_run"], ["--salesforce_dry_run"]),
         (["--input", "--dry_run"], ["--input", "--salesforce_dry_run"]),
     ],
 )
 def test_dry_run_flag(argv, expected):
     assert dry_run_flag(argv) == expected
+
+
+@pytest.mark.parametrize("value", ["true", "yes", "false", ""])
+def test_a_dry_run_with_a_value_is_refused(value):
+    # Beam would take --dry_run=VALUE for its own test option: the run would write for real.
+    with pytest.raises(ConfigurationError) as e:
+        dry_run_flag(["--input", "x", f"--dry_run={value}"])
+    assert str(e.value) == (
+        f"--dry_run={value} takes no value: give --dry_run alone for a dry run, or leave it out for a real "
+        "one"
+    )
+
+
+@pytest.mark.parametrize("flag", ["--dry_run_output", "--read_output"])
+def test_an_output_that_is_an_existing_directory_is_refused(tmp_path, flag):
+    # Beam's file sink would delete the directory, and all it holds, to write its file there.
+    (tmp_path / "victim" / "sub").mkdir(parents=True)
+    (tmp_path / "victim" / "keep.txt").write_text("keep")
+    argv = ["--salesforce_dry_run", flag, str(tmp_path / "victim")]
+    with pytest.raises(ConfigurationError) as e:
+        action_plan(PipelineOptions(argv), lambda name: None, streaming=False)
+    assert (
+        str(e.value) == f"{flag} '{tmp_path / 'victim'}' is a directory: give a file name in it, e.g. out/x"
+    )
+    assert (tmp_path / "victim" / "keep.txt").read_text() == "keep"
 
 
 def test_a_bare_dry_run_sets_the_option():

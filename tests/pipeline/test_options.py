@@ -230,6 +230,54 @@ def test_ca_bundle_and_api_version(events, tmp_path):
             "SALESFORCE_USERNAME already ends with '.uat': set it to the production username, --sandbox "
             "appends the sandbox name",
         ),
+        # Found by a hostile review: each of these ran, wrote records, then failed or lost something.
+        (
+            ["--input", "{events}", "--salesforce_login_url", "https://127.0.0.1:99999"],
+            ENV,
+            "--salesforce_login_url 'https://127.0.0.1:99999' has no valid port: give a number from 1 to "
+            "65535 after the host, or none, e.g. https://login.salesforce.com",
+        ),
+        (
+            ["--input", "{events}", "--dead_letter_output", "{tmp}/out/d?l[1]"],
+            ENV,
+            "--dead_letter_output '{tmp}/out/d?l[1]' holds a glob character (* ? [): give a plain prefix "
+            "such as out/dead_letters",
+        ),
+        (
+            ["--input", "{events}", "--dead_letter_output", ""],
+            ENV,
+            "--dead_letter_output '' names nothing: give a path, or leave the option out",
+        ),
+        (
+            ["--input", "{events}", "--summary_output", " "],
+            ENV,
+            "--summary_output ' ' names nothing: give a path, or leave the option out",
+        ),
+        (
+            ["--input", "{events}", "--summary_output", "{events}"],
+            ENV,
+            "--summary_output '{events}' is one of the --input files: the run would overwrite it; give "
+            "another file name",
+        ),
+        (
+            [
+                "--input",
+                "{events}",
+                "--dead_letter_output",
+                "{tmp}/dl",
+                "--summary_output",
+                "{tmp}/dl-00000-of-00001.jsonl",
+            ],
+            ENV,
+            "--summary_output '{tmp}/dl-00000-of-00001.jsonl' takes the name of a dead-letter file of "
+            "--dead_letter_output '{tmp}/dl': give another file name",
+        ),
+        (
+            ["--archive", "{tmp}/no/such/archive"],
+            ENV,
+            "--archive '{tmp}/no/such/archive' does not exist: give the folder that holds segment-logs/ (or "
+            "that folder, or one source's folder), or a glob of archive files",
+        ),
     ],
 )
 def test_bad_configuration(tmp_path, events, argv, environ, message):
@@ -372,6 +420,27 @@ def test_configuration_error_exits_2_without_traceback(capsys, monkeypatch):
     assert "Traceback" not in captured.out + captured.err
 
 
+@pytest.mark.parametrize(
+    ("extra", "first", "count"),
+    [
+        (["b.jsonl"], "b.jsonl", 1),
+        (["b.jsonl", "c.jsonl"], "b.jsonl", 2),
+        (["extra_positional"], "extra_positional", 1),
+    ],
+)
+def test_stray_arguments_exit_2_before_anything_is_read(tmp_path, capsys, extra, first, count):
+    # An unquoted glob: the shell expands it, and all but the first file would go unread.
+    events = tmp_path / "a.jsonl"
+    events.write_text("{}\n")
+    assert main(["--input", str(events), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"beamforce: configuration error: unexpected argument {first!r} ({count} in all): every value "
+        "belongs to an option. An unquoted glob is expanded by the shell and only its first file would be "
+        "read: quote it, e.g. --input 'events/*.jsonl'\n"
+    )
+
+
 def test_help_lists_every_option_with_help(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
@@ -420,8 +489,8 @@ PERCENT_FIX = (
     "e.g. --api_usage_limit_percent 80 (100, the default, turns the limit off)"
 )
 RATE_FIX = (
-    "is not a rate: give a number of calls a second above 0, e.g. --max_calls_per_second 5, or leave "
-    "the option out for no limit"
+    "is not a rate: give a number of calls a second of at least 0.001 (one call in 1000 s), e.g. "
+    "--max_calls_per_second 5, or leave the option out for no limit"
 )
 
 
@@ -436,6 +505,7 @@ RATE_FIX = (
         (["--max_calls_per_second", "-1"], f"--max_calls_per_second -1 {RATE_FIX}"),
         (["--max_calls_per_second", "inf"], f"--max_calls_per_second inf {RATE_FIX}"),
         (["--max_calls_per_second", "nan"], f"--max_calls_per_second nan {RATE_FIX}"),
+        (["--max_calls_per_second", "1e-300"], f"--max_calls_per_second 1e-300 {RATE_FIX}"),
     ],
 )
 def test_api_budget_options_out_of_range(events, argv, message):

@@ -347,8 +347,8 @@ class Org:
             field = indexed.get(written.lower())
             if field is None or soql.family(types[field]) != "string":
                 continue
-            index, records = self._index[name], self._records[name]
-            found = set().union(*(index.get((field, _key(value)), ()) for value in values))
+            found = set().union(*(self._matches(name, field, value) for value in values))
+            records = self._records[name]
             return [records[record_id] for record_id in sorted(found)]  # ids grow with creation
         return None
 

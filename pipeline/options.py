@@ -400,7 +400,7 @@ def check_filesystem(flag: str, path: str, verb: str = "written") -> None:
 
 
 def _check_dead_letter_output(prefix: str, default: bool) -> None:
-    if any(c in prefix for c in "*?["):
+    if glob.has_magic(prefix):
         # Beam's file sink matches its own temporary files with the prefix as a glob, and fails to.
         raise ConfigurationError(
             f"--dead_letter_output {prefix!r} holds a glob character (* ? [): give a plain prefix such as "

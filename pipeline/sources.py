@@ -4,6 +4,7 @@ run a streaming one."""
 
 import argparse
 import dataclasses
+import glob
 import os
 import re
 
@@ -184,7 +185,7 @@ def _kafka_topics(values: list[str]) -> list[str]:
 
 def _check_archive(path: str) -> None:
     """A local archive root must exist: a typo would read nothing and end "done"."""
-    if "://" not in path and not any(c in path for c in "*?[") and not os.path.exists(path):
+    if "://" not in path and not glob.has_magic(path) and not os.path.exists(path):
         raise ConfigurationError(
             f"--archive {path!r} does not exist: give the folder that holds segment-logs/ (or that folder, "
             "or one source's folder), or a glob of archive files"

@@ -146,13 +146,16 @@ def next_poll_seconds(
     """How long to wait before looking at a running job again, having waited `delay` last time.
 
     Twice as long as last time, at most `longest`; but once the job reports rows processed (of `rows`),
-    as long as its remaining rows take at the rate so far (a little more, at least a quarter of `first`,
-    at most `longest`), so that a look lands soon after the job ends instead of up to `delay` later.
+    as long as its remaining rows take at the rate so far (a little more, at least a quarter of `first`),
+    so that a look lands soon after the job ends instead of up to `delay` later. Never more than twice
+    the last wait: a job's early rate is no promise (it shares the org with the job before it), and a
+    look that comes too late costs more time than one more call.
     """
+    longest = min(delay * 2, longest)
     if 0 < processed < rows and elapsed > 0:
         left = (rows - processed) * elapsed / processed
         return min(max(left * 1.1, first / 4), longest)
-    return min(delay * 2, longest)
+    return longest
 
 
 def parse_sf_error(text: str) -> tuple[str, str]:
@@ -232,7 +235,8 @@ class BulkClient:
     """Bulk API 2.0 jobs through a SalesforceClient (its session, retries, call counting and governor).
 
     `sleep` and `clock` drive polling and the job timeout (tests inject them). `on_poll(job)`, when set
-    (per thread: threads may run jobs at once), hears each poll of a job, for progress lines. One client
+    (per thread: threads may run jobs at once), hears an ingest job's close and each poll of a job, for
+    progress lines and to know that Salesforce has the job's rows. One client
     may be used by several threads at once, as its SalesforceClient is.
     """
 
@@ -275,7 +279,7 @@ class BulkClient:
 
     @property
     def on_poll(self) -> Callable[[JobInfo], None] | None:
-        """Hears each poll of the jobs this thread waits for (progress lines), when set."""
+        """Hears the close of the ingest jobs this thread runs and each poll of the jobs it waits for."""
         return getattr(self._local, "on_poll", None)
 
     @on_poll.setter
@@ -461,7 +465,7 @@ class BulkClient:
             self._abort_quietly(job.id)
             raise
         try:
-            self.close(job.id)
+            closed = self.close(job.id)
         except (TransientError, SalesforceApiError) as exc:
             # The close may have been applied: the job's state says.
             try:
@@ -482,6 +486,10 @@ class BulkClient:
                         retry=True,
                     ),
                 )
+        else:
+            listener = self.on_poll
+            if listener is not None:
+                listener(closed)
         try:
             info = self.wait(job.id, rows=len(rows))
         except TransientError as exc:

@@ -96,7 +96,15 @@ class EventRefs:
 
     def __reduce__(self):
         # Plain bytes and tuples: pickled at C speed, whatever the number of events.
-        return (EventRefs._restore, (self._sources, self._index, self._seqs, self._raws))
+        return (EventRefs._restore, self.flat())
+
+    def flat(self) -> tuple:
+        """(sources, index bytes, line numbers bytes, raws): what from_flat takes back."""
+        return (self._sources, self._index, self._seqs, self._raws)
+
+    @classmethod
+    def from_flat(cls, flat: tuple) -> "EventRefs":
+        return cls._restore(*flat)
 
     def __len__(self) -> int:
         return len(self._seqs) // 8

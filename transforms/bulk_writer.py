@@ -58,10 +58,14 @@ _log = logging.getLogger(__name__)
 # Records per chunk: each chunk is one update job and one create job (plus a retry or two). Bulk API
 # takes far more per job; this bounds the writer's memory (the chunk's records and their CSV).
 DEFAULT_RECORDS_PER_JOB = 50_000
-# Chunks written at once, each on a thread of its own (the next chunk's records are gathered meanwhile).
-# Salesforce runs a job's rows in parallel itself; two chunks at once were slower against the local
-# Salesforce on 2 cores (docs/benchmarks-bulk.md), and hold twice the records in memory.
-DEFAULT_JOBS_AT_ONCE = 1
+# An object's first chunk: small, so that Salesforce starts work soon; each next chunk twice the one
+# before, up to records_per_job, so that it is made ready (fitted, looked up, its CSV written) while
+# Salesforce runs the job before, which takes about twice as long (docs/benchmarks-bulk.md).
+FIRST_JOB_RECORDS = 10_000
+# Chunks in flight, each on a thread of its own. They are staggered: a chunk starts once the one before
+# has handed its rows over, so that this process makes one ready while Salesforce runs the other.
+# Started together, two chunks only competed for this process and were slower (docs/benchmarks-bulk.md).
+DEFAULT_JOBS_AT_ONCE = 2
 # Below this many records a write goes through sObject Collections: 200 records a call, so at most 10
 # calls, against a job's 6 or more (create, upload, close, polls, results) and one of the org's daily
 # Bulk batches. Salesforce itself advises Bulk API from about 2,000 records.
@@ -407,9 +411,12 @@ class BulkWriter(BatchWriter):
         progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
         jobs_at_once: int = DEFAULT_JOBS_AT_ONCE,
         policy: WritePolicy | None = None,
+        first_job_records: int = FIRST_JOB_RECORDS,
     ) -> None:
         if records_per_job < 1:
             raise ValueError(f"records_per_job must be at least 1, not {records_per_job!r}")
+        if first_job_records < 1:
+            raise ValueError(f"first_job_records must be at least 1, not {first_job_records!r}")
         if min_job_records < 1:
             raise ValueError(f"min_job_records must be at least 1, not {min_job_records!r}")
         if jobs_at_once < 1:
@@ -419,6 +426,7 @@ class BulkWriter(BatchWriter):
         self.bulk = bulk if bulk is not None else BulkClient(client, sleep=sleep, clock=clock)
         self._clock = clock
         self._records_per_job = records_per_job
+        self._first_job_records = min(first_job_records, records_per_job)
         self._min_job_records = min_job_records
         self._progress_every = progress_every_seconds
         self._jobs_at_once = jobs_at_once
@@ -441,36 +449,53 @@ class BulkWriter(BatchWriter):
             for group, keys in groups.items()
         }
         in_flight: collections.deque[Future[BatchReport]] = collections.deque()
+        handed_over = threading.Event()
+        handed_over.set()
         with ThreadPoolExecutor(self._jobs_at_once, thread_name_prefix="beamforce-bulk") as pool:
             for n, (group, ops) in enumerate(self._chunks(batches, groups)):
                 if len(in_flight) >= self._jobs_at_once:
                     yield in_flight.popleft().result()
+                # Staggered: a chunk starts once the one before has handed its rows to Salesforce, so
+                # that it is made ready while that job runs, instead of both competing for this process.
+                handed_over.wait()
+                handed_over = threading.Event()
                 progress[group].begin()
-                in_flight.append(pool.submit(self._write_chunk, n, ops, indexes[group], progress[group]))
+                in_flight.append(
+                    pool.submit(self._write_chunk, n, ops, indexes[group], progress[group], handed_over)
+                )
             while in_flight:
                 yield in_flight.popleft().result()
 
     def _chunks(
         self, batches: Iterable[list[MergedOp]], groups: Iterable[tuple[str, str]]
     ) -> Iterator[tuple[tuple[str, str], list[MergedOp]]]:
-        """(group, up to records_per_job records of it), as the batches fill them."""
+        """(group, records of it), as the batches fill them: first_job_records, then twice as many each
+        time, up to records_per_job."""
         buffers: dict[tuple[str, str], list[MergedOp]] = {group: [] for group in groups}
+        sizes = dict.fromkeys(buffers, self._first_job_records)
         for batch in batches:
             for op in batch:
                 group = (op.sobject, op.match_field)
                 buffer = buffers[group]
                 buffer.append(op)
-                if len(buffer) >= self._records_per_job:
+                if len(buffer) >= sizes[group]:
                     buffers[group] = []
+                    sizes[group] = min(2 * sizes[group], self._records_per_job)
                     yield group, buffer
         for group, buffer in buffers.items():
             if buffer:
                 yield group, buffer
 
     def _write_chunk(
-        self, chunk: int, ops: list[MergedOp], index: dict[str, list[dict]] | None, progress: Progress
+        self,
+        chunk: int,
+        ops: list[MergedOp],
+        index: dict[str, list[dict]] | None,
+        progress: Progress,
+        handed_over: threading.Event,
     ) -> BatchReport:
-        """Writes one chunk (on a thread of its own; the client, the Bulk client and write() allow it)."""
+        """Writes one chunk (on a thread of its own; the client, the Bulk client and write() allow it);
+        sets `handed_over` once its first job is closed (Salesforce has its rows), or it is done."""
         if index is not None:
             keys = {fold(op.match_value) for op in ops}
             self._local.index = {key: index[key] for key in keys if key in index}
@@ -478,6 +503,7 @@ class BulkWriter(BatchWriter):
 
         def heard(info: bulk_api.JobInfo) -> None:
             # A chunk is an update job, a create job and maybe a retry or two: their rows add up.
+            handed_over.set()
             processed[info.id] = info.records_processed
             progress.running(chunk, min(sum(processed.values()), len(ops)))
 
@@ -487,6 +513,7 @@ class BulkWriter(BatchWriter):
         finally:
             self._local.index = None
             self.bulk.on_poll = None
+            handed_over.set()
         progress.finished(chunk, len(ops))
         return report
 
@@ -516,6 +543,10 @@ class BulkWriter(BatchWriter):
             if len(queries) <= REST_LOOKUP_CALLS_WITHOUT_COUNT:
                 return None
             count = self.bulk.count(f"SELECT COUNT() FROM {sobject} WHERE {match_field} != null")
+            if count == 0:
+                # What the query job would find: no record has a value to match (a first backfill).
+                _log.info("looking up %d %s keys: no %s has a %s", len(keys), sobject, sobject, match_field)
+                return {}
             method = cheaper_lookup(len(queries), self.bulk.query_calls(count))
             _log.info(
                 "looking up %d %s keys: %d IN-list queries or one Bulk query job over %d records: %s",

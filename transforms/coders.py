@@ -18,14 +18,24 @@ from schemas.records import MergedOp, RecordOp
 
 
 class _SizedPickleCoder(coders.coders.FastCoder):
-    """Pickle with a size estimate that does not encode (subclasses give `estimate`)."""
+    """Pickle with a size estimate that does not encode (subclasses give `estimate`, and may give
+    `to_plain` and `from_plain`: the value as plain data that pickles faster than the value itself)."""
 
     estimate: Callable[[Any], int] = staticmethod(lambda value: 256)
+    to_plain: Callable[[Any], Any] | None = None
+    from_plain: Callable[[Any], Any] | None = None
 
     def _create_impl(self):
         protocol = pickle.HIGHEST_PROTOCOL
+        to_plain, from_plain = type(self).to_plain, type(self).from_plain
+        if to_plain is None or from_plain is None:
+            return coder_impl.CallbackCoderImpl(
+                lambda value: pickle.dumps(value, protocol), pickle.loads, size_estimator=type(self).estimate
+            )
         return coder_impl.CallbackCoderImpl(
-            lambda value: pickle.dumps(value, protocol), pickle.loads, size_estimator=type(self).estimate
+            lambda value: pickle.dumps(to_plain(value), protocol),
+            lambda data: from_plain(pickle.loads(data)),
+            size_estimator=type(self).estimate,
         )
 
     def is_deterministic(self) -> bool:
@@ -44,6 +54,8 @@ class RecordOpCoder(_SizedPickleCoder):
 
 class MergedOpCoder(_SizedPickleCoder):
     estimate = staticmethod(lambda op: 128 + 64 * len(op.fields) + 12 * len(op.refs))
+    to_plain = staticmethod(MergedOp.flat)
+    from_plain = staticmethod(MergedOp.from_flat)
 
 
 class SegmentEventCoder(_SizedPickleCoder):

@@ -199,6 +199,9 @@ class WriteRecords(beam.PTransform):
         chosen = batches | "ChooseWriter" >> beam.ParDo(
             _ChooseWriter(self._threshold), counts=beam.pvalue.AsDict(counts)
         ).with_output_types(list[MergedOp]).with_outputs(BULK, main="rest")
+        # A tagged output's type is not declared by with_output_types: without it, the batches would
+        # cross to the Bulk writer's stage pickled whole instead of through MergedOp's coder.
+        chosen[BULK].element_type = beam.typehints.List[MergedOp]
         rest = chosen.rest | "WriteToSalesforce" >> self._rest
         bulk = chosen[BULK] | "WriteToSalesforceBulk" >> self._bulk
         written = (rest.output, bulk.output) | "FlattenWritten" >> beam.Flatten().with_output_types(

@@ -267,7 +267,8 @@ def test_bad_settings_are_refused_at_construction(kwargs: dict, message: str) ->
         (1.0, 1.0, 0, 0, 2.0),  # a query job: rows unknown
         (2.0, 3.0, 25_000, 50_000, 3.3),  # half done in 3 s: about 3 s more (and 10%)
         (4.0, 7.0, 49_000, 50_000, 0.25),  # nearly done: soon, but not sooner than a quarter of the first
-        (2.0, 3.0, 1_000, 50_000, 30.0),  # slow: the longest wait
+        (2.0, 3.0, 1_000, 50_000, 4.0),  # slow so far: twice the last wait, no more (the rate may rise)
+        (16.0, 40.0, 1_000, 50_000, 30.0),  # and never more than the longest wait
         (2.0, 3.0, 50_000, 50_000, 4.0),  # every row processed, not yet complete: back to doubling
     ],
 )
@@ -309,3 +310,32 @@ def test_records_are_counted_per_object_as_the_merge_makes_them() -> None:
         by_object.setdefault(sobject, []).append(part)
     counts = {k: combine.extract_output(combine.merge_accumulators(v)) for k, v in by_object.items()}
     assert counts == {"Lead": 2, "Account": 1}
+
+
+def test_batches_reach_the_bulk_writer_through_the_merged_op_coder() -> None:
+    """The batches "auto" sends to Bulk cross a stage boundary: through MergedOp's coder, not a pickle of
+    each whole batch (Beam does not type a tagged output)."""
+    import apache_beam as beam
+    from apache_beam.coders import ListCoder
+
+    from salesforce.connection import ConnectionSettings
+    from salesforce.credentials import Credentials
+    from schemas.records import MergedOp
+    from transforms.coders import MergedOpCoder
+
+    p = beam.Pipeline(runner="FnApiRunner")
+    batches = p | beam.Create([[]]).with_output_types(list[MergedOp])
+    counts = p | "Counts" >> beam.Create([("Lead", 1)])
+    _ = batches | WriteRecords(
+        Credentials("u", "p", "t"),
+        ConnectionSettings(login_url="https://login.example.com"),
+        record_counts=counts,
+    )
+    proto = p.to_runner_api()
+    context = beam.runners.pipeline_context.PipelineContext(proto.components)
+    coders = {
+        pc.unique_name: context.coders.get_by_id(pc.coder_id)
+        for pc in proto.components.pcollections.values()
+        if pc.unique_name.endswith("ChooseWriter).bulk")
+    }
+    assert list(coders.values()) == [ListCoder(MergedOpCoder())]

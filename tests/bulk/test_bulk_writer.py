@@ -286,3 +286,69 @@ def test_bulk_spends_far_fewer_calls_than_rest(org: Any, credentials, settings) 
     # through Collections (six calls: fewer than min_job_records). Accounts: all through REST.
     # The converted Lead's Contact: a describe and an update.
     assert calls(org) == {"login": 1, "describe": 3, "query": 2, "bulk": 9, "collections": 9, "total": 24}
+
+
+class RecordingBulkClient(BulkClient):
+    """Notes, in order, each ingest job it creates and closes (and the rows it uploads)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.steps: list[tuple[str, str]] = []
+
+    def create_ingest_job(self, sobject: str, operation: str):
+        job = super().create_ingest_job(sobject, operation)
+        self.steps.append(("create", job.id))
+        return job
+
+    def close(self, job_id: str):
+        info = super().close(job_id)
+        self.steps.append(("close", job_id))
+        return info
+
+
+class RecordingBulkWriter(BulkWriter):
+    """Notes, in its Bulk client's list, when each chunk starts (on its thread)."""
+
+    def _write_chunk(self, chunk: int, *args: Any) -> BatchReport:
+        self.bulk.steps.append(("start", str(chunk)))
+        return super()._write_chunk(chunk, *args)
+
+
+def test_a_first_backfill_looks_nothing_up_and_staggers_growing_chunks(
+    org: Any, credentials, settings
+) -> None:
+    """An org without Leads: a COUNT() says so, and no query job is spent. The chunks grow (1,000, then
+    twice as many each time, up to records_per_job) and each starts once the one before has closed its
+    job, so that Salesforce runs one job while the next is made ready."""
+    ops, _, _ = backfill(6000)
+    leads = [op for op in ops if op.sobject == "Lead"]
+    reset(org)
+    org.admin("POST", "/_emulator/calls/reset")
+    client = SalesforceClient(credentials, settings)
+    bulk = RecordingBulkClient(client, sleep=WaitForJobs(org.info))
+    writer = RecordingBulkWriter(
+        client, bulk, min_job_records=1, first_job_records=1000, records_per_job=2500
+    )
+
+    reports = list(writer.write_all(batches_of(leads, 1000)))
+
+    assert [len(r.results) for r in reports] == [1000, 2000, 2500, 500]
+    written = [result for r in reports for _, result in r.results if isinstance(result, WrittenRecord)]
+    refused = [
+        [(op.match_value, result.reason) for op, result in r.results if isinstance(result, Failure)]
+        for r in reports
+    ]
+    assert refused == [
+        [("not an email 13", "INVALID_EMAIL_ADDRESS")],
+        [("not an email 12", "INVALID_EMAIL_ADDRESS")],
+        [("not an email 11", "INVALID_EMAIL_ADDRESS")],
+        [],
+    ]
+    assert len(written) == len(leads) - 3
+    assert {w.action for w in written} == {"created"}
+    assert len(org_state(org)[0]) == len(leads) - 3
+    # Staggered: a chunk starts only once the one before has closed its job.
+    assert [step for step, _ in bulk.steps] == ["start", "create", "close"] * 4
+    # A COUNT() and no query job; per chunk a create job of five calls (create, upload, close, a poll,
+    # successfulResults) and failedResults in the three that hold a refused email.
+    assert calls(org) == {"login": 1, "describe": 1, "query": 1, "bulk": 4 * 5 + 3, "total": 26}

@@ -46,6 +46,7 @@ def test_quote(value: str, literal: str) -> None:
         SELECT + r" WHERE Email IN ('o\'b@x.com','c\\d@x.com')",
         SELECT + " WHERE Email IN ('josé@exämple.com','日本@例え.jp','a+b@x.com','~x@y')",
         SELECT + " WHERE Email IN ('100%_done&x=1#frag?y')",
+        SELECT + " WHERE Email IN ('a b@x.com','\t\x7f\x00:/@!$&()*,;=[]{}|^`<>\"')",  # ASCII, counted fast
     ],
 )
 def test_encoded_length_is_what_requests_sends(soql: str) -> None:

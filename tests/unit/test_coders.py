@@ -1,0 +1,53 @@
+"""The element coders give back what they were given (MergedOp through its flat form)."""
+
+import pickle
+
+import pytest
+
+from schemas.events import EventRef, EventRefs
+from schemas.records import MergedOp
+from transforms.coders import MergedOpCoder
+
+MERGED = [
+    MergedOp(
+        "Lead",
+        "Email",
+        "Ada@Example.com",
+        {"Email": "Ada@Example.com", "LastName": "Lovelace", "score__c": 1.5, "vip__c": None},
+        {"Company": "n/a"},
+        {"Email": "2024-02-01T08:00:00.000Z", "LastName": ""},
+        [
+            EventRef("events/a.jsonl.gz", 3),
+            EventRef("events/b.jsonl.gz", 1),
+            EventRef("events/a.jsonl.gz", 9),
+        ],
+    ),
+    # Events of a stream carry their text; a custom action's op once per event.
+    MergedOp(
+        "Case",
+        "",
+        "",
+        {"Subject": "Refund \ud800 asked"},
+        {},
+        {"Subject": "2024-02-01T08:00:00.000Z"},
+        [EventRef("kafka:events/0", 17, '{"type":"track"}')],
+        action="open_case",
+        instance="msg-1",
+    ),
+    MergedOp("Account", "AccountNumber", "acct-1", {}, {}, {}, []),
+]
+
+
+@pytest.mark.parametrize("op", MERGED, ids=["files", "stream action", "empty"])
+def test_a_merged_op_comes_back_whole(op: MergedOp) -> None:
+    coder = MergedOpCoder().get_impl()
+    for back in (
+        coder.decode(coder.encode(op)),
+        pickle.loads(pickle.dumps(op)),
+        MergedOp.from_flat(op.flat()),
+    ):
+        assert back == op
+        assert list(back.refs) == list(op.refs)
+        assert isinstance(back.refs, EventRefs)
+        assert back.key == op.key
+        assert back.events == op.events

@@ -45,8 +45,14 @@ class ShardMerge:
         self.records = records
 
 
+@beam.typehints.with_input_types(RecordOp)
+@beam.typehints.with_output_types(tuple[list[MergedOp], int])
 class MergeShard(beam.CombineFn):
-    """Merges the operations of one shard per record: (MergedOps in key order, duplicates dropped)."""
+    """Merges the operations of one shard per record: (MergedOps in key order, duplicates dropped).
+
+    Its types are declared so that Beam measures a shard's output through MergedOp's coder (a count)
+    instead of pickling all its records to sample their size.
+    """
 
     def get_accumulator_coder(self):
         return ShardMergeCoder()

@@ -101,7 +101,7 @@ def parse_line(
     if not text.strip():
         return None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_double, parse_int=_integer)
+        obj = _DECODER.decode(text)
     except _Invalid as e:
         return DeadLetter.of(STAGE, e.reason, e.message, line, source=source)
     except ValueError as e:
@@ -317,6 +317,10 @@ def _integer(text: str) -> int:
 def _reject_constant(name: str) -> Any:
     # Python's json accepts NaN/Infinity; JSON (and Salesforce) do not.
     raise ValueError(f"{name} is not a JSON value")
+
+
+# One decoder for every line: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_double, parse_int=_integer)
 
 
 def json_kind(value: Any) -> str:

@@ -2,12 +2,14 @@
 
 No Beam here. `BulkWriter.write_all(batches)` takes every batch of a backfill (re-iterable, as a
 GroupByKey's values are), looks the records up once per sObject (a Bulk query job over the object's
-records, or IN-list SOQL when that costs fewer calls), then writes chunks of up to `records_per_job`
-records: each chunk is one upsert as salesforce/upsert.py does it (the same fitting, create defaults,
-key and times fields, DUPLICATE_VALUE handling and outcomes), except that its writes go as Bulk ingest
-jobs. Writes of fewer than `min_job_records` records (a small object, the few retries of a round) go
-through sObject Collections, which cost fewer calls at that size. `jobs_at_once` chunks are written at
-once, each on a thread of its own, while the next chunk's records are gathered.
+records, or IN-list SOQL when that costs fewer calls; nothing at all when the object has no record with
+a match value), then writes chunks that grow from `first_job_records` to `records_per_job` records:
+each chunk is one upsert as salesforce/upsert.py does it (the same fitting, create defaults, key and
+times fields, DUPLICATE_VALUE handling and outcomes), except that its writes go as Bulk ingest jobs.
+Writes of fewer than `min_job_records` records (a small object, the few retries of a round) go through
+sObject Collections, which cost fewer calls at that size. Up to `jobs_at_once` chunks are in flight,
+each on a thread of its own, staggered: a chunk starts once the one before has handed its rows to
+Salesforce, so that it is fitted, looked up and written as CSV while Salesforce runs the job before.
 """
 
 import collections

@@ -7,7 +7,7 @@ when it holds many of them, so the batches are keyed by sObject and match field 
 query job, or IN-list SOQL when that is cheaper) and writes them in chunks of up to `records_per_job`
 records, each chunk one update job and one create job. The group's values are iterated, not held:
 Beam's runners hand a GroupByKey's values over as a lazy, re-iterable sequence, so the writer's memory
-is one chunk plus the lookup's matches. Records are unique across batches (MergeIntoBatches merged
+is two chunks plus the lookup's matches. Records are unique across batches (MergeIntoBatches merged
 them), so no record is written twice, and objects are written in parallel, one worker each.
 
 Input, outputs, tags and metric names are WriteToSalesforce's, so that the graph can take either.

@@ -14,10 +14,11 @@ keep every batch until the count is done: one more encode and decode of each mer
 Why per sObject and why a threshold: REST costs about two calls per 200 records (an IN-list lookup and
 a Collections write per 200: 828 calls for 92,000 records in bench/bulk_bench.py); Bulk costs a fixed
 10 to 20 calls per sObject and DEFAULT_RECORDS_PER_JOB records (a COUNT, a query job, an update job
-and a create job of about five calls each, plus polls), whatever the number of records. They cost the
-same at about 2,000 records; past 10,000 (the default threshold) Bulk spends a fifth of the calls or
-less, and its polling (an object's jobs run one after the other, each polled with backoff) no longer
-matters against the run. Each ingest job also spends one of the org's 15,000 daily Bulk batches per
+and a create job of about five calls each, plus polls), whatever the number of records; a first backfill
+(no record yet) spends no query job, and its first chunks are smaller (bulk_writer.FIRST_JOB_RECORDS).
+They cost the same at about 2,000 records; past 10,000 (the default threshold) Bulk spends a fifth of
+the calls or less, and its polling (an object's jobs staggered two at a time, each polled with backoff)
+no longer matters against the run. Each ingest job also spends one of the org's 15,000 daily Bulk batches per
 10,000 records.
 """
 

@@ -296,9 +296,16 @@ def _program_name() -> str:
     return "beamforce" if os.path.basename(sys.argv[0] or "") == "beamforce" else "python -m pipeline"
 
 
+class _OptionParser(argparse.ArgumentParser):
+    """A bad value is a configuration error, told in one line like the others (not the usage and all)."""
+
+    def error(self, message: str):
+        raise ConfigurationError(f"{message} (see {self.prog} --help)")
+
+
 def help_parser() -> argparse.ArgumentParser:
     """Only our options: Beam's parser would list hundreds of runner options."""
-    parser = argparse.ArgumentParser(
+    parser = _OptionParser(
         prog=_program_name(),
         description="Send Segment events from files, archives, Pub/Sub or Kafka to Salesforce: identify "
         "as Leads and group as Accounts, or what an actions file (--actions_config) says.",

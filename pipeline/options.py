@@ -2,6 +2,7 @@
 
 import argparse
 import glob
+import importlib.util
 import math
 import os
 import re
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 from apache_beam.runners.runner import create_runner
 
 from salesforce.connection import ConnectionSettings
@@ -330,6 +331,7 @@ def default_dead_letter_output(started: datetime) -> str:
 
 
 def _check_input(pattern: str) -> None:
+    check_filesystem("--input", pattern, "read")
     try:
         matched = FileSystems.match([pattern])[0].metadata_list
     except Exception as e:  # Beam wraps every filesystem's failure differently
@@ -376,6 +378,26 @@ def remote_workers(options: PipelineOptions, runner: object) -> str | None:
     return None
 
 
+def _check_runner(options: PipelineOptions, runner: object) -> None:
+    """A runner that cannot run this job fails now, not with a traceback once the job has started."""
+    try:
+        create_runner(runner)
+    except (ValueError, ImportError) as e:
+        raise ConfigurationError(f"--runner {runner!r} cannot be used: {e}") from None
+    name = (runner if isinstance(runner, str) else type(runner).__name__).rsplit(".", 1)[-1]
+    if name == "FnApiRunner" and options.view_as(StandardOptions).streaming:
+        raise ConfigurationError(
+            "--runner FnApiRunner runs bounded input only, and this run is a streaming one (an unbounded "
+            "source, or --streaming): leave --runner out (BundleBasedDirectRunner runs streams locally), or "
+            "give a streaming runner such as DataflowRunner or FlinkRunner"
+        )
+    if name == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
+        raise ConfigurationError(
+            "--runner PortableRunner needs --job_endpoint HOST:PORT, the job service of the runner to submit "
+            "to (e.g. a Flink job server); or give the runner by name, e.g. --runner FlinkRunner"
+        )
+
+
 def _check_remote_dead_letters(prefix: str, default: bool, workers: str | None) -> None:
     if workers is not None and "://" not in prefix:
         raise ConfigurationError(
@@ -386,8 +408,18 @@ def _check_remote_dead_letters(prefix: str, default: bool, workers: str | None) 
         )
 
 
-def check_filesystem(flag: str, path: str, verb: str = "written") -> None:
-    """A path with a scheme (gs://, s3://) must have a Beam filesystem here; found now, not after writing."""
+# Beam's filesystems that load without their client library and fail only when first used (for
+# dead letters, after Salesforce was written): scheme -> (the library, the extra that installs it).
+FILESYSTEM_CLIENTS = {
+    "s3": ("boto3", "beamforce[aws]"),
+    "azfs": ("azure.storage.blob", "apache-beam[azure]"),
+}
+
+
+def check_filesystem(flag: str, path: str, verb: str = "written", here: bool = True) -> None:
+    """A path with a scheme (gs://, s3://) must have a Beam filesystem here; found now, not after writing.
+    `here`: this process reads or writes it (a local runner), so the scheme's client library must be
+    installed too; remote workers bring their own."""
     if "://" not in path:
         return
     try:
@@ -397,6 +429,18 @@ def check_filesystem(flag: str, path: str, verb: str = "written") -> None:
             f"{flag} {path!r} cannot be {verb}: {e} (install the Beam extra for its scheme, e.g. pip "
             "install 'beamforce[gcp]' for gs://)"
         ) from None
+    scheme = path.split("://", 1)[0].lower()
+    if here and scheme in FILESYSTEM_CLIENTS:
+        module, extra = FILESYSTEM_CLIENTS[scheme]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its parent package is missing too
+            found = False
+        if not found:
+            raise ConfigurationError(
+                f"{flag} {path!r} cannot be {verb}: {scheme}:// needs {module}, which is not installed: pip "
+                f"install '{extra}'"
+            )
 
 
 def _check_dead_letter_output(prefix: str, default: bool) -> None:
@@ -445,7 +489,7 @@ def _check_summary_output(path: str, workers: str | None) -> None:
     """The summary is written last, after Salesforce was: a path that cannot take it must fail first.
     A remote path (gs://...) must have a filesystem here; Beam's writes it when the run ends."""
     if "://" in path:
-        check_filesystem("--summary_output", path)
+        check_filesystem("--summary_output", path, here=workers is None)
         return
     if workers is not None:
         # Written inside the pipeline on a remote runner, by one of its workers (pipeline/summary_stage.py).
@@ -493,18 +537,21 @@ def validate(
     Fills in the default --dead_letter_output (from `started`, the run's start, default now) in
     `options`, so that the run writes where its summary says.
     """
-    from pipeline.sources import check_source, dead_letter_topic
+    from pipeline.sources import SourceOptions, check_source, dead_letter_topic
 
     o = options.view_as(BeamforceOptions)
-    if check_source(options) == "--input":
+    source_flag = check_source(options)
+    if source_flag == "--input":
         _check_input(o.input)
 
     runner = options.view_as(StandardOptions).runner
     if runner is not None:
-        try:
-            create_runner(runner)
-        except (ValueError, ImportError) as e:
-            raise ConfigurationError(f"--runner {runner!r} cannot be used: {e}") from None
+        _check_runner(options, runner)
+    # Where this process reads and writes (a local runner), a path's filesystem must work here; remote
+    # workers bring their own.
+    local = remote_workers(options, runner) is None
+    if local and source_flag == "--archive":
+        check_filesystem("--archive", options.view_as(SourceOptions).archive, "read")
 
     from pipeline.action_options import ActionOptions
     from pipeline.auth_options import AuthOptions, api_version, credentials_source
@@ -563,6 +610,8 @@ def validate(
     if not topic:
         _check_remote_dead_letters(o.dead_letter_output, default, remote_workers(options, runner))
         _check_dead_letter_output(o.dead_letter_output, default)
+        if local:
+            check_filesystem("--dead_letter_output", o.dead_letter_output)
 
     if o.summary_output is not None:
         # A bounded run's summary is written by a worker; a streaming run's by this process.

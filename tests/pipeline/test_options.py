@@ -1,5 +1,6 @@
 """Options: every bad option or environment stops the run with a message naming the fix."""
 
+import importlib.util
 import os
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -278,6 +279,20 @@ def test_ca_bundle_and_api_version(events, tmp_path):
             "--archive '{tmp}/no/such/archive' does not exist: give the folder that holds segment-logs/ (or "
             "that folder, or one source's folder), or a glob of archive files",
         ),
+        (
+            # Beam's in-process runner would end in an assertion after the pipeline started.
+            ["--input", "{events}", "--streaming", "--runner", "FnApiRunner"],
+            ENV,
+            "--runner FnApiRunner runs bounded input only, and this run is a streaming one (an unbounded "
+            "source, or --streaming): leave --runner out (BundleBasedDirectRunner runs streams locally), or "
+            "give a streaming runner such as DataflowRunner or FlinkRunner",
+        ),
+        (
+            ["--input", "{events}", "--runner", "PortableRunner"],
+            ENV,
+            "--runner PortableRunner needs --job_endpoint HOST:PORT, the job service of the runner to submit "
+            "to (e.g. a Flink job server); or give the runner by name, e.g. --runner FlinkRunner",
+        ),
     ],
 )
 def test_bad_configuration(tmp_path, events, argv, environ, message):
@@ -286,6 +301,34 @@ def test_bad_configuration(tmp_path, events, argv, environ, message):
     with pytest.raises(ConfigurationError) as raised:
         _validate(argv, environ)
     assert str(raised.value) == message.replace("{tmp}", str(tmp_path)).replace("{events}", events)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("boto3") is not None, reason="boto3 is installed here")
+@pytest.mark.parametrize(
+    "argv, flag, path, verb",
+    [
+        (["--input", "s3://bucket/events/*.jsonl"], "--input", "s3://bucket/events/*.jsonl", "read"),
+        (["--archive", "s3://bucket/segment-logs"], "--archive", "s3://bucket/segment-logs", "read"),
+        (["--dead_letter_output", "s3://bucket/dead"], "--dead_letter_output", "s3://bucket/dead", "written"),
+        (
+            ["--summary_output", "s3://bucket/summary.json"],
+            "--summary_output",
+            "s3://bucket/summary.json",
+            "written",
+        ),
+    ],
+)
+def test_an_s3_path_without_its_client_library_is_refused_at_start(events, argv, flag, path, verb):
+    """Beam's S3 filesystem loads without boto3 and fails when first used: for the summary and dead
+    letters, after Salesforce was written."""
+    if flag not in ("--input", "--archive"):
+        argv = ["--input", events, *argv]
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(argv)
+    assert str(raised.value) == (
+        f"{flag} {path!r} cannot be {verb}: s3:// needs boto3, which is not installed: pip install "
+        "'beamforce[aws]'"
+    )
 
 
 STARTED = datetime(2026, 12, 1, 10, 45, 1, tzinfo=UTC)
@@ -396,7 +439,10 @@ def test_a_summary_output_that_even_root_cannot_write_is_refused(events, path):
 )
 def test_bad_values_exit_2_with_argparse_message(events, capsys, argv, error):
     assert main(["--input", events, *argv]) == 2
-    assert error in capsys.readouterr().err
+    # One line, as every configuration error: not the usage of every option first.
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"beamforce: configuration error: {error}")
+    assert line.endswith(" --help)")
 
 
 def test_unknown_flags_are_refused(events, capsys, monkeypatch):

@@ -17,7 +17,13 @@ from pipeline import direct_runner_metrics
 from pipeline.action_options import ActionOptions, action_plan, dry_run_flag
 from pipeline.auth_options import AuthOptions, credentials_source
 from pipeline.graph import build
-from pipeline.options import BeamforceOptions, stray_arguments, unknown_flags, validate
+from pipeline.options import (
+    BeamforceOptions,
+    options_without_effect,
+    stray_arguments,
+    unknown_flags,
+    validate,
+)
 from pipeline.progress import ProgressReporter
 from pipeline.sources import SourceOptions, check_runner, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
@@ -143,6 +149,8 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
     if standard.runner is None:
         standard.runner = STREAMING_RUNNER if streaming else DEFAULT_RUNNER
     check_runner(source, standard.runner, streaming)
+    for message in options_without_effect(argv, streaming):
+        _log.warning("%s", message)
     credentials, settings = validate(options, environ)
     bf = options.view_as(BeamforceOptions)
     client = login_once(credentials, settings)

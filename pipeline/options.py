@@ -290,6 +290,24 @@ def unknown_flags(argv: Sequence[str]) -> list[str]:
     return [a.split("=", 1)[0] for a in _unknown(argv) if a.startswith("-")]
 
 
+# Options of one mode only: given to a run of the other, they do nothing, which the run says.
+STREAMING_ONLY_OPTIONS = {
+    "--dedup_ttl_seconds": "a bounded run merges every copy of an event over the whole input",
+    "--max_buffering_seconds": "a bounded run writes once its whole input is merged",
+}
+BOUNDED_ONLY_OPTIONS = {
+    "--bulk_threshold": "a streaming run writes through REST only",
+}
+
+
+def options_without_effect(argv: Sequence[str], streaming: bool) -> list[str]:
+    """Why each option given in `argv` does nothing in this run (it belongs to the other mode)."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    other = BOUNDED_ONLY_OPTIONS if streaming else STREAMING_ONLY_OPTIONS
+    mode = "streaming" if streaming else "bounded"
+    return [f"{flag} has no effect on this {mode} run: {why}" for flag, why in other.items() if flag in given]
+
+
 def stray_arguments(argv: Sequence[str]) -> list[str]:
     """Arguments that are no option's value (Beam only warns and ignores them): most often the files of
     an unquoted glob, which the shell expanded, so that all but the first would go unread."""

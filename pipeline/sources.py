@@ -254,8 +254,23 @@ def check_source(options: PipelineOptions) -> str:
         raise ConfigurationError(
             "--kafka_max_idle_seconds applies to --kafka_topic: give the topic, or leave it out"
         )
-    if s.kafka_bounded and flag != "--kafka_topic":
-        raise ConfigurationError("--kafka_bounded applies to --kafka_topic: give the topic, or leave it out")
+    for given, option in (
+        (s.kafka_bounded, "--kafka_bounded"),
+        (s.kafka_group_id != DEFAULT_KAFKA_GROUP_ID, "--kafka_group_id"),
+        (s.kafka_reader != "python", "--kafka_reader"),
+    ):
+        if given and flag != "--kafka_topic":
+            raise ConfigurationError(f"{option} applies to --kafka_topic: give the topic, or leave it out")
+    if s.kafka_config and not kafka:
+        raise ConfigurationError(
+            "--kafka_config applies to Kafka (--kafka_topic, --dead_letter_kafka_topic): give the topic, or "
+            "leave it out"
+        )
+    if s.pubsub_timestamp_attribute and flag not in ("--input_subscription", "--input_topic"):
+        raise ConfigurationError(
+            "--pubsub_timestamp_attribute applies to Pub/Sub input (--input_subscription, --input_topic): "
+            "give the subscription or topic, or leave it out"
+        )
     if s.kafka_config:
         from transforms.read_kafka import parse_config, validate_config
 

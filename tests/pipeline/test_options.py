@@ -647,3 +647,47 @@ def test_help_explains_the_write_methods_and_their_costs(capsys):
     assert "bulk: Bulk API 2.0 jobs, 10 to 20 calls per object and 50,000 records" in text
     assert "--bulk_threshold N" in text
     assert "The two cost the same API calls at about 2,000 records" in text
+
+
+@pytest.mark.parametrize(
+    "argv, streaming, messages",
+    [
+        (["--input", "e.jsonl"], False, []),
+        (
+            ["--input", "e.jsonl", "--dedup_ttl_seconds", "60", "--max_buffering_seconds=2"],
+            False,
+            [
+                "--dedup_ttl_seconds has no effect on this bounded run: a bounded run merges every copy of "
+                "an event over the whole input",
+                "--max_buffering_seconds has no effect on this bounded run: a bounded run writes once its "
+                "whole input is merged",
+            ],
+        ),
+        (["--input", "e.jsonl", "--bulk_threshold", "5000"], False, []),
+        (
+            ["--input_subscription", "projects/p/subscriptions/s", "--bulk_threshold", "5000"],
+            True,
+            [
+                "--bulk_threshold has no effect on this streaming run: a streaming run writes through REST "
+                "only"
+            ],
+        ),
+        (["--input_subscription", "projects/p/subscriptions/s", "--dedup_ttl_seconds", "60"], True, []),
+    ],
+)
+def test_options_of_the_other_mode_are_named(argv, streaming, messages):
+    from pipeline.options import options_without_effect
+
+    assert options_without_effect(argv, streaming) == messages
+
+
+def test_a_run_warns_of_options_without_effect_before_its_checks(events, caplog, capsys, monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    # Without credentials the checks stop the run: the warning came first.
+    assert main(["--input", events, "--dedup_ttl_seconds", "60"]) == 2
+    assert [r.getMessage() for r in caplog.records if r.name == "pipeline.main"] == [
+        "--dedup_ttl_seconds has no effect on this bounded run: a bounded run merges every copy of an event "
+        "over the whole input"
+    ]
+    assert capsys.readouterr().err.startswith("beamforce: configuration error: ")

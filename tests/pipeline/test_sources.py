@@ -106,6 +106,32 @@ def test_kafka_topics_may_be_repeated_or_comma_separated():
             ["--input", "e.jsonl", "--kafka_bounded"],
             "--kafka_bounded applies to --kafka_topic: give the topic, or leave it out",
         ),
+        # Options of another source: silently ignored before, as if they had done something.
+        (
+            ["--input", "e.jsonl", "--kafka_group_id", "backfill"],
+            "--kafka_group_id applies to --kafka_topic: give the topic, or leave it out",
+        ),
+        (
+            ["--archive", "a/", "--kafka_reader", "xlang"],
+            "--kafka_reader applies to --kafka_topic: give the topic, or leave it out",
+        ),
+        (
+            ["--input", "e.jsonl", "--kafka_config", "security.protocol=SSL"],
+            "--kafka_config applies to Kafka (--kafka_topic, --dead_letter_kafka_topic): give the topic, or "
+            "leave it out",
+        ),
+        (
+            [
+                "--kafka_bootstrap_servers",
+                "k:9092",
+                "--kafka_topic",
+                "t",
+                "--pubsub_timestamp_attribute",
+                "ts",
+            ],
+            "--pubsub_timestamp_attribute applies to Pub/Sub input (--input_subscription, --input_topic): "
+            "give the subscription or topic, or leave it out",
+        ),
         (
             ["--input", "e.jsonl", "--dead_letter_topic", TOPIC, "--dead_letter_kafka_topic", "d"],
             "--dead_letter_topic and --dead_letter_kafka_topic name two dead-letter sinks: give one",

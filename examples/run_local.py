@@ -96,12 +96,16 @@ def main() -> int:
     parser.add_argument(
         "--out",
         default=str(ROOT / "out"),
-        help="folder for the dead letters and the JSON summary (default ./out)",
+        help="folder for the dead letters and the JSON summary, both replaced at each run (default ./out)",
     )
     parser.add_argument("--rows", type=int, default=12, help="how many rows of each table to print")
     args, pipeline_args = parser.parse_known_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # Each demo run starts from an empty local Salesforce, so the last demo run's dead letters are
+    # replaced (the pipeline refuses to replace a prefix's dead letters on its own).
+    for old in out.glob("dead_letters-*-of-*.jsonl"):
+        old.unlink()
     inputs = str(HERE / "events" / "*.jsonl*")
     with (
         tempfile.TemporaryDirectory(prefix="beamforce-emulator-") as data_dir,

@@ -116,7 +116,8 @@ class BeamforceOptions(PipelineOptions):
             f"out/{DEAD_LETTER_FILE_PREFIX}. Default: {DEFAULT_DEAD_LETTER_DIR}/<UTC start time, e.g. "
             f"20261201T104501Z>/{DEAD_LETTER_FILE_PREFIX} under the current directory, a new one each run "
             "(the summary says where). These files are valid --input: a later run replays the events "
-            "they hold. On Dataflow give a bucket prefix (gs://...): its workers cannot write here.",
+            "they hold; a bounded run refuses a PREFIX that holds an earlier run's dead letters it does not "
+            "read. On Dataflow give a bucket prefix (gs://...): its workers cannot write here.",
         )
         parser.add_argument(
             "--summary_output",
@@ -416,6 +417,31 @@ def _check_runner(options: PipelineOptions, runner: object) -> None:
         )
 
 
+def _check_no_earlier_dead_letters(prefix: str, input_pattern: str | None) -> None:
+    """A bounded run writes `<prefix>-SSSSS-of-NNNNN.jsonl`, and Beam's sink deletes the files of that
+    pattern before it renames its own into place: an earlier run's dead letters there would be lost, unless
+    this run reads them (a replay). Empty files (a run without dead letters) hold nothing to lose."""
+    try:
+        held = [m for m in FileSystems.match([f"{prefix}-*-of-*.jsonl"])[0].metadata_list if m.size_in_bytes]
+        read = set()
+        if input_pattern:
+            read = {_normalized(m.path) for m in FileSystems.match([input_pattern])[0].metadata_list}
+    except Exception:  # cannot be listed: the write will say so
+        return
+    kept = sorted(m.path for m in held if _normalized(m.path) not in read)
+    if kept:
+        raise ConfigurationError(
+            f"--dead_letter_output {prefix!r} already holds dead letters of an earlier run ({kept[0]}"
+            f"{f' and {len(kept) - 1} more' if len(kept) > 1 else ''}), which this run would replace: replay "
+            f"them first (--input '{prefix}-*.jsonl', with another --dead_letter_output), move them, or give "
+            "another prefix"
+        )
+
+
+def _normalized(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
 def _check_remote_dead_letters(prefix: str, default: bool, workers: str | None) -> None:
     if workers is not None and "://" not in prefix:
         raise ConfigurationError(
@@ -630,6 +656,10 @@ def validate(
         _check_dead_letter_output(o.dead_letter_output, default)
         if local:
             check_filesystem("--dead_letter_output", o.dead_letter_output)
+        if not default and not options.view_as(StandardOptions).streaming:
+            _check_no_earlier_dead_letters(
+                o.dead_letter_output, o.input if source_flag == "--input" else None
+            )
 
     if o.summary_output is not None:
         # A bounded run's summary is written by a worker; a streaming run's by this process.

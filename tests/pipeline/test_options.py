@@ -691,3 +691,51 @@ def test_a_run_warns_of_options_without_effect_before_its_checks(events, caplog,
         "over the whole input"
     ]
     assert capsys.readouterr().err.startswith("beamforce: configuration error: ")
+
+
+DEAD_LETTER = '{"stage": "write", "reason": "API_LIMIT", "message": "m", "retryable": true, "event": {}}\n'
+
+
+@pytest.mark.parametrize(
+    "files, input_glob, refused",
+    [
+        ({}, None, None),
+        ({"dl-00000-of-00001.jsonl": ""}, None, None),  # a run without dead letters: nothing to lose
+        ({"dl-00000-of-00001.jsonl": DEAD_LETTER}, None, "dl-00000-of-00001.jsonl"),
+        (
+            {"dl-00000-of-00002.jsonl": DEAD_LETTER, "dl-00001-of-00002.jsonl": DEAD_LETTER},
+            None,
+            "dl-00000-of-00002.jsonl and 1 more",
+        ),
+        ({"dl-00000-of-00001.jsonl": DEAD_LETTER}, "dl-*.jsonl", None),  # replayed in place: read first
+        ({"dl-00000-of-00001.jsonl": DEAD_LETTER}, "dl-00000-of-00001.jsonl", None),
+        ({"dl-00000-of-00001.jsonl": DEAD_LETTER, "dl2-00000-of-00001.jsonl": DEAD_LETTER}, None, "dl-0"),
+        ({"dl.jsonl": DEAD_LETTER, "dl-old.jsonl": DEAD_LETTER}, None, None),  # not the sink's names
+    ],
+)
+def test_an_earlier_runs_dead_letters_are_not_replaced(tmp_path, events, files, input_glob, refused):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    prefix = str(tmp_path / "dl")
+    source = str(tmp_path / input_glob) if input_glob else events
+    argv = ["--input", source, "--dead_letter_output", prefix]
+    if refused is None:
+        _validate(argv)
+        return
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(argv)
+    message = str(raised.value)
+    assert message.startswith(
+        f"--dead_letter_output '{prefix}' already holds dead letters of an earlier run ("
+    )
+    assert f"({tmp_path}/{refused}" in message
+    assert message.endswith(
+        f"which this run would replace: replay them first (--input '{prefix}-*.jsonl', with another "
+        "--dead_letter_output), move them, or give another prefix"
+    )
+
+
+def test_a_streaming_run_is_not_checked_for_earlier_dead_letters(tmp_path, events):
+    # Streaming writes one file per window, named by the window: nothing of an earlier run is replaced.
+    (tmp_path / "dl-00000-of-00001.jsonl").write_text(DEAD_LETTER)
+    _validate(["--input", events, "--dead_letter_output", str(tmp_path / "dl"), "--streaming"])

@@ -581,7 +581,7 @@ def validate(
     Fills in the default --dead_letter_output (from `started`, the run's start, default now) in
     `options`, so that the run writes where its summary says.
     """
-    from pipeline.sources import SourceOptions, check_source, dead_letter_topic
+    from pipeline.sources import SourceOptions, check_pubsub_credentials, check_source, dead_letter_topic
 
     o = options.view_as(BeamforceOptions)
     source_flag = check_source(options)
@@ -594,6 +594,8 @@ def validate(
     # Where this process reads and writes (a local runner), a path's filesystem must work here; remote
     # workers bring their own.
     local = remote_workers(options, runner) is None
+    if local:
+        check_pubsub_credentials(options, environ)
     if local and source_flag == "--archive":
         check_filesystem("--archive", options.view_as(SourceOptions).archive, "read")
 

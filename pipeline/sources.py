@@ -7,6 +7,7 @@ import dataclasses
 import glob
 import os
 import re
+from collections.abc import Mapping
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -382,6 +383,36 @@ def dead_letter_topic(options: PipelineOptions) -> str | None:
     if s.dead_letter_kafka_topic:
         return f"kafka://{s.dead_letter_kafka_topic}"
     return None
+
+
+def check_pubsub_credentials(options: PipelineOptions, environ: Mapping[str, str] = os.environ) -> None:
+    """Pub/Sub from this process (a local runner) needs Google credentials here: found now, not once the
+    run has written to Salesforce and publishes its dead letters. The Pub/Sub emulator needs none."""
+    s = options.view_as(SourceOptions)
+    flags = [
+        flag
+        for flag, value in (
+            ("--input_subscription", s.input_subscription),
+            ("--input_topic", s.input_topic),
+            ("--dead_letter_topic", s.dead_letter_topic),
+        )
+        if value
+    ]
+    if not flags or environ.get("PUBSUB_EMULATOR_HOST"):
+        return
+    try:
+        import google.auth
+        import google.auth.exceptions
+    except ImportError:
+        return  # the Pub/Sub client is missing too: the source or sink says so when it is built
+    try:
+        google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise ConfigurationError(
+            f"{flags[0]} needs Google credentials on this machine, and none were found: run gcloud auth "
+            "application-default login, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key "
+            "file (or PUBSUB_EMULATOR_HOST for the Pub/Sub emulator)"
+        ) from None
 
 
 def dead_letter_sink(options: PipelineOptions) -> beam.PTransform | None:

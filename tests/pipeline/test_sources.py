@@ -3,7 +3,7 @@
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.sources import check_source, choose_source, dead_letter_topic
+from pipeline.sources import check_pubsub_credentials, check_source, choose_source, dead_letter_topic
 from salesforce.errors import ConfigurationError
 
 SUB = "projects/my-project/subscriptions/events"
@@ -164,3 +164,32 @@ def test_an_interrupted_run_says_what_becomes_of_unwritten_events(argv, says):
     from pipeline.main import _unwritten_events
 
     assert says in _unwritten_events(PipelineOptions(argv))
+
+
+PUBSUB_NO_CREDENTIALS = (
+    "needs Google credentials on this machine, and none were found: run gcloud auth application-default "
+    "login, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file (or PUBSUB_EMULATOR_HOST "
+    "for the Pub/Sub emulator)"
+)
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--input_subscription", SUB], "--input_subscription"),
+        (["--input_topic", TOPIC], "--input_topic"),
+        (["--input", "e.jsonl", "--dead_letter_topic", TOPIC], "--dead_letter_topic"),
+    ],
+)
+def test_pubsub_without_google_credentials_is_refused_before_the_run(argv, flag, tmp_path, monkeypatch):
+    """Without credentials a run wrote to Salesforce and then failed to publish its dead letters."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no gcloud configuration
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError) as raised:
+        check_pubsub_credentials(PipelineOptions(argv), environ={})
+    assert str(raised.value) == f"{flag} {PUBSUB_NO_CREDENTIALS}"
+    # The Pub/Sub emulator needs none; files need none.
+    check_pubsub_credentials(PipelineOptions(argv), environ={"PUBSUB_EMULATOR_HOST": "localhost:8085"})
+    check_pubsub_credentials(PipelineOptions(["--input", "e.jsonl"]), environ={})

@@ -15,6 +15,7 @@ from apache_beam.coders import coder_impl
 
 from schemas.events import SegmentEvent
 from schemas.records import MergedOp, RecordOp
+from transforms.batch_writer import WrittenRecord
 
 
 class _SizedPickleCoder(coders.coders.FastCoder):
@@ -68,11 +69,20 @@ class ShardMergeCoder(_SizedPickleCoder):
     estimate = staticmethod(lambda shard: 64 + 512 * len(shard.records))
 
 
+class WrittenRecordCoder(_SizedPickleCoder):
+    """A written record as a plain tuple: a NamedTuple pickles through a Python call per record."""
+
+    estimate = staticmethod(lambda record: 96 + 256 * len(record.rows))
+    to_plain = staticmethod(tuple)
+    from_plain = staticmethod(WrittenRecord._make)
+
+
 def register() -> None:
     """Registers the coders for the element types (idempotent; done when this module is imported)."""
     coders.registry.register_coder(RecordOp, RecordOpCoder)
     coders.registry.register_coder(MergedOp, MergedOpCoder)
     coders.registry.register_coder(SegmentEvent, SegmentEventCoder)
+    coders.registry.register_coder(WrittenRecord, WrittenRecordCoder)
 
 
 register()

@@ -1,4 +1,4 @@
-"""The element coders give back what they were given (MergedOp through its flat form)."""
+"""The element coders give back what they were given (MergedOp as a flat tuple, WrittenRecord a tuple)."""
 
 import pickle
 
@@ -6,7 +6,8 @@ import pytest
 
 from schemas.events import EventRef, EventRefs
 from schemas.records import MergedOp
-from transforms.coders import MergedOpCoder
+from transforms.batch_writer import WrittenRecord
+from transforms.coders import MergedOpCoder, WrittenRecordCoder
 
 MERGED = [
     MergedOp(
@@ -51,3 +52,20 @@ def test_a_merged_op_comes_back_whole(op: MergedOp) -> None:
         assert isinstance(back.refs, EventRefs)
         assert back.key == op.key
         assert back.events == op.events
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        WrittenRecord("Lead", "ada@example.com", "created", "00Q000000000001AAA", 2),
+        WrittenRecord(
+            "Contact", "x", "read", None, 1, True, "find_contact", "msg-1", ({"Id": "003", "N": 1.5},)
+        ),
+    ],
+    ids=["created", "read with rows"],
+)
+def test_a_written_record_comes_back_whole(record: WrittenRecord) -> None:
+    coder = WrittenRecordCoder().get_impl()
+    back = coder.decode(coder.encode(record))
+    assert back == record
+    assert type(back) is WrittenRecord

@@ -349,7 +349,9 @@ def default_dead_letter_output(started: datetime) -> str:
     return os.path.join(run_dir, DEAD_LETTER_FILE_PREFIX)
 
 
-def _check_input(pattern: str) -> None:
+def _check_input(pattern: str) -> frozenset[str]:
+    """The files `pattern` matches (local ones as absolute paths); ConfigurationError when it matches none
+    that could be read."""
     check_filesystem("--input", pattern, "read")
     try:
         matched = FileSystems.match([pattern])[0].metadata_list
@@ -357,7 +359,7 @@ def _check_input(pattern: str) -> None:
         raise ConfigurationError(f"--input {pattern!r} cannot be listed: {e}") from None
     # Beam reads nothing from a directory, quietly: the run would end "done" with no event read.
     if any(not os.path.isdir(m.path) for m in matched):
-        return
+        return frozenset(_normalized(m.path) for m in matched)
     # Beam's glob lists files only, so a glob of directories matches nothing at all.
     local = "://" not in pattern
     if local and (os.path.isdir(pattern) or any(os.path.isdir(p) for p in glob.glob(pattern))):
@@ -417,18 +419,16 @@ def _check_runner(options: PipelineOptions, runner: object) -> None:
         )
 
 
-def _check_no_earlier_dead_letters(prefix: str, input_pattern: str | None) -> None:
+def _check_no_earlier_dead_letters(prefix: str, input_files: frozenset[str]) -> None:
     """A bounded run writes `<prefix>-SSSSS-of-NNNNN.jsonl`, and Beam's sink deletes the files of that
     pattern before it renames its own into place: an earlier run's dead letters there would be lost, unless
-    this run reads them (a replay). Empty files (a run without dead letters) hold nothing to lose."""
+    this run reads them (a replay: they are among `input_files`). Empty files (a run without dead letters)
+    hold nothing to lose."""
     try:
         held = [m for m in FileSystems.match([f"{prefix}-*-of-*.jsonl"])[0].metadata_list if m.size_in_bytes]
-        read = set()
-        if input_pattern:
-            read = {_normalized(m.path) for m in FileSystems.match([input_pattern])[0].metadata_list}
     except Exception:  # cannot be listed: the write will say so
         return
-    kept = sorted(m.path for m in held if _normalized(m.path) not in read)
+    kept = sorted(m.path for m in held if _normalized(m.path) not in input_files)
     if kept:
         raise ConfigurationError(
             f"--dead_letter_output {prefix!r} already holds dead letters of an earlier run ({kept[0]}"
@@ -509,13 +509,12 @@ def _check_dead_letter_output(prefix: str, default: bool) -> None:
         )
 
 
-def _check_summary_apart(path: str, input_pattern: str | None, dead_letter_prefix: str | None) -> None:
+def _check_summary_apart(path: str, input_files: frozenset[str], dead_letter_prefix: str | None) -> None:
     """The summary must not overwrite an input file or take a dead-letter file's name."""
     if "://" in path:
         return
     target = os.path.abspath(path)
-    inputs = glob.glob(input_pattern) if input_pattern and "://" not in input_pattern else []
-    if target in map(os.path.abspath, inputs):
+    if target in input_files:
         raise ConfigurationError(
             f"--summary_output {path!r} is one of the --input files: the run would overwrite it; give "
             "another file name"
@@ -585,15 +584,16 @@ def validate(
 
     o = options.view_as(BeamforceOptions)
     source_flag = check_source(options)
-    if source_flag == "--input":
-        _check_input(o.input)
+    input_files = _check_input(o.input) if source_flag == "--input" else frozenset()
 
     runner = options.view_as(StandardOptions).runner
     if runner is not None:
         _check_runner(options, runner)
+    streaming = bool(options.view_as(StandardOptions).streaming)
     # Where this process reads and writes (a local runner), a path's filesystem must work here; remote
     # workers bring their own.
-    local = remote_workers(options, runner) is None
+    workers = remote_workers(options, runner)
+    local = workers is None
     if local:
         check_pubsub_credentials(options, environ)
     if local and source_flag == "--archive":
@@ -654,20 +654,17 @@ def validate(
     if default:
         o.dead_letter_output = default_dead_letter_output(started or datetime.now(UTC))
     if not topic:
-        _check_remote_dead_letters(o.dead_letter_output, default, remote_workers(options, runner))
+        _check_remote_dead_letters(o.dead_letter_output, default, workers)
         _check_dead_letter_output(o.dead_letter_output, default)
         if local:
             check_filesystem("--dead_letter_output", o.dead_letter_output)
-        if not default and not options.view_as(StandardOptions).streaming:
-            _check_no_earlier_dead_letters(
-                o.dead_letter_output, o.input if source_flag == "--input" else None
-            )
+        if not default and not streaming:
+            _check_no_earlier_dead_letters(o.dead_letter_output, input_files)
 
     if o.summary_output is not None:
         # A bounded run's summary is written by a worker; a streaming run's by this process.
-        streaming = bool(options.view_as(StandardOptions).streaming)
-        _check_summary_output(o.summary_output, None if streaming else remote_workers(options, runner))
-        _check_summary_apart(o.summary_output, o.input, None if topic else o.dead_letter_output)
+        _check_summary_output(o.summary_output, None if streaming else workers)
+        _check_summary_apart(o.summary_output, input_files, None if topic else o.dead_letter_output)
 
     limit = o.api_usage_limit_percent
     if not 0 < limit <= NO_LIMIT_PERCENT:  # also refuses nan
@@ -692,7 +689,6 @@ def validate(
             raise ConfigurationError(
                 f"{flag} {value:g} is not a duration: give seconds above 0, e.g. {flag} {example}"
             )
-    streaming = bool(options.view_as(StandardOptions).streaming)
     if o.write_method == "bulk" and streaming:
         raise ConfigurationError(
             "--write_method bulk writes bounded input only, and this run is a streaming one (an unbounded "

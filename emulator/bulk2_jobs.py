@@ -47,6 +47,8 @@ NULL_MARKER = "#N/A"
 # Salesforce runs ingest data in chunks of 200 records (one trigger/transaction scope each).
 CHUNK_SIZE = 200
 _DECIMAL_TYPES = ("double", "currency", "percent")
+# The describe types convert_value reads; it hands on any other value as it is (#N/A as None).
+_CONVERTED_TYPES = frozenset({"boolean", "int", *_DECIMAL_TYPES})
 _XSD_TYPES = {
     "int": "int",
     "boolean": "boolean",
@@ -318,13 +320,16 @@ class JobStore:
             )
         return True
 
-    def results(self, job_id: str, success: bool) -> list[tuple[str, str, list[str]]]:
+    def results(self, job_id: str, success: bool) -> Iterator[tuple[str, str, list[str]]]:
+        """The job's results in input order, read at once and decoded as they are consumed."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT sf_id, detail, row FROM bulk2_results WHERE job_id = ? AND success = ? ORDER BY idx",
                 (job_id, int(success)),
             ).fetchall()
-        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+        # Lazily: a decoded row is written out and freed before the next, rather than all of them kept
+        # alive at once (each a list the garbage collector would scan, with every record of the org).
+        return ((sf_id, detail, json.loads(row)) for sf_id, detail, row in rows)
 
     def processed_indexes(self, job_id: str) -> set[int]:
         with self._lock:
@@ -528,19 +533,23 @@ def plan_columns(header: list[str], describe: dict, job: Job) -> _Plan:
     return _Plan(tuple(columns), id_column, key_column)
 
 
-def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: list[str]) -> RecordResult:
+def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: Sequence[str]) -> RecordResult:
     """Runs one record through the org exactly as the REST API would, catching Salesforce errors."""
 
     def body(skip: int | None) -> dict[str, Any]:
         # An empty value means "not set"; #N/A clears the field.
         values = {}
         for col, name, ftype in plan.columns:
-            if col == skip or col == plan.id_column or row[col] == "":
+            raw = row[col]
+            if raw == "" or col == skip or col == plan.id_column:
+                continue
+            if ftype not in _CONVERTED_TYPES:  # convert_value's answer, without the call
+                values[name] = None if raw == NULL_MARKER else raw
                 continue
             try:
-                values[name] = convert_value(row[col], ftype)
+                values[name] = convert_value(raw, ftype)
             except ValueError:
-                raise DeserializeError(col + 1, name, row[col], _XSD_TYPES[ftype]) from None
+                raise DeserializeError(col + 1, name, raw, _XSD_TYPES[ftype]) from None
         return values
 
     def success(record_id: str, created: bool) -> RecordResult:
@@ -550,7 +559,7 @@ def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: list[str]) 
         return RecordResult(index, False, record_id, error, row)
 
     given_id = row[plan.id_column] if plan.id_column is not None else ""
-    if ids.is_valid(given_id):
+    if given_id and ids.is_valid(given_id):
         given_id = ids.to18(given_id)  # results name records by their 18-character id
     try:
         if job.operation == "insert":
@@ -665,6 +674,8 @@ class JobRunner:
             return
         try:
             header, rows = parse_csv(self.store.upload_data(job_id), job.column_delimiter, job.line_ending)
+            # Tuples, which the garbage collector stops tracking: the job's rows live as long as it runs.
+            rows = [tuple(row) for row in rows]
             self.store.set_header(job_id, header)
             plan = plan_columns(header, self.org.describe(job.object, job.api_version), job)
         except CsvDataError as exc:

@@ -7,10 +7,19 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ALNUM = re.compile(r"[0-9A-Za-z]+")
 # Characters 4-6 of a real id name the pod/instance; ours is fixed so ids look like an org's.
 _INSTANCE = "8c0"
+_CASE_BITS = bytes(ord("1") if ord("A") <= b <= ord("Z") else ord("0") for b in range(256))
 
 
 def checksum(id15: str) -> str:
     """The 3-character suffix: one char per 5-char chunk, encoding which of its chars are uppercase."""
+    if len(id15) == 15 and id15.isascii():
+        # Each chunk's bits as a binary number, its first char the lowest bit (the loop below, in C).
+        bits = id15.encode().translate(_CASE_BITS)
+        return (
+            _SUFFIX_CHARS[int(bits[4::-1], 2)]
+            + _SUFFIX_CHARS[int(bits[9:4:-1], 2)]
+            + _SUFFIX_CHARS[int(bits[14:9:-1], 2)]
+        )
     out = []
     for start in (0, 5, 10):
         bits = 0

@@ -151,6 +151,26 @@ class SObject:
         """Canonical field name -> describe type, as the SOQL engine wants them."""
         return {f.name: f.type for f in self.fields}
 
+    # Looked up once per object rather than once per record written (the Bulk ingest of a job's rows).
+
+    @cached_property
+    def by_name(self) -> dict[str, Field]:
+        """Canonical field name -> the field that name finds case-insensitively."""
+        return {f.name: f for f in self.by_lower.values()}
+
+    @cached_property
+    def required_names(self) -> tuple[str, ...]:
+        """The fields a create must set (Field.required), in field order."""
+        return tuple(f.name for f in self.fields if f.required)
+
+    @cached_property
+    def createable_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.by_lower.values() if f.createable)
+
+    @cached_property
+    def updateable_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.by_lower.values() if f.updateable)
+
     def describe_global(self, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/{self.name}"
         data = not self.read_only  # a record object: every DML call, feeds, layouts and search

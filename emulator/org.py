@@ -38,6 +38,12 @@ _ADDRESS_PARTS = {
     "longitude": "Longitude",
     "geocodeAccuracy": "GeocodeAccuracy",
 }
+# compound field -> its component fields, spelt out once per object
+_ADDRESS_FIELDS = {
+    sobject: {compound: tuple(prefix + v for v in _ADDRESS_PARTS.values()) for compound, prefix in c.items()}
+    for sobject, c in _ADDRESSES.items()
+}
+_NAME_PARTS = ("FirstName", "MiddleName", "LastName", "Suffix")
 ORG_CREATED = "2020-10-01T00:00:00.000+0000"  # fixed, so that answers do not change between runs
 _AUDIT = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
 DEFAULT_VERSION = "59.0"  # the API version named in answers' URLs when the caller gives none
@@ -68,12 +74,31 @@ class Org:
         self._user_id = ids.to18(config.users[0].user_id)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._last_stamp = ""
+        self._stamp_second: datetime | None = None  # the clock's last second (UTC) and its formatted form
+        self._stamp_text = ""
         # Indexed for upsert matching and DUPLICATE_VALUE: external ids, idLookup fields (a standard
         # object's upsert key, e.g. Lead.Email) and unique fields; live records only.
         self._indexed = {
             name: tuple(
                 f.name for f in obj.fields if f.external_id or f.unique or (f.id_lookup and f.type != "id")
             )
+            for name, obj in self._objects.items()
+        }
+        self._unique = {
+            name: tuple(n for n in self._indexed[name] if obj.by_lower[n.lower()].unique)
+            for name, obj in self._objects.items()
+        }
+        # What every insert starts from: booleans false, picklists at their default value.
+        self._defaults = {
+            name: {
+                **{f.name: False for f in obj.fields if f.type == "boolean"},
+                **{f.name: f.picklist_default for f in obj.fields if f.defaulted and f.picklist_default},
+            }
+            for name, obj in self._objects.items()
+        }
+        # Canonical field name -> whether _check_references looks the value up (audit fields it does not).
+        self._checked_references = {
+            name: {f.name: f.type == "reference" and f.name not in _AUDIT for f in obj.by_lower.values()}
             for name, obj in self._objects.items()
         }
         self._duplicate_rules = DuplicateRules(config.duplicate_rules, self._objects)
@@ -88,6 +113,10 @@ class Org:
         self._db.executescript(_SCHEMA)
         self._depth = 0
         self._undo: list[tuple[str, str, Record | None]] = []
+        # Writes inside transaction() wait here and go to SQLite together (executemany) before the
+        # savepoint's next boundary; nothing reads the tables meanwhile, and only RELEASE commits them.
+        self._pending_records: list[tuple[str, str, str]] = []
+        self._pending_counters: dict[str, int] = {}
         self._load()
 
     # --- metadata --------------------------------------------------------------------------------
@@ -268,12 +297,17 @@ class Org:
         """Writes inside commit together or roll back together, in SQLite and in the cache; nests."""
         with self._lock:
             savepoint = f"sp{self._depth}"
+            self._flush()
             self._db.execute(f"SAVEPOINT {savepoint}")
             mark = len(self._undo)
             self._depth += 1
             try:
                 yield
+                self._flush()
             except BaseException:
+                # Every pending write came after the savepoint: dropped, as ROLLBACK TO would undo it.
+                self._pending_records.clear()
+                self._pending_counters.clear()
                 self._db.execute(f"ROLLBACK TO {savepoint}")
                 self._db.execute(f"RELEASE {savepoint}")
                 self._rollback_cache(mark)
@@ -288,6 +322,7 @@ class Org:
     def reset(self) -> None:
         """Deletes every record; the Organization row, built from the config, stays."""
         with self._lock:
+            self._flush()
             self._db.execute("DELETE FROM records")
             for name, obj in self._objects.items():
                 if obj.read_only:
@@ -412,7 +447,11 @@ class Org:
 
     def _now(self) -> str:
         # Never step backwards, so that LastModifiedDate orders writes even if the wall clock does.
-        stamp = max(format_datetime(self._clock()), self._last_stamp)
+        now = self._clock().astimezone(UTC)
+        second = now.replace(microsecond=0)
+        if second != self._stamp_second:  # format_datetime keeps whole seconds: one strftime per second
+            self._stamp_second, self._stamp_text = second, format_datetime(now)
+        stamp = max(self._stamp_text, self._last_stamp)
         self._last_stamp = stamp
         return stamp
 
@@ -422,8 +461,22 @@ class Org:
             self._seq = value
         else:
             self._case_number = value
-        self._db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (counter, value))
+        if self._depth:
+            self._pending_counters[counter] = value
+        else:
+            self._db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (counter, value))
         return value
+
+    def _flush(self) -> None:
+        """Writes the pending records and counters to SQLite (inside the open savepoint, if any)."""
+        if self._pending_records:
+            self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", self._pending_records)
+            self._pending_records.clear()
+        if self._pending_counters:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO counters VALUES (?, ?)", list(self._pending_counters.items())
+            )
+            self._pending_counters.clear()
 
     def _find(self, obj: SObject, record_id: str) -> Record:
         record = self._records[obj.name].get(_canonical_id(record_id))
@@ -442,18 +495,15 @@ class Org:
         version: str = DEFAULT_VERSION,
     ) -> str:
         stamp = self._now()
-        record: Record = {f.name: False for f in obj.fields if f.type == "boolean"}
-        record.update({f.name: f.picklist_default for f in obj.fields if f.defaulted and f.picklist_default})
-        record.update(
-            {
-                "OwnerId": self._user_id,
-                "CreatedDate": stamp,
-                "CreatedById": self._user_id,
-                "LastModifiedDate": stamp,
-                "LastModifiedById": self._user_id,
-                "SystemModstamp": stamp,
-            }
-        )
+        record: Record = {
+            **self._defaults[obj.name],
+            "OwnerId": self._user_id,
+            "CreatedDate": stamp,
+            "CreatedById": self._user_id,
+            "LastModifiedDate": stamp,
+            "LastModifiedById": self._user_id,
+            "SystemModstamp": stamp,
+        }
         record.update({k: v for k, v in values.items() if v is not None or k not in record})
         self._check_references(obj, record)
         record_id = ids.make_id(obj.key_prefix, self._next("id"))
@@ -510,9 +560,12 @@ class Org:
         self._put(obj.name, {k: v for k, v in new.items() if v is not None})
 
     def _check_references(self, obj: SObject, record: Record, changed: Record | None = None) -> None:
+        checked = self._checked_references[obj.name]
         for name, value in (changed if changed is not None else record).items():
-            f = obj.by_lower[name.lower()]
-            if f.type != "reference" or value is None or name in _AUDIT:
+            check = checked.get(name)
+            if check is None:  # not a canonical field name
+                check = obj.by_lower[name.lower()].type == "reference" and name not in _AUDIT
+            if not check or value is None:
                 continue
             target = self._by_prefix.get(value[:3])
             exists = (
@@ -529,8 +582,8 @@ class Org:
         return self._index[sobject].get((field, _key(value)), set())
 
     def _check_unique(self, obj: SObject, record: Record) -> None:
-        for name in self._indexed[obj.name]:
-            if not obj.by_lower[name.lower()].unique or record.get(name) is None:
+        for name in self._unique[obj.name]:
+            if record.get(name) is None:
                 continue
             others = self._matches(obj.name, name, record[name]) - {record["Id"]}
             if others:
@@ -564,11 +617,12 @@ class Org:
     def _put(self, sobject: str, record: Record) -> None:
         records = self._records[sobject]
         previous = records.get(record["Id"])
-        self._db.execute(
-            "INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (record["Id"], sobject, json.dumps(record))
-        )
+        row = (record["Id"], sobject, json.dumps(record))
         if self._depth:
+            self._pending_records.append(row)
             self._undo.append((sobject, record["Id"], previous))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", row)
         records[record["Id"]] = record
         self._reindex(sobject, previous, record)
 
@@ -633,11 +687,12 @@ def _attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
 def _derive(sobject: str, record: Record, changed: Record) -> None:
     """Fields Salesforce computes from others: names, compound addresses, case and opportunity state."""
     if sobject in ("Lead", "Contact"):
-        parts = (record.get(n) for n in ("FirstName", "MiddleName", "LastName", "Suffix"))
-        record["Name"] = " ".join(p for p in parts if p) or None
-    for compound, prefix in _ADDRESSES.get(sobject, {}).items():
-        address = {k: record.get(prefix + v) for k, v in _ADDRESS_PARTS.items()}
-        record[compound] = address if any(v is not None for v in address.values()) else None
+        record["Name"] = " ".join([p for p in map(record.get, _NAME_PARTS) if p]) or None
+    for compound, names in _ADDRESS_FIELDS.get(sobject, {}).items():
+        parts = list(map(record.get, names))
+        # Stored values are JSON's (text, numbers, booleans): count(None) counts exactly the unset parts.
+        unset = parts.count(None) == len(parts)
+        record[compound] = None if unset else dict(zip(_ADDRESS_PARTS, parts, strict=True))
     if sobject == "Case":
         closed = record.get("Status") == "Closed"
         if closed and not record.get("IsClosed"):

@@ -1,5 +1,6 @@
 """Salesforce's checks of a create/update body against an object's metadata; pure, no storage."""
 
+import functools
 import json
 import math
 import re
@@ -53,10 +54,11 @@ def validate(
     (empty when the record may be saved). `admin` skips the writability and required checks, for seeding.
     """
     values: dict[str, Any] = {}
+    by_name = obj.by_name
     for key, value in body.items():
         if key == "attributes":
             continue
-        f = obj.field(key)
+        f = by_name.get(key) or obj.field(key)  # a canonical name (as Bulk's columns are) found directly
         if f is not None and f.type == "id":
             if for_create and not admin:
                 return {}, [
@@ -71,11 +73,8 @@ def validate(
         except _ParseError as exc:
             return {}, [error("JSON_PARSER_ERROR", _parser_message(f, value, str(exc), body, key))]
     if not admin:
-        locked = [
-            n
-            for n in values
-            if not (obj.by_lower[n.lower()].createable if for_create else obj.by_lower[n.lower()].updateable)
-        ]
+        writable = obj.createable_names if for_create else obj.updateable_names
+        locked = [n for n in values if n not in writable]
         if locked:
             return {}, [
                 error("INVALID_FIELD_FOR_INSERT_UPDATE", _UNWRITABLE_MSG.format(", ".join(locked)), locked)
@@ -88,7 +87,7 @@ def validate(
         )
     for name, value in values.items():
         if value is not None:
-            problem = _check(obj.by_lower[name.lower()], value)
+            problem = _check(by_name[name], value)
             if problem:
                 errors.append(problem)
     return values, errors
@@ -96,9 +95,9 @@ def validate(
 
 def _missing(obj: SObject, values: dict[str, Any], for_create: bool) -> list[str]:
     if for_create:
-        return [f.name for f in obj.fields if f.required and values.get(f.name) is None]
+        return [name for name in obj.required_names if values.get(name) is None]
     # An update may leave a required field alone but not blank it; defaulted ones (Status) included.
-    return [n for n, v in values.items() if v is None and _not_blankable(obj.by_lower[n.lower()])]
+    return [n for n, v in values.items() if v is None and _not_blankable(obj.by_name[n])]
 
 
 def _not_blankable(f: Field) -> bool:
@@ -110,6 +109,14 @@ def _convert(f: Field, value: Any) -> Any:
     t = f.type
     if value is None:
         return False if t == "boolean" else None
+    if type(value) is str and value:
+        # The common cases first, answered as the general path below answers them.
+        if t in _STRINGS:
+            return value  # str() of a str is itself
+        if t in _DECIMALS and _NUMERIC.fullmatch(value):
+            return _round(Decimal(value), f.scale)
+        if t == "date" and (m := _DATE.fullmatch(value)) and _real_date(*m.groups()):
+            return value  # a plain date: _DATETIME matches it with the same groups, value[:10] is itself
     token = _token(value)
     if token in ("START_OBJECT", "START_ARRAY"):
         raise _ParseError(token)
@@ -157,9 +164,15 @@ def _convert(f: Field, value: Any) -> Any:
 
 
 def _round(value: Decimal, scale: int) -> float:
-    return float(value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP))
+    return float(value.quantize(_quantum(scale), rounding=ROUND_HALF_UP))
 
 
+@functools.cache
+def _quantum(scale: int) -> Decimal:
+    return Decimal(1).scaleb(-scale)  # fields have a handful of scales between them
+
+
+@functools.lru_cache(maxsize=4096)  # records repeat dates (days of sign-up, of closing...)
 def _real_date(y: str, m: str, d: str) -> bool:
     try:
         datetime(int(y), int(m), int(d))

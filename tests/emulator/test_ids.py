@@ -19,6 +19,29 @@ def test_checksum(id15, suffix):
     assert ids.checksum(id15) == suffix
 
 
+def _checksum_by_the_rule(text: str) -> str:
+    """Salesforce's rule spelt out: bit i of chunk c is set when char 5c+i is an ASCII capital."""
+    return "".join(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[sum(1 << i for i, ch in enumerate(chunk) if "A" <= ch <= "Z")]
+        for chunk in (text[0:5], text[5:10], text[10:15])
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "001D000000IqhSL",
+        "ÄÖÜ000000000000",  # not ASCII: capitals beyond A-Z set no bit
+        "00QAB",  # shorter or longer than 15 characters
+        "00QABCDE0000000XYZ",
+        "",
+        "A-Z_a z!0000000",
+    ],
+)
+def test_checksum_follows_the_rule_for_any_text(text):
+    assert ids.checksum(text) == _checksum_by_the_rule(text)
+
+
 @pytest.mark.parametrize(
     ("given", "canonical"),
     [

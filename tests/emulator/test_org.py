@@ -1,7 +1,7 @@
 """Tests of the org's records: DML, ids, audit fields, upsert, transactions, queries, describe, restarts."""
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -355,6 +355,30 @@ def test_audit_dates_never_go_backwards(org, clock):
 
 
 @pytest.mark.parametrize(
+    ("moves", "expected"),
+    [
+        # The stamp is formatted once per second of the clock: moves within a second keep it, the next
+        # second (in any time zone) gives a new one.
+        ([timedelta(milliseconds=400), timedelta(milliseconds=999)], "2026-11-28T18:00:00.000+0000"),
+        ([timedelta(milliseconds=400), timedelta(seconds=1)], "2026-11-28T18:00:01.000+0000"),
+        ([timedelta(seconds=61, microseconds=5)], "2026-11-28T18:01:01.000+0000"),
+    ],
+)
+def test_audit_stamps_follow_the_clock_to_the_second(org, clock, moves, expected):
+    for move in moves:
+        clock.now = T0 + move
+        record_id = org.create("Lead", LEAD)
+    assert org.get("Lead", record_id, ["CreatedDate"], V)["CreatedDate"] == expected
+
+
+def test_audit_stamps_are_utc_whatever_the_clock_zone(org, clock):
+    org.create("Lead", LEAD)
+    clock.now = datetime(2026, 11, 28, 20, 0, 1, tzinfo=timezone(timedelta(hours=2)))  # 18:00:01 UTC
+    record_id = org.create("Lead", LEAD)
+    assert org.get("Lead", record_id, ["CreatedDate"], V)["CreatedDate"] == "2026-11-28T18:00:01.000+0000"
+
+
+@pytest.mark.parametrize(
     ("body", "code", "message", "fields"),
     [
         (
@@ -590,6 +614,30 @@ def test_nested_transactions(org, tmp_path):
     assert {r["Id"] for r in org.records("Lead")} == expected
     reopened = Org(tmp_path / "org" / "org.db", CONFIG)
     assert {r["Id"] for r in reopened.records("Lead")} == expected
+
+
+def test_counters_are_stored_with_the_transaction_that_advanced_them(org, tmp_path, clock):
+    # Written once per transaction rather than per record: a restart must still continue where the
+    # committed records end, and a rolled-back savepoint takes back what it wrote.
+    with org.transaction():
+        org.create("Case", {"Subject": "outer"})
+        with pytest.raises(ValueError), org.transaction():
+            org.create("Case", {"Subject": "inner"})
+            raise ValueError("roll back the inner savepoint only")
+        org.create("Case", {"Subject": "after"})
+    with pytest.raises(ValueError), org.transaction():
+        org.create("Case", {"Subject": "rolled back"})
+        raise ValueError("roll back everything")
+    reopened = Org(tmp_path / "org" / "org.db", CONFIG, clock=clock)
+    assert reopened.records("Case") == org.records("Case")
+    assert [r["CaseNumber"] for r in reopened.records("Case")] == ["00001001", "00001003"]
+    # Numbers handed out by rolled-back writes are not handed out again by this process, and a
+    # restart continues after the last committed one.
+    created = reopened.get("Case", reopened.create("Case", {"Subject": "next"}), ["CaseNumber"], V)
+    assert created["CaseNumber"] == "00001004"
+    assert org.get("Case", org.create("Case", {"Subject": "next"}), ["CaseNumber"], V)["CaseNumber"] == (
+        "00001005"
+    )
 
 
 def test_survives_restart_and_keeps_ids_unique(org, tmp_path):

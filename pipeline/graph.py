@@ -28,7 +28,7 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
 from transforms import tally
-from transforms.batch_by_shard import MergeIntoBatches
+from transforms.batch_by_shard import MergePerShard
 from transforms.batch_writer import WritePolicy
 from transforms.dead_letters import WriteDeadLetters
 from transforms.json_lines import WriteJsonLines
@@ -45,8 +45,9 @@ from transforms.write_to_salesforce import ClientFactory, WriteToSalesforce, pla
 DEAD_LETTER_WINDOW_SECONDS = 60.0
 
 
-class MergeAndBatch(beam.PTransform):
-    """RecordOps into batches of merged records: over the whole input (bounded) or in stateful buffers
+class MergeRecords(beam.PTransform):
+    """RecordOps into lists of merged records: one per shard, merged over the whole input (bounded;
+    WriteRecords cuts those it writes through REST into batches), or batches from stateful buffers
     flushed by size and age (streaming)."""
 
     def __init__(self, options: BeamforceOptions, streaming: bool, clock: Callable[[], float] = time.time):
@@ -58,9 +59,7 @@ class MergeAndBatch(beam.PTransform):
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         o = self._options
         if not self._streaming:
-            return ops | "MergeIntoBatches" >> MergeIntoBatches(
-                o.shards or BOUNDED_SHARDS, o.batch_size or BOUNDED_BATCH_SIZE
-            )
+            return ops | "MergePerShard" >> MergePerShard(o.shards or BOUNDED_SHARDS)
         from transforms.dedup import DeduplicateByMessageId
         from transforms.stale_fields import DropStaleFields
         from transforms.stateful_batching import BufferByShard
@@ -118,7 +117,7 @@ def build(
         | "SelectEnabled" >> SelectEnabled(options.always_enabled)
         | "ToRecordOps" >> ToRecordOps(options.address_mapping, plan.config)
     )
-    batches = ops.output | "MergeAndBatch" >> MergeAndBatch(options, streaming, clock)
+    merged = ops.output | "MergeRecords" >> MergeRecords(options, streaming, clock)
     on_api_limit = options.on_api_limit or ("wait" if streaming else "dead_letter")
     threads = options.writer_threads or DEFAULT_WRITER_THREADS
     if streaming:
@@ -146,8 +145,10 @@ def build(
             record_counts=counts,
             bulk_factory=bulk_factory,
             policy=plan.policy,
+            keep_written=bool(plan.read_output or plan.dry_run_output),
+            batch_size=options.batch_size or BOUNDED_BATCH_SIZE,
         )
-    written = batches | "WriteToSalesforce" >> writer
+    written = merged | "WriteToSalesforce" >> writer
     window_seconds = DEAD_LETTER_WINDOW_SECONDS if streaming else None
     if plan.read_output:
         _ = (

@@ -1,10 +1,12 @@
-"""MergeIntoBatches (bounded input): operations merged per record and cut into batches, one shard at a time.
+"""Bounded input: operations merged per record, one shard at a time (MergePerShard), and cut into batches
+(CutIntoBatches; MergeIntoBatches does both).
 
 Each shard's records are merged by a combiner whose accumulator holds the shard's records (not its
 events): runners fold operations in as they are read, so memory grows with the number of records and
-only a few large accumulators cross the shuffle. Full batches go straight to the writer; the last,
-part-filled batch of each shard is regrouped with the other shards' so that a small run costs one lookup
-and one write per batch_size records, however many shards there are.
+only a few large accumulators cross the shuffle. Batches are for REST writes: full batches go straight
+to the writer; the last, part-filled batch of each list is regrouped with the others' so that a small
+run costs one lookup and one write per batch_size records, however many shards there are. Bulk writes
+take the shards' lists as they are (transforms/write_records.py).
 """
 
 import zlib
@@ -86,27 +88,41 @@ class MergeShard(beam.CombineFn):
         return [m.result() for m in merges], sum(m.duplicates for m in merges)
 
 
-class _SplitIntoBatches(beam.DoFn):
-    """A shard's records into batches: each full batch under a key of its own, the last, part-filled
-    one under its sObject's key, where the other shards' part-filled batches meet it."""
+class _CountDuplicates(beam.DoFn):
+    """A shard's merged records on their own; the duplicate messageIds its merge dropped, counted."""
 
-    def __init__(self, batch_size: int) -> None:
-        self._batch_size = batch_size
+    def __init__(self) -> None:
         self.counts = Counts()
 
     def finish_bundle(self):
         yield from self.counts.emit()
 
     def process(self, element: tuple[str, tuple[list[MergedOp], int]]):
-        key, (ops, duplicates) = element
+        _, (ops, duplicates) = element
         if duplicates:
             self.counts.inc(metrics.DEDUPLICATED, duplicates)
+        yield ops
+
+
+class _SplitIntoBatches(beam.DoFn):
+    """A list of merged records into batches of one sObject: each full batch under a key of its own (its
+    first record's, unique since every record is in one list only), the last, part-filled one of each
+    sObject under the sObject's key, where the other lists' part-filled batches meet it."""
+
+    def __init__(self, batch_size: int) -> None:
+        self._batch_size = batch_size
+
+    def process(self, ops: list[MergedOp]):
+        by_object: dict[str, list[MergedOp]] = {}
+        for op in ops:
+            by_object.setdefault(op.sobject, []).append(op)
         size = self._batch_size
-        full = len(ops) - len(ops) % size
-        for n, start in enumerate(range(0, full, size)):
-            yield f"{FULL}|{key}|{n}", ops[start : start + size]
-        if full < len(ops):
-            yield f"{PART}|{key.rpartition('|')[0]}", ops[full:]
+        for sobject, part in by_object.items():
+            full = len(part) - len(part) % size
+            for start in range(0, full, size):
+                yield f"{FULL}|{part[start].key}", part[start : start + size]
+            if full < len(part):
+                yield f"{PART}|{sobject}", part[full:]
 
 
 class _FillBatches(beam.DoFn):
@@ -138,38 +154,66 @@ def _key_by_shard(shards: int):
     return key
 
 
-class MergeIntoBatches(beam.PTransform):
-    """Bounded input: RecordOps into lists of at most `batch_size` MergedOps of one sObject.
+class MergePerShard(beam.PTransform):
+    """Bounded input: RecordOps into lists of MergedOps, one per shard of each sObject, in key order.
 
-    Records are spread over `shards` by a stable hash of their key, so that several workers merge and
-    write at once; each record is in exactly one batch, so it is written at most once per run.
+    Records are spread over `shards` by a stable hash of their key, so that several workers merge at
+    once; each record is in exactly one list. Duplicate messageIds dropped by the merge are counted.
     """
 
-    def __init__(self, shards: int = 8, batch_size: int = 1000) -> None:
+    def __init__(self, shards: int = 8) -> None:
         super().__init__()
         if shards < 1:
             raise ValueError(f"shards must be at least 1, not {shards}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self._shards = shards
-        self._batch_size = batch_size
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
-        # One shuffle after the merge, for full and part-filled batches alike: a Flatten of the two would
-        # encode every record twice more on the in-process runner.
-        split = (
+        merged = (
             ops
             | "KeyByShard" >> beam.Map(_key_by_shard(self._shards)).with_output_types(tuple[str, RecordOp])
             | "MergePerShard"
             >> beam.CombinePerKey(MergeShard()).with_output_types(tuple[str, tuple[list[MergedOp], int]])
-            | "SplitIntoBatches"
-            >> beam.ParDo(_SplitIntoBatches(self._batch_size))
-            .with_output_types(tuple[str, list[MergedOp]])
-            .with_outputs(TALLY, main="batches")
+            | "CountDuplicates"
+            >> beam.ParDo(_CountDuplicates())
+            .with_output_types(list[MergedOp])
+            .with_outputs(TALLY, main="merged")
         )
-        collect(split[TALLY])
+        collect(merged[TALLY])
+        return merged.merged
+
+
+class CutIntoBatches(beam.PTransform):
+    """Lists of merged records (each record in one list only; any sizes, any sObjects) into batches of one
+    sObject and at most `batch_size` records, as few as they fill: full batches as they are, the
+    part-filled rests of each sObject regrouped."""
+
+    def __init__(self, batch_size: int = 1000) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self._batch_size = batch_size
+
+    def expand(self, lists: beam.PCollection) -> beam.PCollection:
+        # One shuffle for full and part-filled batches alike: a Flatten of the two would encode every
+        # record twice more on the in-process runner.
         return (
-            split.batches
+            lists
+            | "SplitIntoBatches"
+            >> beam.ParDo(_SplitIntoBatches(self._batch_size)).with_output_types(tuple[str, list[MergedOp]])
             | "GroupBatches" >> beam.GroupByKey()
             | "FillBatches" >> beam.ParDo(_FillBatches(self._batch_size)).with_output_types(list[MergedOp])
         )
+
+
+class MergeIntoBatches(beam.PTransform):
+    """Bounded input: RecordOps into lists of at most `batch_size` MergedOps of one sObject
+    (MergePerShard, then CutIntoBatches); each record is in exactly one batch, so it is written at most
+    once per run."""
+
+    def __init__(self, shards: int = 8, batch_size: int = 1000) -> None:
+        super().__init__()
+        self._merge = MergePerShard(shards)
+        self._cut = CutIntoBatches(batch_size)
+
+    def expand(self, ops: beam.PCollection) -> beam.PCollection:
+        return ops | "Merge" >> self._merge | "Cut" >> self._cut

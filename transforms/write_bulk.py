@@ -1,14 +1,15 @@
-"""WriteToSalesforceBulk: a backfill's batches gathered per sObject and written as Bulk API 2.0 jobs.
+"""WriteToSalesforceBulk: a backfill's merged records gathered per sObject and written as Bulk API 2.0 jobs.
 
-Bounded input reaches the writer as many batches of up to a thousand merged records (MergeIntoBatches).
-A Bulk job is worth its fixed cost (about six calls, and one of the org's daily Bulk batches) only
-when it holds many of them, so the batches are keyed by sObject and match field and grouped
-(GroupByKey): one writer call then sees every record of an object, looks them all up once (a Bulk
-query job, or IN-list SOQL when that is cheaper) and writes them in chunks of up to `records_per_job`
-records, each chunk one update job and one create job. The group's values are iterated, not held:
-Beam's runners hand a GroupByKey's values over as a lazy, re-iterable sequence, so the writer's memory
-is two chunks plus the lookup's matches. Records are unique across batches (MergeIntoBatches merged
-them), so no record is written twice, and objects are written in parallel, one worker each.
+Bounded input reaches the writer as lists of merged records: each shard's (MergePerShard), or batches
+of up to a thousand (MergeIntoBatches). A Bulk job is worth its fixed cost (about six calls, and one of
+the org's daily Bulk batches) only when it holds many records, so the lists are cut into pieces of at
+most PIECE_RECORDS, keyed by sObject and match field and grouped (GroupByKey): one writer call then
+sees every record of an object, looks them all up once (a Bulk query job, or IN-list SOQL when that is
+cheaper) and writes them in chunks of up to `records_per_job` records, each chunk one update job and
+one create job. The group's values are iterated, not held: Beam's runners hand a GroupByKey's values
+over as a lazy, re-iterable sequence, so the writer's memory is two chunks and a piece plus the
+lookup's matches. Records are unique across lists (they were merged), so no record is written twice,
+and objects are written in parallel, one worker each.
 
 Input, outputs, tags and metric names are WriteToSalesforce's, so that the graph can take either.
 """
@@ -69,12 +70,19 @@ _CLIENT_TOTALS = (
 )
 
 
-def key_by_object(batch: list[MergedOp]) -> Iterable[tuple[str, list[MergedOp]]]:
-    """A batch split by sObject and match field, keyed "<sObject>|<match field>"."""
+# The most records of one value of the grouping by object: a shard's list can hold millions.
+PIECE_RECORDS = 10_000
+
+
+def key_by_object(ops: list[MergedOp], piece: int = PIECE_RECORDS) -> Iterable[tuple[str, list[MergedOp]]]:
+    """A list split by sObject and match field, keyed "<sObject>|<match field>", in pieces of at most
+    `piece` records."""
     groups: dict[str, list[MergedOp]] = {}
-    for op in batch:
+    for op in ops:
         groups.setdefault(f"{op.sobject}|{op.match_field}", []).append(op)
-    return groups.items()
+    for key, group in groups.items():
+        for start in range(0, len(group), piece):
+            yield key, group[start : start + piece]
 
 
 class _WriteObject(WriterFn):

@@ -1,4 +1,4 @@
-"""WriteRecords: batches of merged records written through REST (sObject Collections) or Bulk API 2.0.
+"""WriteRecords: merged records written through REST (sObject Collections) or Bulk API 2.0.
 
 `write_method` "rest" and "bulk" choose one writer for everything. "auto" decides per sObject at run
 time: an sObject with more than `bulk_threshold` distinct records goes to WriteToSalesforceBulk, the
@@ -33,6 +33,7 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
 from schemas.records import MergedOp, RecordOp
+from transforms.batch_by_shard import CutIntoBatches
 from transforms.batch_writer import LIMIT_POLL_SECONDS, WritePolicy, WrittenRecord
 from transforms.bulk_writer import DEFAULT_MIN_JOB_RECORDS
 from transforms.result import Result
@@ -94,7 +95,7 @@ class CountRecords(beam.PTransform):
 
 
 class _ChooseWriter(beam.DoFn):
-    """Each batch (split by sObject) to the REST output, or to BULK when its sObject has more than
+    """Each list (split by sObject) to the REST output, or to BULK when its sObject has more than
     `threshold` records in the whole input."""
 
     def __init__(self, threshold: int) -> None:
@@ -103,9 +104,9 @@ class _ChooseWriter(beam.DoFn):
     def setup(self) -> None:
         self._told: set[str] = set()
 
-    def process(self, batch: list[MergedOp], counts: dict[str, int]):
+    def process(self, ops: list[MergedOp], counts: dict[str, int]):
         parts: dict[str, list[MergedOp]] = {}
-        for op in batch:
+        for op in ops:
             parts.setdefault(op.sobject, []).append(op)
         for sobject, ops in parts.items():
             records = counts.get(sobject, len(ops))
@@ -124,7 +125,12 @@ class _ChooseWriter(beam.DoFn):
 
 
 class WriteRecords(beam.PTransform):
-    """Writes batches of merged records through REST or Bulk API 2.0 (see the module docstring).
+    """Writes lists of merged records through REST or Bulk API 2.0 (see the module docstring).
+
+    Each record is in one list only. With `batch_size`, the lists may be of any size (a shard's merged
+    records, MergePerShard): those written through REST are cut into batches of one sObject and at most
+    `batch_size` records first (CutIntoBatches), those written through Bulk go to it as they are, which
+    saves a backfill's largest objects a shuffle. Without it, the lists are batches already.
 
     Returns Result(WrittenRecords, UndeliveredEvents), as WriteToSalesforce does. `record_counts`
     ((sObject, records) pairs, CountRecords' output) lets "auto" decide without a second pass over the
@@ -132,7 +138,10 @@ class WriteRecords(beam.PTransform):
     bulk_factory, ...); with "bulk", every write goes as a Bulk job unless `min_job_records` says
     otherwise, while "auto" sends writes of fewer than DEFAULT_MIN_JOB_RECORDS (the few updates of a
     mostly new object) through sObject Collections, where they cost fewer calls. `threads` go to the
-    REST writer.
+    REST writer. `keep_written` False says that nothing downstream reads the written records (no
+    --read_output or --dry_run_output): "auto" then does not gather its two writers' outputs and
+    Result.output is None (on the in-process runner, a Flatten that nothing reads still encodes every
+    record it gathers: 92,000 in a 100,000-event backfill).
     """
 
     def __init__(
@@ -148,6 +157,8 @@ class WriteRecords(beam.PTransform):
         threads: int = DEFAULT_WRITER_THREADS,
         record_counts: beam.PCollection | None = None,
         policy: WritePolicy | None = None,
+        keep_written: bool = True,
+        batch_size: int | None = None,
         **bulk_options,
     ) -> None:
         super().__init__()
@@ -160,6 +171,8 @@ class WriteRecords(beam.PTransform):
         self._method = write_method
         self._threshold = bulk_threshold
         self._counts = record_counts
+        self._keep_written = keep_written
+        self._cut = CutIntoBatches(batch_size) if batch_size is not None else None
         self._rest = WriteToSalesforce(
             credentials,
             settings,
@@ -183,30 +196,37 @@ class WriteRecords(beam.PTransform):
             **bulk_options,
         )
 
-    def expand(self, batches: beam.PCollection):
+    def expand(self, lists: beam.PCollection):
         # Returns a Result; annotating it would make Beam read it as an output type hint.
         method = self._method
-        if method == "rest" or (method == "auto" and not batches.is_bounded):
-            return batches | "WriteToSalesforce" >> self._rest
+        if method == "rest" or (method == "auto" and not lists.is_bounded):
+            return self._write_rest(lists)
         if method == BULK:
-            return batches | "WriteToSalesforceBulk" >> self._bulk
+            return lists | "WriteToSalesforceBulk" >> self._bulk
         counts = self._counts
         if counts is None:
             counts = (
-                batches
+                lists
                 | "CountRecords" >> beam.FlatMap(records_per_object).with_output_types(tuple[str, int])
                 | "SumPerObject" >> beam.CombinePerKey(sum)
             )
-        chosen = batches | "ChooseWriter" >> beam.ParDo(
+        chosen = lists | "ChooseWriter" >> beam.ParDo(
             _ChooseWriter(self._threshold), counts=beam.pvalue.AsDict(counts)
         ).with_output_types(list[MergedOp]).with_outputs(BULK, main="rest")
         # A tagged output's type is not declared by with_output_types: without it, the batches would
         # cross to the Bulk writer's stage pickled whole instead of through MergedOp's coder.
         chosen[BULK].element_type = beam.typehints.List[MergedOp]
-        rest = chosen.rest | "WriteToSalesforce" >> self._rest
+        rest = self._write_rest(chosen.rest)
         bulk = chosen[BULK] | "WriteToSalesforceBulk" >> self._bulk
-        written = (rest.output, bulk.output) | "FlattenWritten" >> beam.Flatten().with_output_types(
-            WrittenRecord
-        )
+        written = None
+        if self._keep_written:
+            written = (rest.output, bulk.output) | "FlattenWritten" >> beam.Flatten().with_output_types(
+                WrittenRecord
+            )
         dead = (rest.dead_letter, bulk.dead_letter) | "FlattenUndelivered" >> beam.Flatten()
         return Result(written, dead)
+
+    def _write_rest(self, lists: beam.PCollection) -> Result:
+        if self._cut is not None:
+            lists = lists | "CutIntoBatches" >> self._cut
+        return lists | "WriteToSalesforce" >> self._rest

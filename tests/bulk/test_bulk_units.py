@@ -183,6 +183,17 @@ def test_batches_are_keyed_by_object_and_counted_per_object() -> None:
     assert records_per_object(ops) == [("Lead", 2), ("Account", 1)]
 
 
+def test_a_long_list_is_grouped_by_object_in_pieces() -> None:
+    """A shard's list (millions of records in a large backfill) reaches the grouping in bounded pieces."""
+    ops = [lead(f"{n}@x.com", {}) for n in range(5)] + [account("Acme", {})]
+    assert [(k, [op.match_value for op in v]) for k, v in key_by_object(ops, piece=2)] == [
+        ("Lead|Email", ["0@x.com", "1@x.com"]),
+        ("Lead|Email", ["2@x.com", "3@x.com"]),
+        ("Lead|Email", ["4@x.com"]),
+        ("Account|Name", ["Acme"]),
+    ]
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -339,3 +350,29 @@ def test_batches_reach_the_bulk_writer_through_the_merged_op_coder() -> None:
         if pc.unique_name.endswith("ChooseWriter).bulk")
     }
     assert list(coders.values()) == [ListCoder(MergedOpCoder())]
+
+
+@pytest.mark.parametrize("keep_written, gathered", [(True, True), (False, False)])
+def test_auto_gathers_the_written_records_only_when_they_are_read(keep_written: bool, gathered: bool) -> None:
+    """Without --read_output or --dry_run_output nothing reads the written records: "auto" then builds no
+    Flatten of its two writers' outputs (the in-process runner encodes what a Flatten gathers, read or
+    not)."""
+    import apache_beam as beam
+
+    from salesforce.connection import ConnectionSettings
+    from salesforce.credentials import Credentials
+    from schemas.records import MergedOp
+
+    p = beam.Pipeline(runner="FnApiRunner")
+    batches = p | beam.Create([[]]).with_output_types(list[MergedOp])
+    counts = p | "Counts" >> beam.Create([("Lead", 1)])
+    result = batches | WriteRecords(
+        Credentials("u", "p", "t"),
+        ConnectionSettings(login_url="https://login.example.com"),
+        record_counts=counts,
+        keep_written=keep_written,
+    )
+    names = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+    assert any(name.endswith("FlattenWritten") for name in names) is gathered
+    assert (result.output is not None) is gathered
+    assert any(name.endswith("FlattenUndelivered") for name in names)

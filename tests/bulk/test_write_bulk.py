@@ -77,16 +77,19 @@ def expected(emulator: Any, credentials, settings) -> tuple[list, list, tuple, d
     return written, failures, state, dict(counters)
 
 
+@pytest.mark.parametrize("as_lists", [False, True], ids=["batches", "one-list-cut-for-rest"])
 def test_auto_writes_the_big_object_through_bulk_and_the_small_one_through_rest(
-    org: Any, credentials, settings, expected: tuple[list, list, tuple, dict]
+    org: Any, credentials, settings, expected: tuple[list, list, tuple, dict], as_lists: bool
 ) -> None:
+    """Given batches, or (with batch_size) one list of every record as a shard's merge gives it: the REST
+    branch then cuts its records into batches, and the calls are the same."""
     ops, leads, accounts = backfill(PEOPLE)
     seed(org, leads, accounts)
     org.admin("POST", "/_emulator/calls/reset")
     p = test_pipeline.TestPipeline(runner="FnApiRunner")
     result = (
         p
-        | "Batches" >> beam.Create(batches_of(ops, 100))
+        | "Batches" >> beam.Create([ops] if as_lists else batches_of(ops, 100))
         | "Write"
         >> WriteRecords(
             credentials,
@@ -96,6 +99,7 @@ def test_auto_writes_the_big_object_through_bulk_and_the_small_one_through_rest(
             sleep=WaitForJobs(org.info),
             min_job_records=1,
             records_per_job=100,  # three chunks of Leads
+            batch_size=100 if as_lists else None,
         )
     )
     written, failures, state, counters = expected

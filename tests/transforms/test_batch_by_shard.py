@@ -1,4 +1,5 @@
-"""MergeIntoBatches: records merged per shard, batches of one sObject, part-filled batches regrouped."""
+"""MergeIntoBatches (MergePerShard, CutIntoBatches): records merged per shard, batches of one sObject,
+part-filled batches regrouped."""
 
 import apache_beam as beam
 import pytest
@@ -7,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.events import EventRef
 from schemas.records import RecordOp
 from tests.transforms.conftest import run_and_count
-from transforms.batch_by_shard import MergeIntoBatches, MergeShard, shard_key
+from transforms.batch_by_shard import CutIntoBatches, MergeIntoBatches, MergeShard, shard_key
 
 T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 
@@ -107,3 +108,42 @@ def test_partial_merges_of_a_shard_combine_to_the_same_records():
         fn.add_input(right, op)
     merged, duplicates = fn.extract_output(fn.merge_accumulators([left, right]))
     assert ([m.fields for m in merged], duplicates) == ([{"Title": "5"}], 0)
+
+
+def test_lists_of_any_size_and_objects_are_cut_into_batches_of_one_sobject(p):
+    """CutIntoBatches takes lists as MergePerShard gives them (or mixed, as any writer's input may be):
+    full batches as they are, each sObject's part-filled rests regrouped into as few as they fill."""
+    merged, _ = MergeShard().extract_output(_merged_shard(12))
+    leads = [m for m in merged if m.sobject == "Lead"]
+    accounts = [m for m in merged if m.sobject == "Account"]
+    lists = [leads[:7] + accounts[:1], leads[7:], accounts[1:]]  # 8 Leads, 4 Accounts
+    batches = p | "Lists" >> beam.Create(lists) | "Cut" >> CutIntoBatches(batch_size=3)
+    assert_that(
+        batches
+        | "Shapes" >> beam.Map(lambda b: (b[0].sobject, len(b), {op.sobject for op in b} == {b[0].sobject})),
+        equal_to(
+            [
+                ("Lead", 3, True),  # the first list's two full batches of Leads
+                ("Lead", 3, True),
+                ("Lead", 2, True),  # its Lead left over and the second list's two, regrouped
+                ("Account", 3, True),  # the third list's full batch of Accounts
+                ("Account", 1, True),  # the first list's Account
+            ]
+        ),
+        label="CheckShapes",
+    )
+    assert_that(
+        batches | "Keys" >> beam.FlatMap(lambda b: [op.key for op in b]),
+        equal_to([op.key for op in merged]),
+        label="CheckEveryRecordOnce",
+    )
+    run_and_count(p)
+
+
+def _merged_shard(records: int):
+    """A shard's accumulator of `records` records: 8 Leads, then Accounts."""
+    fn = MergeShard()
+    shard = fn.create_accumulator()
+    for i in range(records):
+        fn.add_input(shard, _op("Lead" if i < 8 else "Account", f"u{i}@x.com"))
+    return shard

@@ -602,6 +602,13 @@ def main() -> None:
         type=Path,
         help="keep the generated events here and reuse them when the parameters match (default: a temp dir)",
     )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="added to every API call by the local Salesforce, as a real org's round trips would be "
+        "(default 0: loopback; bench/bulk_bench.py uses 100)",
+    )
     args = parser.parse_args()
     PIPELINE_ARGS[:] = shlex.split(args.pipeline_args)
     if args.people < 1 or args.companies < 1 or not 0 <= args.group_share < 1 or args.files < 1:
@@ -638,7 +645,8 @@ def main() -> None:
             )
             rates[size] = json_rates(s)
         config = Path(tmp) / "org.yaml"
-        config.write_text(json.dumps(ORG_CONFIG))  # JSON is YAML
+        org = {**ORG_CONFIG, "faults": {"latency_ms": args.latency_ms}} if args.latency_ms else ORG_CONFIG
+        config.write_text(json.dumps(org))  # JSON is YAML
         results = []
         with start_emulator(Path(tmp) / "org", config) as emu:
             for size in sorted(args.sizes):
@@ -653,6 +661,7 @@ def main() -> None:
     print(
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; people: {args.people:,}, "
         f"companies: {args.companies:,}, group share {args.group_share:.0%}; "
+        f"latency {args.latency_ms:g} ms added to every API call; "
         "1-minute load average before the runs: " + ", ".join(f"{r.load_before:.1f}" for r in results)
     )
     print()

@@ -108,8 +108,8 @@ class _ChooseWriter(beam.DoFn):
         parts: dict[str, list[MergedOp]] = {}
         for op in ops:
             parts.setdefault(op.sobject, []).append(op)
-        for sobject, ops in parts.items():
-            records = counts.get(sobject, len(ops))
+        for sobject, part in parts.items():
+            records = counts.get(sobject, len(part))
             method = choose(records, self._threshold)
             if sobject not in self._told:
                 self._told.add(sobject)
@@ -121,16 +121,17 @@ class _ChooseWriter(beam.DoFn):
                     self._threshold,
                     "Bulk API 2.0" if method == BULK else "REST (sObject Collections)",
                 )
-            yield beam.pvalue.TaggedOutput(BULK, ops) if method == BULK else ops
+            yield beam.pvalue.TaggedOutput(BULK, part) if method == BULK else part
 
 
 class WriteRecords(beam.PTransform):
     """Writes lists of merged records through REST or Bulk API 2.0 (see the module docstring).
 
-    Each record is in one list only. With `batch_size`, the lists may be of any size (a shard's merged
-    records, MergePerShard): those written through REST are cut into batches of one sObject and at most
-    `batch_size` records first (CutIntoBatches), those written through Bulk go to it as they are, which
-    saves a backfill's largest objects a shuffle. Without it, the lists are batches already.
+    Each record is in one list only. With `batch_size` (bounded input), the lists may be of any size (a
+    shard's merged records, MergePerShard): those written through REST are cut into batches of one
+    sObject and at most `batch_size` records first (CutIntoBatches), those written through Bulk go to it
+    as they are, which saves a backfill's largest objects a shuffle. Without it, the lists are batches
+    already.
 
     Returns Result(WrittenRecords, UndeliveredEvents), as WriteToSalesforce does. `record_counts`
     ((sObject, records) pairs, CountRecords' output) lets "auto" decide without a second pass over the

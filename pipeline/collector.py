@@ -1,0 +1,37 @@
+"""The garbage collector's policy for `python -m pipeline`: young objects as usual, old ones once a minute.
+
+A backfill's merge keeps every record alive until the whole input is read: millions of small objects
+(each record's fields and values). Python's collector scans its older generations again and again as
+they grow. Here the young generation is collected automatically, as often as its threshold says, and
+what survives it is only scanned by a full collection every FULL_EVERY_SECONDS, from a thread of its
+own: cycles among older objects (rare in this pipeline) are still freed, also in a streaming job that
+runs for days. A 100,000-event backfill (bench/backfill_bench.py's events, three interleaved pairs of
+runs) spent 18.4 s of CPU on average against 19.7 s with thresholds (50_000, 20, 100), and 18.1 s with
+no collector at all.
+"""
+
+import gc
+import threading
+
+YOUNG_THRESHOLD = 50_000  # allocations between two collections of the young generation
+FULL_EVERY_SECONDS = 60.0
+# Collections of a generation before the next one is collected: never, in practice.
+_NEVER = 1_000_000_000
+
+
+def collect_old_objects_on_a_timer(
+    every: float = FULL_EVERY_SECONDS, stop: threading.Event | None = None
+) -> threading.Thread:
+    """Applies the policy (process-wide) and starts the thread of full collections; `stop` ends it."""
+    if not every > 0:
+        raise ValueError(f"every must be more than 0 seconds, not {every!r}")
+    gc.set_threshold(YOUNG_THRESHOLD, _NEVER, _NEVER)
+    stop = stop or threading.Event()
+
+    def collect() -> None:
+        while not stop.wait(every):
+            gc.collect()
+
+    thread = threading.Thread(target=collect, name="beamforce-gc", daemon=True)
+    thread.start()
+    return thread

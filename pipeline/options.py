@@ -6,6 +6,7 @@ import importlib.util
 import math
 import os
 import re
+import socket
 import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -412,11 +413,37 @@ def _check_runner(options: PipelineOptions, runner: object) -> None:
             "source, or --streaming): leave --runner out (BundleBasedDirectRunner runs streams locally), or "
             "give a streaming runner such as DataflowRunner or FlinkRunner"
         )
-    if name == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
+    if name == "PortableRunner":
+        endpoint = options.view_as(PortableOptions).job_endpoint
+        if not endpoint:
+            raise ConfigurationError(
+                "--runner PortableRunner needs --job_endpoint HOST:PORT, the job service of the runner to "
+                "submit to (e.g. a Flink job server); or give the runner by name, e.g. --runner FlinkRunner"
+            )
+        if endpoint != "embed":  # Beam starts that job service itself
+            check_job_endpoint(endpoint)
+
+
+# How long the check at start waits for --job_endpoint to accept a connection.
+JOB_ENDPOINT_TIMEOUT_SECONDS = 10.0
+
+
+def check_job_endpoint(endpoint: str, timeout: float = JOB_ENDPOINT_TIMEOUT_SECONDS) -> None:
+    """--job_endpoint HOST:PORT must accept a connection: Beam's gRPC client would wait for it forever."""
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit():
         raise ConfigurationError(
-            "--runner PortableRunner needs --job_endpoint HOST:PORT, the job service of the runner to submit "
-            "to (e.g. a Flink job server); or give the runner by name, e.g. --runner FlinkRunner"
+            f"--job_endpoint {endpoint!r} is not HOST:PORT (e.g. localhost:8099), the address of the job "
+            "service to submit to"
         )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError) else e.strerror or str(e)
+        raise ConfigurationError(
+            f"--job_endpoint {endpoint}: no job service answers there ({reason}): start the runner's job "
+            "service (e.g. a Flink job server) or give its address"
+        ) from None
 
 
 def _check_no_earlier_dead_letters(prefix: str, input_files: frozenset[str]) -> None:

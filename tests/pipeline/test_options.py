@@ -739,3 +739,48 @@ def test_a_streaming_run_is_not_checked_for_earlier_dead_letters(tmp_path, event
     # Streaming writes one file per window, named by the window: nothing of an earlier run is replaced.
     (tmp_path / "dl-00000-of-00001.jsonl").write_text(DEAD_LETTER)
     _validate(["--input", events, "--dead_letter_output", str(tmp_path / "dl"), "--streaming"])
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port where nothing listens (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_job_endpoint_where_nothing_listens_is_refused_at_start(events, closed_port):
+    # Beam's gRPC client would wait for it without end.
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(
+            ["--input", events, "--runner", "PortableRunner", "--job_endpoint", f"localhost:{closed_port}"]
+        )
+    assert str(raised.value) == (
+        f"--job_endpoint localhost:{closed_port}: no job service answers there (Connection refused): start "
+        "the runner's job service (e.g. a Flink job server) or give its address"
+    )
+
+
+@pytest.mark.parametrize("endpoint", ["localhost", "localhost:port", ":8099"])
+def test_a_job_endpoint_that_is_no_address_is_refused(endpoint):
+    from pipeline.options import check_job_endpoint
+
+    with pytest.raises(ConfigurationError) as raised:
+        check_job_endpoint(endpoint)
+    assert str(raised.value) == (
+        f"--job_endpoint {endpoint!r} is not HOST:PORT (e.g. localhost:8099), the address of the job service "
+        "to submit to"
+    )
+
+
+def test_a_job_endpoint_that_accepts_connections_passes():
+    import socket
+
+    from pipeline.options import check_job_endpoint
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        check_job_endpoint(f"127.0.0.1:{listening.getsockname()[1]}")  # no error

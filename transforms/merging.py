@@ -43,7 +43,8 @@ class RecordMerge:
         "action",
         "instance",
         "_match_order",
-        "fields",
+        "values",
+        "orders",
         "defaults",
         "sources",
         "events",
@@ -58,7 +59,10 @@ class RecordMerge:
         self.action = ""
         self.instance = ""
         self._match_order: tuple | None = None
-        self.fields: dict[str, tuple[tuple, Any]] = {}  # field -> (order of the event, value)
+        # Field -> the value kept and the order of the event it came from; two dicts rather than a tuple
+        # per field: fewer objects for the collector and the shuffle (every record's merge is held).
+        self.values: dict[str, Any] = {}
+        self.orders: dict[str, tuple] = {}
         self.defaults: dict[str, Any] = {}
         self.sources: list[str | None] = []  # the files (or streams) this record's events came from
         self.events: dict[int, int] = {}  # event id -> seq * _SOURCES + index into sources
@@ -73,7 +77,8 @@ class RecordMerge:
             self.action,
             self.instance,
             self._match_order,
-            self.fields,
+            self.values,
+            self.orders,
             self.defaults,
             self.sources,
             self.events,
@@ -89,7 +94,8 @@ class RecordMerge:
             self.action,
             self.instance,
             self._match_order,
-            self.fields,
+            self.values,
+            self.orders,
             self.defaults,
             self.sources,
             self.events,
@@ -124,11 +130,12 @@ class RecordMerge:
         if self._match_order is None or order > self._match_order:
             # The latest spelling of the key, like any other value (keys match case-insensitively).
             self.match_value, self._match_order = op.match_value, order
-        fields = self.fields
+        values, orders = self.values, self.orders
         for name, value in op.fields.items():
-            held = fields.get(name)
-            if held is None or order >= held[0]:
-                fields[name] = (order, value)
+            held = orders.get(name)
+            if held is None or order >= held:
+                orders[name] = order
+                values[name] = value
         for name, value in op.create_defaults.items():
             self.defaults.setdefault(name, value)
         return self
@@ -157,11 +164,12 @@ class RecordMerge:
                 self.raws[event_id] = other.raws[event_id]
         if self._match_order is None or other._match_order > self._match_order:
             self.match_value, self._match_order = other.match_value, other._match_order
-        fields = self.fields
-        for name, held in other.fields.items():
-            mine = fields.get(name)
-            if mine is None or held[0] > mine[0]:
-                fields[name] = held
+        values, orders = self.values, self.orders
+        for name, held in other.orders.items():
+            mine = orders.get(name)
+            if mine is None or held > mine:
+                orders[name] = held
+                values[name] = other.values[name]
         for name, value in other.defaults.items():
             self.defaults.setdefault(name, value)
         return self
@@ -180,9 +188,9 @@ class RecordMerge:
             sobject=self.sobject,
             match_field=self.match_field,
             match_value=self.match_value,
-            fields={name: value for name, (_, value) in self.fields.items()},
+            fields=dict(self.values),
             create_defaults=dict(self.defaults),
-            field_times={name: order[0] for name, (order, _) in self.fields.items()},
+            field_times={name: order[0] for name, order in self.orders.items()},
             refs=EventRefs(refs),
             action=self.action,
             instance=self.instance,

@@ -1,5 +1,5 @@
 """Bounded input: operations merged per record, one shard at a time (MergePerShard), and cut into batches
-(CutIntoBatches; MergeIntoBatches does both).
+(CutIntoBatches).
 
 Each shard's records are merged by a combiner whose accumulator holds the shard's records (not its
 events): runners fold operations in as they are read, so memory grows with the number of records and
@@ -203,17 +203,3 @@ class CutIntoBatches(beam.PTransform):
             | "GroupBatches" >> beam.GroupByKey()
             | "FillBatches" >> beam.ParDo(_FillBatches(self._batch_size)).with_output_types(list[MergedOp])
         )
-
-
-class MergeIntoBatches(beam.PTransform):
-    """Bounded input: RecordOps into lists of at most `batch_size` MergedOps of one sObject
-    (MergePerShard, then CutIntoBatches); each record is in exactly one batch, so it is written at most
-    once per run."""
-
-    def __init__(self, shards: int = 8, batch_size: int = 1000) -> None:
-        super().__init__()
-        self._merge = MergePerShard(shards)
-        self._cut = CutIntoBatches(batch_size)
-
-    def expand(self, ops: beam.PCollection) -> beam.PCollection:
-        return ops | "Merge" >> self._merge | "Cut" >> self._cut

@@ -1,7 +1,7 @@
 """WriteToSalesforceBulk: a backfill's merged records gathered per sObject and written as Bulk API 2.0 jobs.
 
 Bounded input reaches the writer as lists of merged records: each shard's (MergePerShard), or batches
-of up to a thousand (MergeIntoBatches). A Bulk job is worth its fixed cost (about six calls, and one of
+of up to a thousand (CutIntoBatches). A Bulk job is worth its fixed cost (about six calls, and one of
 the org's daily Bulk batches) only when it holds many records, so the lists are cut into pieces of at
 most PIECE_RECORDS, keyed by sObject and match field and grouped (GroupByKey): one writer call then
 sees every record of an object, looks them all up once (a Bulk query job, or IN-list SOQL when that is

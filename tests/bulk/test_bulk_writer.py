@@ -44,7 +44,7 @@ def outcomes(reports: list[BatchReport]) -> list[tuple]:
 
 
 def batches_of(ops: list[MergedOp], size: int) -> list[list[MergedOp]]:
-    """Batches of one sObject each, as MergeIntoBatches gives them."""
+    """Batches of one sObject each, as CutIntoBatches gives them."""
     out = []
     for sobject in ("Lead", "Account"):
         mine = [op for op in ops if op.sobject == sobject]

@@ -1,5 +1,5 @@
-"""MergeIntoBatches (MergePerShard, CutIntoBatches): records merged per shard, batches of one sObject,
-part-filled batches regrouped."""
+"""MergePerShard and CutIntoBatches: records merged per shard, batches of one sObject, part-filled batches
+regrouped."""
 
 import apache_beam as beam
 import pytest
@@ -8,9 +8,14 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.events import EventRef
 from schemas.records import RecordOp
 from tests.transforms.conftest import run_and_count
-from transforms.batch_by_shard import CutIntoBatches, MergeIntoBatches, MergeShard, shard_key
+from transforms.batch_by_shard import CutIntoBatches, MergePerShard, MergeShard, shard_key
 
 T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
+
+
+def merge_into_batches(shards: int, batch_size: int) -> beam.PTransform:
+    """What a backfill's REST writes get: the records merged per shard, then cut into batches."""
+    return MergePerShard(shards) | CutIntoBatches(batch_size)
 
 
 def _op(sobject, value, fields=None, ts=T1, mid=None, line=1):
@@ -38,7 +43,7 @@ def test_records_are_merged_and_duplicates_counted(p):
         _op("Lead", "a@example.com", {"Title": "new"}, T2, "m2", line=7),  # delivered twice
         _op("Lead", "b@example.com", {"Title": "b"}, T1, "m3"),
     ]
-    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> MergeIntoBatches(shards=4, batch_size=10)
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(shards=4, batch_size=10)
     assert_that(
         batches
         | "Records"
@@ -56,7 +61,7 @@ def test_records_are_merged_and_duplicates_counted(p):
 
 def test_batches_hold_one_sobject_and_at_most_batch_size(p):
     ops = [_op("Lead", f"u{i}@x.com") for i in range(7)] + [_op("Account", f"{i}") for i in range(3)]
-    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> MergeIntoBatches(shards=1, batch_size=3)
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(shards=1, batch_size=3)
     assert_that(
         batches
         | "Shapes" >> beam.Map(lambda b: (b[0].sobject, len(b), {op.sobject for op in b} == {b[0].sobject})),
@@ -74,7 +79,7 @@ def test_batches_hold_one_sobject_and_at_most_batch_size(p):
 @pytest.mark.parametrize("shards, batch_size", [(0, 10), (8, 0)])
 def test_rejects_bad_settings(shards, batch_size):
     with pytest.raises(ValueError, match="must be at least 1"):
-        MergeIntoBatches(shards, batch_size)
+        merge_into_batches(shards, batch_size)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +96,7 @@ def test_part_filled_shards_are_regrouped_into_as_few_batches_as_they_fill(
 ):
     ops = [_op("Lead", f"u{i}@x.com") for i in range(leads)]
     batches = (
-        p | "Ops" >> beam.Create(ops) | "Batch" >> MergeIntoBatches(shards=shards, batch_size=batch_size)
+        p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(shards=shards, batch_size=batch_size)
     )
     sorted_sizes = batches | "Sizes" >> beam.Map(len) | "All" >> beam.combiners.ToList() | beam.Map(sorted)
     assert_that(sorted_sizes, equal_to([sorted(sizes)]))

@@ -18,8 +18,14 @@ for _handler in logging.getLogger().handlers:
     _handler.addFilter(_DropBeamImportNoise())
 
 from pipeline.collector import collect_old_objects_on_a_timer  # noqa: E402
-from pipeline.main import main  # noqa: E402  (after the filter, which must see Beam's import)
+from pipeline.main import main as run_main  # noqa: E402  (after the filter, which must see Beam's import)
+
+
+def main() -> int:
+    """`python -m pipeline` and the `beamforce` command: the collector's policy, then the run."""
+    collect_old_objects_on_a_timer()
+    return run_main()
+
 
 if __name__ == "__main__":
-    collect_old_objects_on_a_timer()
     sys.exit(main())

@@ -403,8 +403,11 @@ def run_pipeline(
     return ChildRun("ok", peak, wall, cpu, summary)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process, all its threads."""
+def cpu_seconds(pid: int | None = None) -> float:
+    """User and system CPU time of a process (this one by default; all its threads), in seconds."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -436,9 +439,9 @@ def measure(
     print(
         f"- {label}: {event_set.events:,} events (load average {load:.1f}) ...", file=sys.stderr, flush=True
     )
-    emulator_cpu = _cpu_seconds(emu.proc.pid)
+    emulator_cpu = cpu_seconds(emu.proc.pid)
     child = run_pipeline(code, event_set, emu, out, timeout)
-    emulator_cpu = _cpu_seconds(emu.proc.pid) - emulator_cpu
+    emulator_cpu = cpu_seconds(emu.proc.pid) - emulator_cpu
     calls = emu.admin("GET", "/_emulator/calls")["total"]
     result = RunResult(
         label,

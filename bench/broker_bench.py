@@ -39,8 +39,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.backfill_bench import machine
-from bench.streaming_bench import ORG_CONFIG, EventSet, cpu_seconds, fresh_org, make_events
+from bench.backfill_bench import cpu_seconds, machine
+from bench.streaming_bench import ORG_CONFIG, EventSet, fresh_org, make_events
 from bench.streaming_helpers import StackSampler
 from emulator.process import EmulatorProcess, start_emulator
 from examples import brokers

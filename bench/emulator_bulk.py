@@ -22,7 +22,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.backfill_bench import CITIES, FIRST, LAST, ORG_CONFIG, PLANS, TITLES, company_name  # noqa: E402
+from bench.backfill_bench import (  # noqa: E402
+    CITIES,
+    FIRST,
+    LAST,
+    ORG_CONFIG,
+    PLANS,
+    TITLES,
+    company_name,
+    cpu_seconds,
+)
 from emulator.process import EmulatorProcess, _read_line, start_emulator, trusting_session  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +51,6 @@ HEADER = [
     "beta__c",
 ]
 POLL_SECONDS = 0.05
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def lead_csv(rows: int) -> bytes:
@@ -83,11 +91,6 @@ def start(code: Path, data: Path, config: Path) -> EmulatorProcess:
             [*cmd, "--config", str(config)], stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(code)
         )
     return EmulatorProcess(proc, json.loads(_read_line(proc, 60.0)), log_path)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 def run(code: Path, data: bytes, rows: int, operation: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from apache_beam.pipeline import PipelineVisitor
 from simple_salesforce import format_soql
 
 from bench.backfill_bench import ORG_CONFIG as BACKFILL_ORG_CONFIG
-from bench.backfill_bench import _group, _identify, machine
+from bench.backfill_bench import _group, _identify, cpu_seconds, machine
 from bench.streaming_helpers import (
     FEED,
     MEMORY,
@@ -176,16 +176,6 @@ def fresh_org(emu: EmulatorProcess, latency_ms: float) -> None:
     emu.admin("POST", "reset")
     emu.admin("POST", "faults", json={"latency_ms": latency_ms})
     emu.admin("POST", "calls/reset")
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """User and system CPU time of a process (this one by default), in seconds."""
-    if pid is None:
-        t = os.times()
-        return t.user + t.system
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclasses.dataclass(frozen=True)

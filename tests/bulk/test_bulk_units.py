@@ -323,25 +323,35 @@ def test_records_are_counted_per_object_as_the_merge_makes_them() -> None:
     assert counts == {"Lead": 2, "Account": 1}
 
 
+def _auto_graph(**kwargs):
+    """A pipeline (not run) of "auto" WriteRecords over one empty batch, and its Result."""
+    import apache_beam as beam
+
+    from salesforce.connection import ConnectionSettings
+    from salesforce.credentials import Credentials
+    from schemas.records import MergedOp
+
+    p = beam.Pipeline(runner="FnApiRunner")
+    batches = p | beam.Create([[]]).with_output_types(list[MergedOp])
+    counts = p | "Counts" >> beam.Create([("Lead", 1)])
+    result = batches | WriteRecords(
+        Credentials("u", "p", "t"),
+        ConnectionSettings(login_url="https://login.example.com"),
+        record_counts=counts,
+        **kwargs,
+    )
+    return p, result
+
+
 def test_batches_reach_the_bulk_writer_through_the_merged_op_coder() -> None:
     """The batches "auto" sends to Bulk cross a stage boundary: through MergedOp's coder, not a pickle of
     each whole batch (Beam does not type a tagged output)."""
     import apache_beam as beam
     from apache_beam.coders import ListCoder
 
-    from salesforce.connection import ConnectionSettings
-    from salesforce.credentials import Credentials
-    from schemas.records import MergedOp
     from transforms.coders import MergedOpCoder
 
-    p = beam.Pipeline(runner="FnApiRunner")
-    batches = p | beam.Create([[]]).with_output_types(list[MergedOp])
-    counts = p | "Counts" >> beam.Create([("Lead", 1)])
-    _ = batches | WriteRecords(
-        Credentials("u", "p", "t"),
-        ConnectionSettings(login_url="https://login.example.com"),
-        record_counts=counts,
-    )
+    p, _ = _auto_graph()
     proto = p.to_runner_api()
     context = beam.runners.pipeline_context.PipelineContext(proto.components)
     coders = {
@@ -357,21 +367,7 @@ def test_auto_gathers_the_written_records_only_when_they_are_read(keep_written: 
     """Without --read_output or --dry_run_output nothing reads the written records: "auto" then builds no
     Flatten of its two writers' outputs (the in-process runner encodes what a Flatten gathers, read or
     not)."""
-    import apache_beam as beam
-
-    from salesforce.connection import ConnectionSettings
-    from salesforce.credentials import Credentials
-    from schemas.records import MergedOp
-
-    p = beam.Pipeline(runner="FnApiRunner")
-    batches = p | beam.Create([[]]).with_output_types(list[MergedOp])
-    counts = p | "Counts" >> beam.Create([("Lead", 1)])
-    result = batches | WriteRecords(
-        Credentials("u", "p", "t"),
-        ConnectionSettings(login_url="https://login.example.com"),
-        record_counts=counts,
-        keep_written=keep_written,
-    )
+    p, result = _auto_graph(keep_written=keep_written)
     names = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
     assert any(name.endswith("FlattenWritten") for name in names) is gathered
     assert (result.output is not None) is gathered

@@ -13,7 +13,6 @@ CPU seconds over that time and per record, and the time to download successfulRe
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from bench.backfill_bench import (  # noqa: E402
     company_name,
     cpu_seconds,
 )
-from emulator.process import EmulatorProcess, _read_line, start_emulator, trusting_session  # noqa: E402
+from emulator.process import start_emulator, trusting_session  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEADER = [
@@ -78,26 +77,11 @@ def lead_csv(rows: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def start(code: Path, data: Path, config: Path) -> EmulatorProcess:
-    """The emulator of the tree `code` (its own modules first on the path), serving `data`."""
-    if code == REPO_ROOT:
-        return start_emulator(data, config_path=config)
-    cmd = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--data-dir", str(data)]
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    log_path = data / "emulator.log"
-    data.mkdir(parents=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [*cmd, "--config", str(config)], stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(code)
-        )
-    return EmulatorProcess(proc, json.loads(_read_line(proc, 60.0)), log_path)
-
-
 def run(code: Path, data: bytes, rows: int, operation: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "org.json"
         config.write_text(json.dumps(ORG_CONFIG))  # JSON is YAML
-        with start(code, Path(tmp) / "data", config) as emu:
+        with start_emulator(Path(tmp) / "data", config, root=code) as emu:
             sf = emu.salesforce()
             http = trusting_session(emu.info)
             http.headers.update({"Authorization": f"Bearer {sf.session_id}"})

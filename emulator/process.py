@@ -100,9 +100,13 @@ def connect(info: dict[str, Any], version: str = "59.0") -> Salesforce:
 
 
 def start_emulator(
-    data_dir: str | Path, config_path: str | Path | None = None, extra_args: Sequence[str] = ()
+    data_dir: str | Path,
+    config_path: str | Path | None = None,
+    extra_args: Sequence[str] = (),
+    root: str | Path = _REPO_ROOT,
 ) -> EmulatorProcess:
-    """Starts `python -m emulator serve --port 0 --data-dir DIR` and waits for its JSON line."""
+    """Starts `python -m emulator serve --port 0 --data-dir DIR` and waits for its JSON line. `root`: the
+    checkout whose emulator runs (this one by default; benchmarks compare another)."""
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--data-dir", str(data)]
@@ -110,10 +114,10 @@ def start_emulator(
         cmd += ["--config", str(config_path)]
     cmd += list(extra_args)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     log_path = data / "emulator.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(_REPO_ROOT))
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(root))
     try:
         line = _read_line(proc, START_TIMEOUT)
         info = json.loads(line)

@@ -94,6 +94,8 @@ def _get(record: Mapping[str, Any], name: str) -> Any:
 
 
 def _has(fields: Mapping[str, Any], name: str) -> bool:
+    if name in fields:
+        return True
     lowered = name.lower()
     return any(k.lower() == lowered for k in fields)
 
@@ -393,7 +395,7 @@ def run_upsert(run: "_Upsert", items: list[UpsertItem]) -> list[UpsertOutcome]:
             continue
         folded = fold(item.key)
         entry = entries.get(folded)
-        fields = {k: v for k, v in item.fields.items() if k.lower() not in own}
+        fields = {k: v for k, v in item.fields.items() if k.lower() not in own} if own else dict(item.fields)
         times = {k.lower(): v for k, v in item.field_times.items() if v} if times_field else {}
         if entry is None:
             entries[folded] = entry = _Entry(item.key, fields, dict(item.create_defaults), times)
@@ -447,8 +449,11 @@ def run_upsert(run: "_Upsert", items: list[UpsertItem]) -> list[UpsertOutcome]:
 
 def _reject_unqueryable(run: _Upsert, entries: dict[str, _Entry]) -> None:
     """Fails keys too long to fit in a lookup query; no record can hold them anyway."""
+    longest = max((len(e.key.encode("utf-8", "surrogatepass")) for e in entries.values()), default=0)
     try:
-        run.queries(list(entries.values()))
+        # If the costliest key of that many bytes fits, every key does: a ' is escaped (\\') and each
+        # of those two characters URL-encoded (%5C%27), 6 bytes for one; other characters cost less.
+        run.queries([_Entry("'" * longest, {}, {})])
         return
     except ValueError:
         pass
@@ -596,7 +601,9 @@ def _target(run: _Upsert, entry: _Entry, open_matches: list[dict]) -> dict:
 
 
 def _create_record(match_field: str, entry: _Entry) -> dict:
-    record = {k: v for k, v in entry.fields.items() if k.lower() != "id"}
+    record = dict(entry.fields)
+    for name in [k for k in record if len(k) == 2 and k.lower() == "id"]:
+        del record[name]
     if not _has(record, match_field):
         record[match_field] = entry.key
     for name, value in entry.create_defaults.items():

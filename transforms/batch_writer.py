@@ -167,35 +167,45 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
         too_long = fitting.match_value_too_long(match_field, match_value, meta)
         if too_long:
             return FittedItem(None, {}, ("STRING_TOO_LONG", f"{op.sobject}.{too_long}"))
-    wanted = {k: v for k, v in op.fields.items() if k.lower() not in RESERVED_FIELDS}
     reserved = tuple(k for k in op.fields if k.lower() in RESERVED_FIELDS)
+    wanted = (
+        {k: v for k, v in op.fields.items() if k.lower() not in RESERVED_FIELDS} if reserved else op.fields
+    )
     # Converted and trimmed once; then split by what an update and a create may write.
     fitted = fitting.fit_fields(wanted, meta, for_create=None)
     for_update: dict[str, Any] = {}
     create_only: dict[str, Any] = {}
+    fitted_names: set[str] = set()  # fields a create writes from the event, lower-cased
     for name, value in fitted.fields.items():
         meta_field = meta.get(name)
         if meta_field.updateable:
             for_update[name] = value
         elif meta_field.createable:
             create_only[name] = value
-    fitted_names = {k.lower() for k in fitted.fields if meta.get(k).createable}
-    defaults = fitting.fit_fields(
-        {k: v for k, v in op.create_defaults.items() if k.lower() not in fitted_names}, meta, for_create=True
-    )
-    create_only.update(defaults.fields)
+        if meta_field.createable:
+            fitted_names.add(name.lower())
+    if op.create_defaults:
+        defaults = {k: v for k, v in op.create_defaults.items() if k.lower() not in fitted_names}
+        create_only.update(fitting.fit_fields(defaults, meta, for_create=True).fields)
     notes = {
-        kind: tuple(dict.fromkeys(getattr(fitted, kind)))
-        for kind in ("trimmed", "converted", "dropped_type", "dropped_unknown")
+        "trimmed": _once(fitted.trimmed),
+        "converted": _once(fitted.converted),
+        "dropped_type": _once(fitted.dropped_type),
+        "dropped_unknown": _once(fitted.dropped_unknown),
+        # A field is only reported as read-only when neither a create nor an update may write it.
+        "dropped_readonly": reserved + fitted.dropped_readonly,
     }
-    # A field is only reported as read-only when neither a create nor an update may write it.
-    notes["dropped_readonly"] = reserved + fitted.dropped_readonly
     times = {}
     for name, time_ in op.field_times.items():
         meta_field = meta.get(name)
         if meta_field is not None:
             times[meta_field.name] = time_
     return FittedItem(UpsertItem(op.match_value, for_update, create_only, field_times=times), notes)
+
+
+def _once(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` without repeats, in order (fitting may name a field once per spelling)."""
+    return tuple(dict.fromkeys(names)) if len(names) > 1 else names
 
 
 def org_setup_fields(meta: ObjectMeta) -> tuple[str | None, str | None]:

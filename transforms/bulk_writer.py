@@ -13,6 +13,7 @@ Salesforce, so that it is fitted, looked up and written as CSV while Salesforce 
 """
 
 import collections
+import itertools
 import json
 import logging
 import math
@@ -74,6 +75,8 @@ DEFAULT_JOBS_AT_ONCE = 2
 DEFAULT_MIN_JOB_RECORDS = 2_000
 # IN-list lookups that cost at most this many calls are not worth a COUNT() to price the alternative.
 REST_LOOKUP_CALLS_WITHOUT_COUNT = 3
+# Keys priced to see whether IN-list lookups would cost more than that (far more than 3 queries hold).
+PRICED_KEYS = 5_000
 PROGRESS_EVERY_SECONDS = 10.0
 
 
@@ -86,7 +89,13 @@ def csv_text(value: Any, field_type: str = "") -> str:
     Empty CSV values leave a field as it is, so null and "" (which REST stores as null) become #N/A.
     Numbers are written without exponents; datetimes with "Z" (the +0000 fitting writes is REST's form).
     """
-    if value is None or value == "":
+    if isinstance(value, str):
+        if not value:
+            return bulk_api.NULL
+        if field_type == "datetime" and value.endswith("+0000"):
+            return value[:-5] + "Z"
+        return value
+    if value is None:
         return bulk_api.NULL
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -96,10 +105,6 @@ def csv_text(value: Any, field_type: str = "") -> str:
         return _plain(Decimal(repr(value)))
     if isinstance(value, Decimal):
         return _plain(value)
-    if isinstance(value, str):
-        if field_type == "datetime" and value.endswith("+0000"):
-            return value[:-5] + "Z"
-        return value
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -120,13 +125,16 @@ def to_rows(
         for name in record:
             columns.setdefault(name.lower(), name)
     header = list(columns.values())
+    # Each column under its lower-cased name and, as records use them, under their spellings.
     position = {name.lower(): n for n, name in enumerate(header)}
     types = [_type_of(meta, name) for name in header]
     rows = []
     for record in records:
         row = [""] * len(header)
         for name, value in record.items():
-            n = position[name.lower()]
+            n = position.get(name)
+            if n is None:
+                n = position[name] = position[name.lower()]
             row[n] = csv_text(value, types[n])
         rows.append(row)
     return header, rows
@@ -293,8 +301,11 @@ def bulk_upsert_by_key(
 
 def _holds_null_marker(item: UpsertItem) -> bool:
     """Whether a value of the record is the text bulk_api.NULL (#N/A), which Bulk would write as null."""
-    values = (item.key, *item.fields.values(), *item.create_defaults.values())
-    return any(isinstance(v, str) and v.strip() == bulk_api.NULL for v in values)
+    for values in ((item.key,), item.fields.values(), item.create_defaults.values()):
+        for value in values:
+            if isinstance(value, str) and bulk_api.NULL in value and value.strip() == bulk_api.NULL:
+                return True
+    return False
 
 
 # -- lookups ------------------------------------------------------------------------------------------
@@ -536,10 +547,16 @@ class BulkWriter(BatchWriter):
                 times_field,
                 self.redirect_field(sobject),
             )
+            # More queries for the first keys means more for all: the rest need not be priced.
+            first_keys = list(itertools.islice(keys.values(), PRICED_KEYS))
             try:
                 queries = in_clause_queries(
-                    run.select, match_field, keys.values(), api_path=run.query_path, order_by=LOOKUP_ORDER
+                    run.select, match_field, first_keys, api_path=run.query_path, order_by=LOOKUP_ORDER
                 )
+                if len(queries) <= REST_LOOKUP_CALLS_WITHOUT_COUNT and len(keys) > len(first_keys):
+                    queries = in_clause_queries(
+                        run.select, match_field, keys.values(), api_path=run.query_path, order_by=LOOKUP_ORDER
+                    )
             except ValueError:
                 return None  # a key too long for any query: the chunks say which
             if len(queries) <= REST_LOOKUP_CALLS_WITHOUT_COUNT:

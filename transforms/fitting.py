@@ -70,17 +70,17 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitRe
     dropped_type: list[str] = []
     dropped_unknown: list[str] = []
     dropped_readonly: list[str] = []
+    get_field = meta.get
     for name, value in fields.items():
-        field = meta.get(name)
+        field = get_field(name)
         if field is None:
             dropped_unknown.append(name)
             continue
-        writable = (
+        if not (
             field.createable or field.updateable
             if for_create is None
             else (field.createable if for_create else field.updateable)
-        )
-        if not writable:
+        ):
             dropped_readonly.append(field.name)
             continue
         if value is None:
@@ -89,24 +89,29 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitRe
             else:
                 dropped_type.append(field.name)
             continue
-        try:
-            fitted, was_converted = _convert(value, field)
-        except _Unfit:
-            dropped_type.append(field.name)
-            continue
-        if was_converted:
-            converted.append(field.name)
-        if field.type in STRING_TYPES and field.length and utf16_length(fitted) > field.length:
-            fitted = trim_utf16(fitted, field.length)
-            trimmed.append(field.name)
-        out[field.name] = fitted
+        converter = _CONVERTER_OF_TYPE.get(field.type)
+        if converter is not None:
+            # Types we have no converter for (time, base64, anyType, ...) go as they are: Salesforce decides.
+            try:
+                fitted = converter(value, field)
+            except _Unfit:
+                dropped_type.append(field.name)
+                continue
+            # 4 == 4.0 == True in Python; a changed type is a conversion even when the values compare equal.
+            if type(fitted) is not type(value) or fitted != value:
+                converted.append(field.name)
+            if field.length and field.type in STRING_TYPES and utf16_length(fitted) > field.length:
+                fitted = trim_utf16(fitted, field.length)
+                trimmed.append(field.name)
+            value = fitted
+        out[field.name] = value
     return FitResult(
-        fields=out,
-        trimmed=tuple(trimmed),
-        converted=tuple(converted),
-        dropped_type=tuple(dropped_type),
-        dropped_unknown=tuple(dropped_unknown),
-        dropped_readonly=tuple(dropped_readonly),
+        out,
+        tuple(trimmed),
+        tuple(converted),
+        tuple(dropped_type),
+        tuple(dropped_unknown),
+        tuple(dropped_readonly),
     )
 
 
@@ -123,21 +128,6 @@ def match_value_too_long(match_field: str, value: str, meta: ObjectMeta) -> str 
         f"{field.name} holds {field.length} characters and the event's value has {utf16_length(value)}: "
         "it is the record's match key, so it is not trimmed (the record could never be found again)"
     )
-
-
-def _convert(value: Any, field: FieldMeta) -> tuple[Any, bool]:
-    """(value of the field's type, whether it changed); raises _Unfit when that would lose information."""
-    converter = _CONVERTER_OF_TYPE.get(field.type)
-    if converter is None:
-        # Types we do not know how to check (time, base64, anyType, ...): Salesforce decides.
-        return value, False
-    fitted = converter(value, field)
-    return fitted, not _same(fitted, value)
-
-
-def _same(a: Any, b: Any) -> bool:
-    # 4 == 4.0 == True in Python; a changed type is a conversion even when the values compare equal.
-    return type(a) is type(b) and a == b
 
 
 def _to_text(value: Any, field: FieldMeta) -> str:

@@ -26,17 +26,31 @@ class _StampNow(beam.DoFn):
         yield window.TimestampedValue(line, max(Timestamp.of(time.time()), timestamp))
 
 
-def windowed_file_naming(prefix: str):
+def windowed_file_naming(prefix: str, clock=time.time):
     """`<prefix>-<window start>-<window end>-<pane>-<shard>-of-<shards>.jsonl`: the pane index keeps a
-    late firing from replacing the window's earlier file."""
+    late firing from replacing the window's earlier file.
+
+    Lines flushed when the input ends or the job drains are stamped at the end of time, where the
+    watermark then is (transforms/stateful_batching.py), and their window lies past any date: that file
+    is named `<prefix>-<when it is written>-end-...`.
+    """
 
     def name(window_, pane, shard_index, total_shards, compression, destination):
-        start = window_.start.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
-        end = window_.end.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
+        start, end = _utc_text(window_.start), _utc_text(window_.end)
+        if start is None or end is None:
+            start, end = _utc_text(Timestamp.of(clock())), "end"
         index = pane.index if pane is not None else 0
         return f"{prefix}-{start}-{end}-{index:03d}-{shard_index or 0:05d}-of-{total_shards or 1:05d}.jsonl"
 
     return name
+
+
+def _utc_text(moment: Timestamp) -> str | None:
+    """`moment` as 20261202T181500Z, or None past the last date Python's datetime can hold."""
+    try:
+        return moment.to_utc_datetime().strftime("%Y%m%dT%H%M%SZ")
+    except (OverflowError, ValueError):
+        return None
 
 
 def check_prefix(prefix: str, window_seconds: float | None = None) -> None:

@@ -237,3 +237,17 @@ def test_faults_leave_every_event_accounted_for_and_the_org_as_the_events_say(or
     expected = expected_records(events)
     assert by_match(records(org, "Lead"), "Email") == expected["Lead"]
     assert by_match(records(org, "Account"), "AccountNumber") == expected["Account"]
+
+
+def test_a_write_refused_when_the_input_ends_is_written_as_a_dead_letter(org, tmp_path):
+    """Buffers flushed when the input ends (or the job drains) are stamped at the end of time, past any
+    date: their dead letters still get a file (named by when it is written), and the summary balances."""
+    events = [identify("m1", 1, email="ann@example.com"), identify("m2", 2, email="not-an-email")]
+
+    summary, dead = run_stream(org, tmp_path, [(events, 0)])[:2]
+
+    assert [(d["reason"], d["event"]["messageId"]) for d in dead] == [("INVALID_EMAIL_ADDRESS", "m2")]
+    assert glob.glob(str(tmp_path / "dead" / "dead_letters-*-end-000-00000-of-00001.jsonl"))
+    assert set(by_match(records(org, "Lead"), "Email")) == {"ann@example.com"}
+    assert summary.dead_lettered == {"INVALID_EMAIL_ADDRESS": 1}
+    assert (summary.events_read, summary.events_written, summary.balanced) == (2, 1, True)

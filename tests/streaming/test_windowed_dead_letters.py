@@ -4,7 +4,7 @@ import glob
 import json
 
 from apache_beam.testing.test_stream import TestStream as EventStream
-from apache_beam.transforms.window import TimestampedValue
+from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 
 from schemas.dead_letter import DeadLetter
 from tests.streaming.conftest import run_and_count, streaming_pipeline
@@ -25,6 +25,8 @@ def test_dead_letters_are_written_per_window_and_replay(tmp_path):
         .add_elements([TimestampedValue(_letter(n), 10) for n in range(3)])
         .advance_watermark_to(100)
         .add_elements([TimestampedValue(_letter(n), 110) for n in range(3, 5)])
+        # Flushed when the input ends: stamped at the end of time, as BufferByShard's drain stamps it.
+        .add_elements([TimestampedValue(_letter(5), GlobalWindow().max_timestamp())])
         .advance_watermark_to_infinity()
     )
     p = streaming_pipeline()
@@ -33,11 +35,13 @@ def test_dead_letters_are_written_per_window_and_replay(tmp_path):
 
     files = sorted(glob.glob(prefix + "-*.jsonl"))
     lines = [line for f in files for line in open(f, encoding="utf-8")]
-    assert counts["dead_letter:REQUEST_LIMIT_EXCEEDED"] == 5
-    assert len(lines) == 5
+    assert counts["dead_letter:REQUEST_LIMIT_EXCEEDED"] == 6
+    assert len(lines) == 6
+    assert len(files) == 3
+    assert [f for f in files if f.endswith("-end-000-00000-of-00001.jsonl")] == [files[-1]]
     # Each line is a dead letter whose replay gives its event back.
     replayed = [parse_line(line.rstrip("\n"), "replay") for line in lines]
-    assert sorted(e.message_id for e in replayed) == [f"m{n}" for n in range(5)]
+    assert sorted(e.message_id for e in replayed) == [f"m{n}" for n in range(6)]
     assert all(json.loads(line)["retryable"] for line in lines)
 
 
@@ -53,3 +57,14 @@ def test_file_names_carry_the_window_and_the_pane():
 
     name = windowed_file_naming("dead_letters")(_Window(0, 60), _Pane(), 0, 1, None, None)
     assert name == "dead_letters-19700101T000000Z-19700101T000100Z-002-00000-of-00001.jsonl"
+
+
+def test_the_window_at_the_end_of_time_is_named_by_when_it_is_written():
+    class _Window:
+        start = GlobalWindow().max_timestamp()
+        end = GlobalWindow().max_timestamp() + 60
+
+    name = windowed_file_naming("dead_letters", clock=lambda: 1_764_698_100.0)(
+        _Window(), None, 0, 1, None, None
+    )
+    assert name == "dead_letters-20251202T175500Z-end-000-00000-of-00001.jsonl"

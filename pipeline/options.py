@@ -536,23 +536,68 @@ def _check_dead_letter_output(prefix: str, default: bool) -> None:
         )
 
 
-def _check_summary_apart(path: str, input_files: frozenset[str], dead_letter_prefix: str | None) -> None:
-    """The summary must not overwrite an input file or take a dead-letter file's name."""
-    if "://" in path:
-        return
-    target = os.path.abspath(path)
-    if target in input_files:
-        raise ConfigurationError(
-            f"--summary_output {path!r} is one of the --input files: the run would overwrite it; give "
-            "another file name"
-        )
-    if dead_letter_prefix and "://" not in dead_letter_prefix:
-        prefix = os.path.abspath(dead_letter_prefix)
-        if target.startswith(prefix + "-") and target.endswith(".jsonl"):
-            raise ConfigurationError(
-                f"--summary_output {path!r} takes the name of a dead-letter file of --dead_letter_output "
-                f"{dead_letter_prefix!r}: give another file name"
-            )
+# An output is a file (exact path) or a prefix of files named <prefix>-....jsonl.
+FILE, PREFIX = "file", "prefix"
+
+
+def _takes(prefix: str, path: str) -> bool:
+    return path.startswith(prefix + "-") and path.endswith(".jsonl")
+
+
+def check_outputs_apart(
+    outputs: list[tuple[str, str, str]], read: list[tuple[str, str]], replayed_dead_letters: bool = True
+) -> None:
+    """No output may overwrite a file the run reads, nor another output's files (Beam's file sinks
+    delete what they replace). `outputs` are (flag, path, FILE or PREFIX), `read` (flag, path) of the
+    files the run reads. An input among the dead letters' files is a replay in place, which
+    _check_no_earlier_dead_letters rules on (`replayed_dead_letters`)."""
+    outputs = [(flag, path, _normalized(path), kind) for flag, path, kind in outputs]
+    read = [(flag, path, _normalized(path)) for flag, path in read]
+    for n, (flag, path, where, kind) in enumerate(outputs):
+        for read_flag, read_path, read_where in read:
+            if kind == FILE and where == read_where:
+                what = "one of the --input files" if read_flag == "--input" else f"the {read_flag} file"
+                raise ConfigurationError(
+                    f"{flag} {path!r} is {what}: the run would overwrite it; give another file name"
+                )
+            if kind == PREFIX and _takes(where, read_where):
+                if flag == "--dead_letter_output" and read_flag == "--input" and replayed_dead_letters:
+                    continue
+                raise ConfigurationError(
+                    f"{flag} {path!r} writes files named {path}-*.jsonl, and {read_flag} {read_path!r} is "
+                    "one: the run would overwrite it; give another prefix"
+                )
+        for other_flag, other_path, other_where, other_kind in outputs[n + 1 :]:
+            if kind == FILE and other_kind == FILE and where == other_where:
+                raise ConfigurationError(
+                    f"{flag} and {other_flag} name the same file {path!r}: one would overwrite the other; "
+                    "give each its own"
+                )
+            if kind != other_kind:
+                (file_flag, file_path, file_where), (prefix_flag, prefix_path, prefix_where) = (
+                    ((flag, path, where), (other_flag, other_path, other_where))
+                    if kind == FILE
+                    else ((other_flag, other_path, other_where), (flag, path, where))
+                )
+                if _takes(prefix_where, file_where):
+                    owner = "a dead-letter file" if prefix_flag == "--dead_letter_output" else "a file"
+                    raise ConfigurationError(
+                        f"{file_flag} {file_path!r} takes the name of {owner} of {prefix_flag} "
+                        f"{prefix_path!r}: give another file name"
+                    )
+            if (
+                kind == PREFIX
+                and other_kind == PREFIX
+                and (
+                    where == other_where
+                    or _takes(where, other_where + ".jsonl")
+                    or _takes(other_where, where + ".jsonl")
+                )
+            ):
+                raise ConfigurationError(
+                    f"{flag} {path!r} and {other_flag} {other_path!r} would write files of the same names "
+                    f"({path}-*.jsonl), and each run's files replace the other's: give each its own prefix"
+                )
 
 
 def _check_summary_output(path: str, workers: str | None) -> None:
@@ -691,7 +736,30 @@ def validate(
     if o.summary_output is not None:
         # A bounded run's summary is written by a worker; a streaming run's by this process.
         _check_summary_output(o.summary_output, None if streaming else workers)
-        _check_summary_apart(o.summary_output, input_files, None if topic else o.dead_letter_output)
+
+    actions = options.view_as(ActionOptions)
+    check_outputs_apart(
+        [
+            (flag, path, kind)
+            for flag, path, kind in (
+                ("--summary_output", o.summary_output, FILE),
+                ("--dry_run_output", actions.dry_run_output, FILE),
+                ("--dead_letter_output", None if topic else o.dead_letter_output, PREFIX),
+                ("--read_output", actions.read_output, PREFIX),
+            )
+            if path
+        ],
+        [("--input", f) for f in sorted(input_files)]
+        + [
+            (flag, path)
+            for flag, path in (
+                ("--actions_config", actions.actions_config),
+                ("--salesforce_credentials_file", o.salesforce_credentials_file),
+                ("--salesforce_ca_bundle", ca_bundle),
+            )
+            if path
+        ],
+    )
 
     limit = o.api_usage_limit_percent
     if not 0 < limit <= NO_LIMIT_PERCENT:  # also refuses nan

@@ -273,6 +273,80 @@ def test_ca_bundle_and_api_version(events, tmp_path):
             "--summary_output '{tmp}/dl-00000-of-00001.jsonl' takes the name of a dead-letter file of "
             "--dead_letter_output '{tmp}/dl': give another file name",
         ),
+        # Found by a hostile review: each of these overwrote a file the run read, or another output.
+        (
+            ["--input", "{events}", "--dry_run", "--dry_run_output", "{events}"],
+            ENV,
+            "--dry_run_output '{events}' is one of the --input files: the run would overwrite it; give "
+            "another file name",
+        ),
+        (
+            ["--input", "{events}", "--actions_config", "{tmp}/a.yaml", "--summary_output", "{tmp}/a.yaml"],
+            ENV,
+            "--summary_output '{tmp}/a.yaml' is the --actions_config file: the run would overwrite it; give "
+            "another file name",
+        ),
+        (
+            [
+                "--input",
+                "{events}",
+                "--salesforce_credentials_file",
+                "{tmp}/c.env",
+                "--dry_run",
+                "--dry_run_output",
+                "{tmp}/c.env",
+            ],
+            ENV,
+            "--dry_run_output '{tmp}/c.env' is the --salesforce_credentials_file file: the run would "
+            "overwrite it; give another file name",
+        ),
+        (
+            [
+                "--input",
+                "{events}",
+                "--summary_output",
+                "{tmp}/x.json",
+                "--dry_run",
+                "--dry_run_output",
+                "{tmp}/x.json",
+            ],
+            ENV,
+            "--summary_output and --dry_run_output name the same file '{tmp}/x.json': one would overwrite "
+            "the other; give each its own",
+        ),
+        (
+            ["--input", "{events}", "--dead_letter_output", "{tmp}/out", "--read_output", "{tmp}/out"],
+            ENV,
+            "--dead_letter_output '{tmp}/out' and --read_output '{tmp}/out' would write files of the same "
+            "names ({tmp}/out-*.jsonl), and each run's files replace the other's: give each its own prefix",
+        ),
+        (
+            ["--input", "{events}", "--dead_letter_output", "{tmp}/out", "--read_output", "{tmp}/out-read"],
+            ENV,
+            "--dead_letter_output '{tmp}/out' and --read_output '{tmp}/out-read' would write files of the "
+            "same names ({tmp}/out-*.jsonl), and each run's files replace the other's: give each its own "
+            "prefix",
+        ),
+        (
+            [
+                "--input",
+                "{events}",
+                "--dead_letter_output",
+                "{tmp}/dl",
+                "--dry_run",
+                "--dry_run_output",
+                "{tmp}/dl-00000-of-00001.jsonl",
+            ],
+            ENV,
+            "--dry_run_output '{tmp}/dl-00000-of-00001.jsonl' takes the name of a dead-letter file of "
+            "--dead_letter_output '{tmp}/dl': give another file name",
+        ),
+        (
+            ["--input", "{tmp}/in-00000-of-00001.jsonl", "--read_output", "{tmp}/in"],
+            ENV,
+            "--read_output '{tmp}/in' writes files named {tmp}/in-*.jsonl, and --input "
+            "'{tmp}/in-00000-of-00001.jsonl' is one: the run would overwrite it; give another prefix",
+        ),
         (
             ["--archive", "{tmp}/no/such/archive"],
             ENV,
@@ -297,6 +371,7 @@ def test_ca_bundle_and_api_version(events, tmp_path):
 )
 def test_bad_configuration(tmp_path, events, argv, environ, message):
     (tmp_path / "events_dir" / "2026-12-01").mkdir(parents=True)  # a directory of directories
+    (tmp_path / "in-00000-of-00001.jsonl").write_text("{}\n")  # named as a --read_output file would be
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{events}", events) for a in argv]
     with pytest.raises(ConfigurationError) as raised:
         _validate(argv, environ)

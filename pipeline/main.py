@@ -120,7 +120,20 @@ def _unwritten_events(options: PipelineOptions) -> str:
         return "Pub/Sub messages not handled yet stay unacknowledged and are delivered again"
     if s.kafka_topic:
         return "Kafka offsets are committed only for handled events: a restart in the group reads the rest"
-    return "files are read again from the start by a new run; records already written are not duplicated"
+    return "Files are read again from the start by a new run; records already written are not duplicated"
+
+
+def interrupted_by_user(error: BaseException) -> bool:
+    """Whether `error` is, or was raised while handling, a KeyboardInterrupt (Beam tags a step's
+    exception with the step's name, and a KeyboardInterrupt, which takes no message, becomes a
+    RuntimeError raised while handling it)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
@@ -221,7 +234,18 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     if runner in ("BundleBasedDirectRunner", "DirectRunner") and streaming:
         local_streaming = direct_runner_metrics.counting_every_bundle()
     with _credentials_exported(environ), local_streaming:
-        result = p.run()
+        try:
+            result = p.run()
+        except Exception as e:
+            # The in-process runner runs the whole job inside run(): Ctrl-C lands in a step, which Beam
+            # re-raises as a RuntimeError, and the job's counts are gone with it.
+            if not interrupted_by_user(e):
+                raise
+            _log.warning(
+                "Interrupted: the run stopped before its end, so there is no summary. %s",
+                _unwritten_events(options),
+            )
+            raise KeyboardInterrupt from None
         with ProgressReporter(
             lambda: _progress_metrics(result), bf.progress_seconds, lambda: client.api_calls
         ):

@@ -158,3 +158,31 @@ def test_unwritable_outputs_exit_2_before_any_login(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err == f"beamforce: configuration error: {message.replace('{input}', str(events))}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
+
+
+def _interrupt(_):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "raised, expected",
+    [
+        (None, True),  # Ctrl-C inside a step, as Beam's in-process runner re-raises it
+        (ValueError("a bug"), False),
+    ],
+)
+def test_ctrl_c_inside_a_step_is_told_from_a_failure(raised, expected):
+    from pipeline.main import interrupted_by_user
+
+    p = beam.Pipeline(runner="FnApiRunner")
+    _ = p | beam.Create([1]) | "Fail" >> beam.Map(_interrupt if raised is None else _raise(raised))
+    with pytest.raises(Exception) as error:
+        p.run()
+    assert interrupted_by_user(error.value) is expected
+
+
+def _raise(error):
+    def fail(_):
+        raise error
+
+    return fail

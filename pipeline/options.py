@@ -652,7 +652,13 @@ def validate(
     Fills in the default --dead_letter_output (from `started`, the run's start, default now) in
     `options`, so that the run writes where its summary says.
     """
-    from pipeline.sources import SourceOptions, check_pubsub_credentials, check_source, dead_letter_topic
+    from pipeline.sources import (
+        SourceOptions,
+        check_archive_has_files,
+        check_pubsub_credentials,
+        check_source,
+        dead_letter_topic,
+    )
 
     o = options.view_as(BeamforceOptions)
     source_flag = check_source(options)
@@ -669,7 +675,9 @@ def validate(
     if local:
         check_pubsub_credentials(options, environ)
     if local and source_flag == "--archive":
-        check_filesystem("--archive", options.view_as(SourceOptions).archive, "read")
+        archive = options.view_as(SourceOptions)
+        check_filesystem("--archive", archive.archive, "read")
+        check_archive_has_files(archive.archive, archive.since, archive.until)
 
     from pipeline.action_options import ActionOptions
     from pipeline.auth_options import AuthOptions, api_version, credentials_source

@@ -193,6 +193,35 @@ def _check_archive(path: str) -> None:
         )
 
 
+def check_archive_has_files(path: str, since: str | None, until: str | None) -> None:
+    """An archive that exists but would read no file (a folder of plain files, an empty folder, a day
+    folder given as the root, a --since past the last day) is a mistake, not a run with nothing to do."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.read_archives import archive_day_folders, is_archive_root, parse_day
+
+    if not is_archive_root(path):
+        if not FileSystems.match([path])[0].metadata_list:
+            raise ConfigurationError(
+                f"--archive {path!r} matches no file: check the path, and quote the glob so that the shell "
+                "does not expand it"
+            )
+        return
+    days = archive_day_folders(path, parse_day(since), parse_day(until))
+    if not days:
+        window = f" from {since or 'the first day'} to {until or 'the last'}" if since or until else ""
+        raise ConfigurationError(
+            f"--archive {path!r} has no day folder of Segment's layout{window} "
+            "(segment-logs/<source>/<day, a Unix time in ms>/): give the folder that holds segment-logs/ (or "
+            "that folder, or one source's folder), or a glob of archive files"
+            + (", or other --since/--until days" if since or until else "")
+        )
+    if not any(FileSystems.match([FileSystems.join(day, "*")])[0].metadata_list for day in days):
+        raise ConfigurationError(
+            f"--archive {path!r}: its {len(days)} day folder(s) hold no file: check the archive's path"
+        )
+
+
 def check_source(options: PipelineOptions) -> str:
     """Checks the source options together; returns the one source flag given. ConfigurationError says
     what to fix. Nothing is read or connected to."""

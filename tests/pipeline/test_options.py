@@ -859,3 +859,65 @@ def test_a_job_endpoint_that_accepts_connections_passes():
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         check_job_endpoint(f"127.0.0.1:{listening.getsockname()[1]}")  # no error
+
+
+# 2024-11-01 and 2024-11-02 as Segment names day folders (UTC midnight, in milliseconds).
+DAY_1, DAY_2 = "1730419200000", "1730505600000"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--archive", "{tmp}/arch"],
+            None,  # an archive with files: accepted
+        ),
+        (
+            ["--archive", "{tmp}/arch", "--since", "2024-11-02"],
+            None,
+        ),
+        (
+            ["--archive", "{tmp}/plain"],
+            "--archive '{tmp}/plain' has no day folder of Segment's layout (segment-logs/<source>/<day, a Unix "
+            "time in ms>/): give the folder that holds segment-logs/ (or that folder, or one source's folder), "
+            "or a glob of archive files",
+        ),
+        (
+            ["--archive", "{tmp}/arch/segment-logs/src1/" + DAY_1],  # a day folder given as the root
+            "--archive '{tmp}/arch/segment-logs/src1/" + DAY_1 + "' has no day folder of Segment's layout "
+            "(segment-logs/<source>/<day, a Unix time in ms>/): give the folder that holds segment-logs/ (or "
+            "that folder, or one source's folder), or a glob of archive files",
+        ),
+        (
+            ["--archive", "{tmp}/arch", "--since", "2099-01-01"],
+            "--archive '{tmp}/arch' has no day folder of Segment's layout from 2099-01-01 to the last "
+            "(segment-logs/<source>/<day, a Unix time in ms>/): give the folder that holds segment-logs/ (or "
+            "that folder, or one source's folder), or a glob of archive files, or other --since/--until days",
+        ),
+        (
+            ["--archive", "{tmp}/empty_days"],
+            "--archive '{tmp}/empty_days': its 1 day folder(s) hold no file: check the archive's path",
+        ),
+        (
+            ["--archive", "{tmp}/arch/nothing*/*.gz"],
+            "--archive '{tmp}/arch/nothing*/*.gz' matches no file: check the path, and quote the glob so that "
+            "the shell does not expand it",
+        ),
+    ],
+)
+def test_an_archive_that_would_read_nothing_is_refused(tmp_path, argv, message):
+    """Found by a hostile review: each of these read no event and ended "done"."""
+    for day in (DAY_1, DAY_2):
+        folder = tmp_path / "arch" / "segment-logs" / "src1" / day
+        folder.mkdir(parents=True)
+        (folder / "a.jsonl").write_text("{}\n")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "events.jsonl").write_text("{}\n")
+    (tmp_path / "empty_days" / "segment-logs" / "src1" / DAY_1).mkdir(parents=True)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if message is None:
+        _validate(argv)
+        return
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(argv)
+    assert str(raised.value) == message.replace("{tmp}", str(tmp_path))

@@ -19,6 +19,7 @@ from pipeline.auth_options import AuthOptions, credentials_source
 from pipeline.graph import build
 from pipeline.options import (
     BeamforceOptions,
+    check_not_repeated,
     options_without_effect,
     stray_arguments,
     unknown_flags,
@@ -154,6 +155,7 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
             "unquoted glob is expanded by the shell and only its first file would be read: quote it, e.g. "
             "--input 'events/*.jsonl'"
         )
+    check_not_repeated(argv)
     options = PipelineOptions(argv)
     source = choose_source(options)
     standard = options.view_as(StandardOptions)

@@ -310,6 +310,35 @@ def options_without_effect(argv: Sequence[str], streaming: bool) -> list[str]:
     return [f"{flag} has no effect on this {mode} run: {why}" for flag, why in other.items() if flag in given]
 
 
+# Options naming what a run reads or writes: given twice, argparse keeps the last and the first would be
+# silently ignored (a file not read, an output not where the user looks).
+SINGLE_PATH_OPTIONS = (
+    "--input",
+    "--archive",
+    "--actions_config",
+    "--dead_letter_output",
+    "--summary_output",
+    "--read_output",
+    "--dry_run_output",
+    "--salesforce_credentials_file",
+)
+
+
+def check_not_repeated(argv: Sequence[str]) -> None:
+    """ConfigurationError for an option of SINGLE_PATH_OPTIONS given more than once."""
+    given = [a.split("=", 1)[0] for a in argv if a.startswith("--")]
+    for flag in SINGLE_PATH_OPTIONS:
+        times = given.count(flag)
+        if times > 1:
+            hint = (
+                ": one glob matches several files, e.g. --input 'events/*.jsonl'" if flag == "--input" else ""
+            )
+            raise ConfigurationError(
+                f"{flag} is given {times} times, and a run takes one (only the last would count): give it "
+                f"once{hint}"
+            )
+
+
 def stray_arguments(argv: Sequence[str]) -> list[str]:
     """Arguments that are no option's value (Beam only warns and ignores them): most often the files of
     an unquoted glob, which the shell expanded, so that all but the first would go unread."""

@@ -8,7 +8,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.main import help_parser, main
-from pipeline.options import BeamforceOptions, unknown_flags, validate
+from pipeline.options import BeamforceOptions, check_not_repeated, unknown_flags, validate
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.errors import ConfigurationError
@@ -878,9 +878,9 @@ DAY_1, DAY_2 = "1730419200000", "1730505600000"
         ),
         (
             ["--archive", "{tmp}/plain"],
-            "--archive '{tmp}/plain' has no day folder of Segment's layout (segment-logs/<source>/<day, a Unix "
-            "time in ms>/): give the folder that holds segment-logs/ (or that folder, or one source's folder), "
-            "or a glob of archive files",
+            "--archive '{tmp}/plain' has no day folder of Segment's layout "
+            "(segment-logs/<source>/<day, a Unix time in ms>/): give the folder that holds segment-logs/ (or "
+            "that folder, or one source's folder), or a glob of archive files",
         ),
         (
             ["--archive", "{tmp}/arch/segment-logs/src1/" + DAY_1],  # a day folder given as the root
@@ -892,7 +892,8 @@ DAY_1, DAY_2 = "1730419200000", "1730505600000"
             ["--archive", "{tmp}/arch", "--since", "2099-01-01"],
             "--archive '{tmp}/arch' has no day folder of Segment's layout from 2099-01-01 to the last "
             "(segment-logs/<source>/<day, a Unix time in ms>/): give the folder that holds segment-logs/ (or "
-            "that folder, or one source's folder), or a glob of archive files, or other --since/--until days",
+            "that folder, or one source's folder), or a glob of archive files"
+            ", or other --since/--until days",
         ),
         (
             ["--archive", "{tmp}/empty_days"],
@@ -900,8 +901,8 @@ DAY_1, DAY_2 = "1730419200000", "1730505600000"
         ),
         (
             ["--archive", "{tmp}/arch/nothing*/*.gz"],
-            "--archive '{tmp}/arch/nothing*/*.gz' matches no file: check the path, and quote the glob so that "
-            "the shell does not expand it",
+            "--archive '{tmp}/arch/nothing*/*.gz' matches no file: check the path, and quote the glob so "
+            "that the shell does not expand it",
         ),
     ],
 )
@@ -921,3 +922,29 @@ def test_an_archive_that_would_read_nothing_is_refused(tmp_path, argv, message):
     with pytest.raises(ConfigurationError) as raised:
         _validate(argv)
     assert str(raised.value) == message.replace("{tmp}", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "a.jsonl", "--dead_letter_output", "x"], None),
+        (["--input", "a.jsonl", "--kafka_topic", "t1", "--kafka_topic", "t2"], None),  # repeatable
+        (
+            ["--input=a.jsonl", "--input", "b.jsonl"],
+            "--input is given 2 times, and a run takes one (only the last would count): give it once: one "
+            "glob matches several files, e.g. --input 'events/*.jsonl'",
+        ),
+        (
+            ["--input", "a", "--summary_output", "s1", "--summary_output=s2", "--summary_output", "s3"],
+            "--summary_output is given 3 times, and a run takes one (only the last would count): give it "
+            "once",
+        ),
+    ],
+)
+def test_options_that_name_a_path_are_given_once(argv, message):
+    if message is None:
+        check_not_repeated(argv)
+        return
+    with pytest.raises(ConfigurationError) as raised:
+        check_not_repeated(argv)
+    assert str(raised.value) == message

@@ -144,6 +144,13 @@ def test_retryable_dead_letters_exit_3_naming_the_files_to_replay(org, tmp_path,
             "--dead_letter_output 'out/' names a directory, not a file name prefix: give a prefix such as "
             "'out/dead_letters' (files dead_letters-SSSSS-of-NNNNN.jsonl in that directory)",
         ),
+        (
+            # Found by a hostile review: the first --input was silently not read.
+            "--input",
+            "{input}",
+            "--input is given 2 times, and a run takes one (only the last would count): give it once: one "
+            "glob matches several files, e.g. --input 'events/*.jsonl'",
+        ),
     ],
 )
 def test_unwritable_outputs_exit_2_before_any_login(tmp_path, monkeypatch, capsys, flag, value, message):

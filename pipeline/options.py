@@ -721,6 +721,12 @@ def validate(
             f"--sandbox {sandbox!r} is not a sandbox name: give the name only (letters and digits, "
             "starting with a letter), e.g. --sandbox uat"
         )
+    if o.salesforce_login_url is not None and not o.salesforce_login_url.strip():
+        # An unset variable in a script ($LOGIN_URL) must not send the credentials to production.
+        raise ConfigurationError(
+            f"--salesforce_login_url {o.salesforce_login_url!r} names nothing: give the org's login URL, "
+            f"e.g. {PRODUCTION_LOGIN_URL} or the org's My Domain URL, or leave the option out"
+        )
     login_url = o.salesforce_login_url or (SANDBOX_LOGIN_URL if sandbox else PRODUCTION_LOGIN_URL)
     if not re.match(r"^https://[^/\s]+(/\S*)?$", login_url):
         raise ConfigurationError(

@@ -250,6 +250,12 @@ def test_ca_bundle_and_api_version(events, tmp_path):
             "--dead_letter_output '' names nothing: give a path, or leave the option out",
         ),
         (
+            ["--input", "{events}", "--salesforce_login_url", ""],
+            ENV,
+            "--salesforce_login_url '' names nothing: give the org's login URL, e.g. "
+            "https://login.salesforce.com or the org's My Domain URL, or leave the option out",
+        ),
+        (
             ["--input", "{events}", "--summary_output", " "],
             ENV,
             "--summary_output ' ' names nothing: give a path, or leave the option out",

@@ -34,6 +34,7 @@ class FieldNotes:
 
     records: int = 0  # records with at least one such field (the fields_<kind> counter)
     fields: set[str] = field(default_factory=set)  # "Object.Field" names, as many as the writers listed
+    capped: bool = False  # a writer met more names than it lists: `fields` is then only some of them
 
     def __bool__(self) -> bool:
         return bool(self.records or self.fields)
@@ -45,7 +46,14 @@ class FieldNotes:
 
     def to_dict(self) -> dict:
         names, more = self.listed(JSON_FIELD_NAMES)
-        return {"records": self.records, "fields": names, "fields_not_listed": more}
+        # fields_not_listed counts the names known beyond the list; with fields_list_complete false,
+        # the writers met more names than they keep (metrics.FIELD_NAMES_PER_KIND each).
+        return {
+            "records": self.records,
+            "fields": names,
+            "fields_not_listed": more,
+            "fields_list_complete": not self.capped,
+        }
 
 
 @dataclass
@@ -108,6 +116,7 @@ class Summary:
             notes = getattr(s, kind)
             notes.records = counters.get(metrics.field_note(kind), 0)
             notes.fields = set(string_sets.get(metrics.field_names(kind), ()))
+            notes.capped = counters.get(metrics.field_names_capped(kind), 0) > 0
         for name, value in sorted(counters.items()):
             kind, _, rest = name.partition(":")
             if name in TOTALS:
@@ -226,7 +235,9 @@ class Summary:
                 names, more = notes.listed(TEXT_FIELD_NAMES)
                 lines.append(f"{title} {notes.records} records")
                 lines += [f"    {name}" for name in names]
-                if more:
+                if notes.capped:
+                    lines.append(f"    ... and at least {more} more (only the first names met are kept)")
+                elif more:
                     lines.append(f"    ... and {more} more")
         if self.stale_fields_skipped:
             lines.append(

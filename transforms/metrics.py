@@ -84,6 +84,12 @@ def field_names(kind: str) -> str:
     return f"field_names:{kind}"
 
 
+def field_names_capped(kind: str) -> str:
+    """Counter of writers that met more than FIELD_NAMES_PER_KIND names of this note kind: the names
+    listed in field_names(kind) are then only some of them."""
+    return field_names(kind).replace("field_names:", "field_names_capped:", 1)
+
+
 # String set of "Object.Field" names of docs/org-setup.md's fields that the org lacks.
 ORG_SETUP_MISSING = "org_setup_missing"
 

@@ -145,6 +145,7 @@ class WriterFn(beam.DoFn):
 
     def setup(self) -> None:
         self._noted: dict[str, set[str]] = {kind: set() for kind in metrics.FIELD_NOTE_KINDS}
+        self._capped: set[str] = set()  # kinds whose names this writer stopped listing
         self._progress: collections.Counter[str] = collections.Counter()
 
     def _outputs(self, report: BatchReport) -> Iterable[tuple[str | None, Any]]:
@@ -196,7 +197,12 @@ class WriterFn(beam.DoFn):
             noted = self._noted[kind]
             for name in names:
                 qualified = f"{sobject}.{name}"
-                if qualified in noted or len(noted) >= metrics.FIELD_NAMES_PER_KIND:
+                if qualified in noted:
+                    continue
+                if len(noted) >= metrics.FIELD_NAMES_PER_KIND:
+                    if kind not in self._capped:  # counted once per writer: the summary says "at least"
+                        self._capped.add(kind)
+                        self.counts.inc(metrics.field_names_capped(kind))
                     continue
                 noted.add(qualified)
                 self.counts.add(metrics.field_names(kind), qualified)

@@ -138,8 +138,9 @@ def test_to_json_has_the_totals():
         True,
     )
     assert d["missing_fields"] == ["Account.plan__c", "Lead.favoriteColor__c"]
-    assert d["trimmed"] == {"records": 1, "fields": ["Lead.Title"], "fields_not_listed": 0}
-    assert d["converted"] == {"records": 0, "fields": [], "fields_not_listed": 0}
+    complete = {"fields_not_listed": 0, "fields_list_complete": True}
+    assert d["trimmed"] == {"records": 1, "fields": ["Lead.Title"], **complete}
+    assert d["converted"] == {"records": 0, "fields": [], **complete}
 
 
 def test_python_m_pipeline_help():
@@ -202,7 +203,12 @@ def test_json_lists_at_most_100_field_names_per_kind():
         {}, {"field_names:trimmed": _names(250), "field_names:dropped_unknown": _names(7)}
     )
     d = json.loads(s.to_json())
-    assert d["trimmed"] == {"records": 0, "fields": sorted(_names(250))[:100], "fields_not_listed": 150}
+    assert d["trimmed"] == {
+        "records": 0,
+        "fields": sorted(_names(250))[:100],
+        "fields_not_listed": 150,
+        "fields_list_complete": True,
+    }
     assert d["dropped_unknown"]["fields"] == d["missing_fields"] == sorted(_names(7))
 
 
@@ -256,3 +262,29 @@ def test_missing_org_setup_is_named_in_text_and_json():
     assert "Account.Beamforce_Key__c, Lead.Beamforce_Key__c" in summary.format_text()
     assert json.loads(summary.to_json())["org_setup_missing"] == summary.org_setup_missing
     assert "Org set-up missing" not in Summary.from_metrics({}, {}).format_text()
+
+
+def test_a_writer_lists_100_names_of_a_kind_and_the_summary_says_when_it_met_more():
+    """Found by a hostile review: 5,000 unknown traits gave 100 names and "fields_not_listed: 0"."""
+    from transforms.batch_writer import BatchReport
+    from transforms.write_to_salesforce import WriterFn
+
+    writer = WriterFn()
+    writer.setup()
+    for names in ([f"a{n:04d}__c" for n in range(99)], [f"b{n:04d}__c" for n in range(5_000)]):
+        report = BatchReport(field_notes=[("Lead", {"dropped_unknown": tuple(names), "trimmed": ("Title",)})])
+        list(writer._outputs(report))
+    [tagged] = list(writer.counts.emit())
+    tally = tagged.value.value
+
+    s = Summary.from_metrics(tally.counters, tally.string_sets)
+
+    assert len(s.dropped_unknown.fields) == 100
+    assert json.loads(s.to_json())["dropped_unknown"] == {
+        "records": 2,
+        "fields": sorted(s.dropped_unknown.fields),
+        "fields_not_listed": 0,
+        "fields_list_complete": False,
+    }
+    assert json.loads(s.to_json())["trimmed"]["fields_list_complete"] is True
+    assert "    ... and at least 80 more (only the first names met are kept)" in s.format_text().splitlines()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from actions.config import Action, ActionsConfig, ActionsConfigError, format_problem
 from salesforce.errors import SalesforceApiError
 from schemas.fields import FieldMeta, ObjectMeta
+from transforms.fitting import fit_fields
 
 # Fields Salesforce fills in itself: no event holds their value, so a match on them never finds a record.
 GENERATED_FIELDS = frozenset(
@@ -91,13 +92,21 @@ def _action_problems(path: str, action: Action, meta: ObjectMeta | None) -> list
                 "remove it from fields",
                 name,
             )
-    for name, _ in action.create_defaults:
+    for name, value in action.create_defaults:
         fm = lookup(f"create_defaults.{name}", name)
         if fm is not None and not fm.createable:
             add(
                 f"create_defaults.{name}",
                 f"{obj}.{fm.name} cannot be set when a record is created: it is not createable",
                 "remove it from create_defaults",
+                name,
+            )
+        elif fm is not None and fit_fields({fm.name: value}, meta, for_create=True).dropped_type:
+            # The writers would drop it on every create, as they drop an event's wrong-typed value.
+            add(
+                f"create_defaults.{name}",
+                f"{obj}.{fm.name} is a {fm.type} field, and {value!r} is not a value it can hold",
+                _value_fix(fm),
                 name,
             )
     if action.idempotency_field is not None:
@@ -120,6 +129,28 @@ def _action_problems(path: str, action: Action, meta: ObjectMeta | None) -> list
     for name in action.read_fields:
         lookup(f"read_fields.{name}", name)
     return out
+
+
+# An example value per describe type, for the fix of a create default of the wrong type.
+_EXAMPLES = {
+    "int": "250",
+    "long": "250",
+    "double": "12.5",
+    "currency": "12.5",
+    "percent": "12.5",
+    "boolean": "true",
+    "date": "2026-01-31",
+    "datetime": "2026-01-31T09:00:00Z",
+}
+
+
+def _value_fix(fm: FieldMeta) -> str:
+    if fm.restricted_picklist and fm.picklist_values:
+        shown = ", ".join(fm.picklist_values[:10]) + (", ..." if len(fm.picklist_values) > 10 else "")
+        return f"give one of its values: {shown}"
+    if fm.type in _EXAMPLES:
+        return f"give a {fm.type} value, e.g. {_EXAMPLES[fm.type]}"
+    return f"give a value a {fm.type} field takes, or remove it from create_defaults"
 
 
 def _unknown_field_fix(meta: ObjectMeta, name: str) -> str:

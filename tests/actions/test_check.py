@@ -168,6 +168,15 @@ CASE = "  - name: c\n    trigger: {track: Issue Submitted}\n    object: Case\n"
             ],
         ),
         (
+            # Found by a hostile review: wrong-typed defaults were dropped on every create, uncounted.
+            CASE + "    operation: upsert\n    match: {SuppliedEmail: properties.email}\n"
+            "    create_defaults: {Origin: Web, IsEscalated: maybe, Priority: High}\n",
+            [
+                "actions.yaml:8: action 'c': field 'IsEscalated': Case.IsEscalated is a boolean field, and "
+                "'maybe' is not a value it can hold; give a boolean value, e.g. true"
+            ],
+        ),
+        (
             CASE
             + "    operation: update\n    match:\n      id: properties.caseId\n      CreatedDate: timestamp\n"
             "      CaseNumber: properties.number\n      Subject: properties.title\n"

@@ -459,20 +459,58 @@ JOB_ENDPOINT_TIMEOUT_SECONDS = 10.0
 
 def check_job_endpoint(endpoint: str, timeout: float = JOB_ENDPOINT_TIMEOUT_SECONDS) -> None:
     """--job_endpoint HOST:PORT must accept a connection: Beam's gRPC client would wait for it forever."""
-    host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    address = _host_port(endpoint)
+    if address is None:
         raise ConfigurationError(
             f"--job_endpoint {endpoint!r} is not HOST:PORT (e.g. localhost:8099), the address of the job "
             "service to submit to"
         )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as e:
-        reason = "timed out" if isinstance(e, TimeoutError) else e.strerror or str(e)
+    refused = _refused(*address, timeout)
+    if refused:
         raise ConfigurationError(
-            f"--job_endpoint {endpoint}: no job service answers there ({reason}): start the runner's job "
+            f"--job_endpoint {endpoint}: no job service answers there ({refused}): start the runner's job "
             "service (e.g. a Flink job server) or give its address"
-        ) from None
+        )
+
+
+def check_kafka_brokers(servers: str, timeout: float = JOB_ENDPOINT_TIMEOUT_SECONDS) -> None:
+    """--kafka_bootstrap_servers must be HOST:PORT entries, one of which accepts a connection: the Kafka
+    client would otherwise retry for half a minute and fail inside the pipeline, naming no option."""
+    entries = [e.strip() for e in servers.split(",") if e.strip()]
+    # librdkafka also takes PROTOCOL://HOST:PORT.
+    addresses = [_host_port(e.split("://", 1)[-1]) for e in entries]
+    bad = [e for e, a in zip(entries, addresses, strict=True) if a is None]
+    if bad or not entries:
+        raise ConfigurationError(
+            f"--kafka_bootstrap_servers {servers!r}: {bad[0] if bad else servers!r} is not HOST:PORT: give "
+            "the brokers as HOST:PORT, comma-separated, e.g. --kafka_bootstrap_servers b1:9092,b2:9092"
+        )
+    reasons = []
+    for address in addresses:
+        refused = _refused(*address, timeout)
+        if not refused:
+            return
+        reasons.append(refused)
+    raise ConfigurationError(
+        f"--kafka_bootstrap_servers {servers}: no broker accepts a connection ({reasons[0]}): start the "
+        "brokers, or give their address"
+    )
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _refused(host: str, port: int, timeout: float) -> str | None:
+    """Why nothing at host:port accepts a TCP connection; None when something does."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return "timed out" if isinstance(e, TimeoutError) else e.strerror or str(e)
+    return None
 
 
 def _check_no_earlier_dead_letters(prefix: str, input_files: frozenset[str]) -> None:
@@ -703,6 +741,9 @@ def validate(
     local = workers is None
     if local:
         check_pubsub_credentials(options, environ)
+        servers = options.view_as(SourceOptions).kafka_bootstrap_servers
+        if servers:
+            check_kafka_brokers(servers)
     if local and source_flag == "--archive":
         archive = options.view_as(SourceOptions)
         check_filesystem("--archive", archive.archive, "read")

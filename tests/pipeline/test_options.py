@@ -867,6 +867,37 @@ def test_a_job_endpoint_that_accepts_connections_passes():
         check_job_endpoint(f"127.0.0.1:{listening.getsockname()[1]}")  # no error
 
 
+def test_kafka_brokers_where_nothing_listens_are_refused_at_start(events, closed_port):
+    """Found by a hostile review: the run failed after 30 s inside the pipeline, naming no option."""
+    argv = ["--kafka_bootstrap_servers", f"127.0.0.1:{closed_port}", "--kafka_topic", "t", "--kafka_bounded"]
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(argv)
+    assert str(raised.value) == (
+        f"--kafka_bootstrap_servers 127.0.0.1:{closed_port}: no broker accepts a connection (Connection "
+        "refused): start the brokers, or give their address"
+    )
+
+
+@pytest.mark.parametrize("servers", ["not a server", "broker", "broker:port", "b1:9092,:9092", " , "])
+def test_kafka_brokers_that_are_no_addresses_are_refused(servers):
+    from pipeline.options import check_kafka_brokers
+
+    with pytest.raises(ConfigurationError, match=r"is not HOST:PORT: give the brokers as HOST:PORT"):
+        check_kafka_brokers(servers)
+
+
+def test_kafka_brokers_of_which_one_listens_pass(closed_port):
+    import socket
+
+    from pipeline.options import check_kafka_brokers
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        # The first refuses; the second accepts: the client finds the cluster through it.
+        check_kafka_brokers(f"127.0.0.1:{closed_port},PLAINTEXT://127.0.0.1:{listening.getsockname()[1]}")
+
+
 # 2024-11-01 and 2024-11-02 as Segment names day folders (UTC midnight, in milliseconds).
 DAY_1, DAY_2 = "1730419200000", "1730505600000"
 

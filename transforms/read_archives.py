@@ -495,7 +495,11 @@ class _ReadArchiveFile(beam.DoFn):
                         )
         except (UnreadableAvro, *LINE_READ_ERRORS) as e:
             events += 1
-            message = f"file cannot be read after record {seq}: {e}"
+            message = (
+                f"file cannot be read after record {seq}: {e}"
+                if seq
+                else f"file is not an Avro file, or is damaged from its start (its name ends in .avro): {e}"
+            )
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER, DeadLetter.of(STAGE, UNREADABLE_FILE, message, None, source=source)
             )

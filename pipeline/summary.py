@@ -24,6 +24,9 @@ BY_KEY = {"filtered": "filtered", "dead_letter": "dead_lettered", "ambiguous_mat
 FIELD_NOTES = metrics.FIELD_NOTE_KINDS
 # Field names listed per kind: the text is read by people, the JSON by programs; both stay small
 # however many distinct trait names the events carry.
+# Reasons the hints of an empty run look at.
+INTEGRATION_DISABLED = "integration_disabled"
+UNPARSED = ("invalid_json", "not_an_object")
 TEXT_FIELD_NAMES = 20
 JSON_FIELD_NAMES = 100
 
@@ -258,7 +261,27 @@ class Summary:
             lines.append(f"Salesforce API calls: {self.api_calls}")
         if self.throttled_seconds:
             lines.append(f"Waited for --max_calls_per_second: {self.throttled_seconds} s (writers together)")
+        lines += [f"Hint: {hint}" for hint in self.hints()]
         return "\n".join(lines)
+
+    def hints(self) -> list[str]:
+        """What to fix when a run read events and wrote none, where the counts point at a cause."""
+        if self.events_written or not self.events_read:
+            return []
+        hints = []
+        if self.filtered.get(INTEGRATION_DISABLED):
+            hints.append(
+                f"{self.filtered[INTEGRATION_DISABLED]} events were not enabled for Salesforce: Segment's "
+                "destination takes only events whose integrations say Salesforce: true; add that to the "
+                "events, or run with --always_enabled to write every event that does not opt out"
+            )
+        unparsed = sum(self.dead_lettered.get(reason, 0) for reason in UNPARSED)
+        if unparsed and unparsed == self.events_dead_lettered:
+            hints.append(
+                f"{unparsed} lines were no event: the input must be JSON Lines, one event object per line "
+                "(not a JSON array, nor pretty-printed JSON)"
+            )
+        return hints
 
 
 def _add(target: dict[str, int], key: str, value: int) -> None:

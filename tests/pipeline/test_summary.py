@@ -288,3 +288,35 @@ def test_a_writer_lists_100_names_of_a_kind_and_the_summary_says_when_it_met_mor
     }
     assert json.loads(s.to_json())["trimmed"]["fields_list_complete"] is True
     assert "    ... and at least 80 more (only the first names met are kept)" in s.format_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    "counters, hints",
+    [
+        ({"events_read": 3, "events_written:Lead:create": 3}, []),
+        ({"events_read": 0}, []),
+        (
+            {"events_read": 50, "filtered:integration_disabled": 50},
+            [
+                "Hint: 50 events were not enabled for Salesforce: Segment's destination takes only events "
+                "whose integrations say Salesforce: true; add that to the events, or run with "
+                "--always_enabled to write every event that does not opt out"
+            ],
+        ),
+        (
+            {"events_read": 28, "dead_letter:invalid_json": 27, "dead_letter:not_an_object": 1},
+            [
+                "Hint: 28 lines were no event: the input must be JSON Lines, one event object per line (not "
+                "a JSON array, nor pretty-printed JSON)"
+            ],
+        ),
+        # Some lines were events (refused for another reason): not a format problem.
+        ({"events_read": 3, "dead_letter:invalid_json": 1, "dead_letter:missing_email": 2}, []),
+        # Something was written: the run did what it could.
+        ({"events_read": 3, "filtered:integration_disabled": 2, "events_written:Lead:create": 1}, []),
+    ],
+)
+def test_a_run_that_wrote_nothing_says_what_to_fix(counters, hints):
+    """Found by a hostile review: such runs ended "done" with no word of the likely cause."""
+    lines = Summary.from_counters(counters).format_text().splitlines()
+    assert [line for line in lines if line.startswith("Hint:")] == hints

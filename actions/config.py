@@ -358,8 +358,9 @@ class _Document:
             self._fail(
                 path,
                 node,
-                f"the file holds more than {MAX_NODES} values",
-                "write it without aliases of aliases",
+                f"the file holds more than {MAX_NODES} values (an alias counts its values each time it is "
+                "used)",
+                "keep it to the actions the run needs, and do not nest aliases in aliases",
             )
         if not alias_line and id(node) in self._walked:
             alias_line = self.key_lines.get(at) or self.value_lines.get(at) or node.start_mark.line + 1
@@ -794,6 +795,17 @@ def _action_problems(doc: _Document, i: int, a: dict, problems: _Problems) -> No
             "idempotency_field only applies to operation create",
             f"remove it: a retried {op} finds its records by match",
         )
+    key_field = a.get("idempotency_field")
+    if op == "create" and isinstance(key_field, str):
+        for section in ("fields", "create_defaults"):
+            mapped = a.get(section)
+            if isinstance(mapped, dict) and any(str(k).lower() == key_field.lower() for k in mapped):
+                add(
+                    "idempotency_field",
+                    f"{key_field} is the idempotency_field, which the writer fills with the event's "
+                    f"messageId, and {section} also sets it",
+                    f"remove {key_field} from {section}, or name another idempotency_field",
+                )
     if op not in ("create", "upsert") and "create_defaults" in a:
         add(
             "create_defaults",

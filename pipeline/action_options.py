@@ -217,6 +217,10 @@ def action_plan(
             ),
         )
     readers = [a.name for a in config.actions if a.operation == "read"]
+    if o.read_output and not readers:
+        _log.warning(
+            "--read_output has no effect: no action of %s reads records (operation: read)", config.path
+        )
     if readers and not o.read_output:
         raise ConfigurationError(
             f"{config.path}: action '{readers[0]}' reads records, and --read_output is not given: add "

@@ -385,7 +385,10 @@ OK = """\
                 f"  - &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]\n"
                 for i in range(1, 8)
             ),
-            ["actions.yaml:3: the file holds more than 100000 values; write it without aliases of aliases"],
+            [
+                "actions.yaml:3: the file holds more than 100000 values (an alias counts its values each "
+                "time it is used); keep it to the actions the run needs, and do not nest aliases in aliases"
+            ],
         ),
         (
             "- name: x\n",
@@ -721,6 +724,16 @@ IDENTIFY_ROOTS = (
             [
                 "actions.yaml:9: action 'ok': idempotency_field only applies to operation create; remove it: "
                 "a retried update finds its records by match"
+            ],
+        ),
+        (
+            # Found by a hostile review: the mapping was silently replaced by the messageId.
+            OK.replace("{Subject: properties.title}", "{Subject: properties.title, message__c: messageId}")
+            + "    idempotency_field: Message__c\n",
+            [
+                "actions.yaml:8: action 'ok': Message__c is the idempotency_field, which the writer fills "
+                "with the event's messageId, and fields also sets it; remove Message__c from fields, or "
+                "name another idempotency_field"
             ],
         ),
         (

@@ -324,13 +324,16 @@ def test_a_read_action_needs_read_output(tmp_path):
     assert describe.calls == ["Lead", "Case", "Contact"]
 
 
-def test_a_file_without_read_actions_ignores_read_output(tmp_path):
+def test_a_file_without_read_actions_ignores_read_output_and_says_so(tmp_path, caplog):
     path = write(tmp_path, *FILE[:3])
     options = PipelineOptions(
         ["--actions_config", path, "--read_output", "out/reads", "--salesforce_dry_run"]
     )
     describe = OrgDescribe()
     plan = action_plan(options, describe, streaming=False)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"--read_output has no effect: no action of {path} reads records (operation: read)"
+    ]
     described = tuple(describe(name) for name in ("Lead", "Case"))
     assert (plan.read_output, plan.dry_run, plan.policy) == (
         None,

@@ -91,9 +91,14 @@ def login_once(
         ) from None
     except TransientError as e:
         if e.error_code == "SSLError":
+            fix = (
+                f"--salesforce_ca_bundle {settings.ca_bundle} does not hold the CA that signed it: give a "
+                "PEM file of that CA's certificate"
+                if settings.ca_bundle
+                else "give the CA that signed it with --salesforce_ca_bundle FILE"
+            )
             raise ConfigurationError(
-                f"the certificate of {settings.login_url} is not trusted ({e}): give the CA that signed it "
-                "with --salesforce_ca_bundle FILE"
+                f"the certificate of {settings.login_url} is not trusted ({e}): {fix}"
             ) from None
         if e.error_code == UNKNOWN_HOST:
             raise ConfigurationError(

@@ -101,7 +101,8 @@ class Credentials:
                     f"{PRIVATE_KEY_VAR}{FILE_SUFFIX} is not set: export the path of the PEM private key "
                     "whose certificate is uploaded to the connected app (Use digital signatures)"
                 )
-            _check_private_key(pem)
+            from_file = bool(environ.get(PRIVATE_KEY_VAR + FILE_SUFFIX, "").strip())
+            _check_private_key(pem, PRIVATE_KEY_VAR + (FILE_SUFFIX if from_file else ""))
             return cls(username=username, auth=auth, consumer_key=key, private_key=pem)
         secret = (_secret(environ, CLIENT_SECRET_VAR) or "").strip()
         if auth == CLIENT_CREDENTIALS:
@@ -144,7 +145,8 @@ def _secret(environ: Mapping[str, str], name: str) -> str | None:
         raise ConfigurationError(f"{name}{FILE_SUFFIX} {path!r} is not a text file") from None
 
 
-def _check_private_key(pem: str) -> None:
+def _check_private_key(pem: str, where: str) -> None:
+    """`where`: the variable the key came from (SALESFORCE_PRIVATE_KEY, or its _FILE)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -155,8 +157,8 @@ def _check_private_key(pem: str) -> None:
     if not isinstance(key, rsa.RSAPrivateKey):
         # Never the key itself, nor the parser's words about it.
         raise ConfigurationError(
-            f"{PRIVATE_KEY_VAR}{FILE_SUFFIX} does not hold an unencrypted PEM RSA private key: give the key "
-            "whose certificate is uploaded to the connected app"
+            f"{where} does not hold an unencrypted PEM RSA private key: give the key whose certificate is "
+            "uploaded to the connected app"
         )
 
 

@@ -273,8 +273,12 @@ def test_an_untrusted_certificate_names_the_ca_bundle_option(org, tmp_path, caps
     )
 
     assert status == 2
-    assert capsys.readouterr().err.startswith(
-        f"beamforce: configuration error: the certificate of {url} is not trusted ("
+    err = capsys.readouterr().err
+    assert err.startswith(f"beamforce: configuration error: the certificate of {url} is not trusted (")
+    # The bundle given is named: it is the one to fix.
+    assert err.endswith(
+        f"): --salesforce_ca_bundle {certifi.where()} does not hold the CA that signed it: give a PEM file "
+        "of that CA's certificate\n"
     )
     assert calls(org)["total"] == 0  # refused in the TLS handshake, once: nothing reached the API
 

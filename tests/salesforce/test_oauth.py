@@ -275,8 +275,9 @@ def test_client_credentials_need_my_domain(auth, login_url, refused):
         ("jwt", {"SALESFORCE_USERNAME": "u"}, "SALESFORCE_CONSUMER_KEY is not set"),
         ("jwt", {"SALESFORCE_CONSUMER_KEY": "k"}, "SALESFORCE_USERNAME is not set"),
         ("jwt", JWT_BASE, "SALESFORCE_PRIVATE_KEY_FILE is not set"),
+        # The variable the key came from is the one named (a hostile review found _FILE named for both).
         ("jwt", {**JWT_BASE, "SALESFORCE_PRIVATE_KEY": "nope"},
-         "SALESFORCE_PRIVATE_KEY_FILE does not hold an unencrypted PEM RSA private key"),
+         "SALESFORCE_PRIVATE_KEY does not hold an unencrypted PEM RSA private key"),
         ("jwt", {**JWT_BASE, "SALESFORCE_PRIVATE_KEY_FILE": "/nonexistent/key.pem"},
          "SALESFORCE_PRIVATE_KEY_FILE '/nonexistent/key.pem' cannot be read: No such file or directory"),
         ("client_credentials", {"SALESFORCE_CONSUMER_KEY": "k"}, "SALESFORCE_CLIENT_SECRET is not set"),

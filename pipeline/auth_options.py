@@ -75,8 +75,15 @@ def api_version(auth: str, given: str | None) -> str:
     newest = int(MAX_SOAP_LOGIN_VERSION if auth == PASSWORD else MAX_API_VERSION)
     version = _API_VERSION.match(given)
     if not version or not MIN_API_VERSION <= int(version.group(1)) <= newest:
+        # The password (SOAP) login stops at an older version than the OAuth flows: say so when it matters.
+        oauth = (
+            f" (the password login goes up to {newest}.0; --auth jwt, client_credentials or refresh_token "
+            f"up to {int(MAX_API_VERSION)}.0)"
+            if auth == PASSWORD and version and newest < int(version.group(1)) <= int(MAX_API_VERSION)
+            else ""
+        )
         raise ConfigurationError(
-            f"--salesforce_api_version {given!r} is not supported: give a version from "
+            f"--salesforce_api_version {given!r} is not supported{oauth}: give a version from "
             f"{MIN_API_VERSION}.0 to {newest}.0 without a leading 'v', e.g. {EXAMPLE_API_VERSION}"
         )
     return given

@@ -114,8 +114,9 @@ def test_ca_bundle_and_api_version(events, tmp_path):
         (
             ["--input", "{events}", "--salesforce_api_version", "65.0"],
             ENV,
-            "--salesforce_api_version '65.0' is not supported: give a version from 31.0 to 64.0 without a "
-            "leading 'v', e.g. 59.0",
+            "--salesforce_api_version '65.0' is not supported (the password login goes up to 64.0; --auth "
+            "jwt, client_credentials or refresh_token up to 66.0): give a version from 31.0 to 64.0 without "
+            "a leading 'v', e.g. 59.0",
         ),
         (
             ["--input", "{events}", "--sandbox", "user@example.com.uat"],

@@ -199,6 +199,12 @@ def login_fix(auth: str, code: str, message: str) -> str:
     block = SalesforceLoginError(code, message).block
     if block is not None:
         return block.fix[0].upper() + block.fix[1:]
+    if code in ("404", "405"):
+        # No login service at that URL: most often a path after the host (the API's paths are added).
+        return (
+            "Check --salesforce_login_url: give the org's base URL without a path, e.g. "
+            "https://login.salesforce.com or https://<your domain>.my.salesforce.com"
+        )
     text = (message or "").lower()
     for flow, wanted, words, fix in _FIXES:
         if flow in ("", auth) and code == wanted and words in text:

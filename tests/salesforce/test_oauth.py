@@ -243,6 +243,11 @@ PASSWORD_CHECK = (
         ("refresh_token", "invalid_grant", "authentication failure",
          "Check SALESFORCE_CONSUMER_KEY, SALESFORCE_REFRESH_TOKEN and SALESFORCE_CLIENT_SECRET (and "
          "--sandbox / --salesforce_login_url)"),
+        # Found by a hostile review: a login URL with a path was answered 404, and the fix named the
+        # credentials.
+        ("password", "404", "Not Found",
+         "Check --salesforce_login_url: give the org's base URL without a path, e.g. "
+         "https://login.salesforce.com or https://<your domain>.my.salesforce.com"),
     ],
 )  # fmt: skip
 def test_the_fix_a_refused_login_names(auth, code, message, fix):

@@ -611,13 +611,11 @@ def _takes(prefix: str, path: str) -> bool:
     return path.startswith(prefix + "-") and path.endswith(".jsonl")
 
 
-def check_outputs_apart(
-    outputs: list[tuple[str, str, str]], read: list[tuple[str, str]], replayed_dead_letters: bool = True
-) -> None:
+def check_outputs_apart(outputs: list[tuple[str, str, str]], read: list[tuple[str, str]]) -> None:
     """No output may overwrite a file the run reads, nor another output's files (Beam's file sinks
     delete what they replace). `outputs` are (flag, path, FILE or PREFIX), `read` (flag, path) of the
     files the run reads. An input among the dead letters' files is a replay in place, which
-    _check_no_earlier_dead_letters rules on (`replayed_dead_letters`)."""
+    _check_no_earlier_dead_letters rules on."""
     outputs = [(flag, path, _normalized(path), kind) for flag, path, kind in outputs]
     read = [(flag, path, _normalized(path)) for flag, path in read]
     for n, (flag, path, where, kind) in enumerate(outputs):
@@ -628,7 +626,7 @@ def check_outputs_apart(
                     f"{flag} {path!r} is {what}: the run would overwrite it; give another file name"
                 )
             if kind == PREFIX and _takes(where, read_where):
-                if flag == "--dead_letter_output" and read_flag == "--input" and replayed_dead_letters:
+                if flag == "--dead_letter_output" and read_flag == "--input":
                     continue
                 raise ConfigurationError(
                     f"{flag} {path!r} writes files named {path}-*.jsonl, and {read_flag} {read_path!r} is "

@@ -22,11 +22,11 @@ TOTALS = {
 BY_KEY = {"filtered": "filtered", "dead_letter": "dead_lettered", "ambiguous_match": "ambiguous_matches"}
 # Kinds of per-field notes; each is a Summary attribute holding a FieldNotes.
 FIELD_NOTES = metrics.FIELD_NOTE_KINDS
-# Field names listed per kind: the text is read by people, the JSON by programs; both stay small
-# however many distinct trait names the events carry.
 # Reasons the hints of an empty run look at.
 INTEGRATION_DISABLED = "integration_disabled"
 UNPARSED = ("invalid_json", "not_an_object")
+# Field names listed per kind: the text is read by people, the JSON by programs; both stay small
+# however many distinct trait names the events carry.
 TEXT_FIELD_NAMES = 20
 JSON_FIELD_NAMES = 100
 

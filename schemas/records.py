@@ -90,6 +90,24 @@ def _record_op(
     )
 
 
+def target_key(op: "RecordOp | MergedOp") -> str:
+    """Which Salesforce record an op writes, whatever action it is for.
+
+    Ops of two actions that match one record on the same fields (the identify preset and a form's track,
+    both upserting the Lead by Email) have different record keys and never merge; they share this key, by
+    which they are sharded, batched and written one after the other. Written at once, two batches could
+    each find no record and each create one. Ops done once per event (`instance`) write records of their own.
+    """
+    if op.instance or not op.match_field:
+        return op.key
+    return f"{op.sobject}|{op.match_field.lower()}|{op.match_value.strip().lower()}"
+
+
+def batch_order(op: "RecordOp | MergedOp") -> tuple[str, str]:
+    """Records in a stable order, the ops of one target record side by side."""
+    return target_key(op), op.key
+
+
 # Joins the fields (and values) of a match on several fields; no event value may hold it (see action_mapping).
 MATCH_SEPARATOR = "\x1f"
 

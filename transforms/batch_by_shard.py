@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.records import MergedOp, RecordOp
+from schemas.records import MergedOp, RecordOp, batch_order, target_key
 from transforms import metrics
 from transforms.coders import ShardMergeCoder
 from transforms.merging import RecordMerge
@@ -27,9 +27,25 @@ PART = "part"
 
 
 def shard_key(op: RecordOp | MergedOp, shards: int) -> str:
-    """`<sobject>|<n>`: crc32 is stable across processes and runs, unlike Python's salted hash()."""
-    n = zlib.crc32(op.key.encode("utf-8", "surrogatepass")) % shards
+    """`<sobject>|<n>`, n from the op's target record (schemas.records.target_key), so that the records of
+    several actions on one Salesforce record meet in one shard. crc32 is stable across processes and runs,
+    unlike Python's salted hash()."""
+    n = zlib.crc32(target_key(op).encode("utf-8", "surrogatepass")) % shards
     return f"{op.sobject}|{n}"
+
+
+def cut(ops: list[MergedOp], size: int) -> list[list[MergedOp]]:
+    """`ops` (in batch_order) in batches of `size`, never cut between two records of one target record: a
+    batch grows by the few records other actions hold of its last one, and writes them one after the other."""
+    batches = []
+    start, end = 0, len(ops)
+    while start < end:
+        stop = min(start + size, end)
+        while stop < end and target_key(ops[stop]) == target_key(ops[stop - 1]):
+            stop += 1
+        batches.append(ops[start:stop])
+        start = stop
+    return batches
 
 
 class ShardMerge:
@@ -50,7 +66,7 @@ class ShardMerge:
 @beam.typehints.with_input_types(RecordOp)
 @beam.typehints.with_output_types(tuple[list[MergedOp], int])
 class MergeShard(beam.CombineFn):
-    """Merges the operations of one shard per record: (MergedOps in key order, duplicates dropped).
+    """Merges the operations of one shard per record: (MergedOps in batch_order, duplicates dropped).
 
     Its types are declared so that Beam measures a shard's output through MergedOp's coder (a count)
     instead of pickling all its records to sample their size.
@@ -83,9 +99,9 @@ class MergeShard(beam.CombineFn):
         return into
 
     def extract_output(self, shard: ShardMerge) -> tuple[list[MergedOp], int]:
-        # Key order: the same batches from the same input, run after run.
-        merges = [shard.records[key] for key in sorted(shard.records)]
-        return [m.result() for m in merges], sum(m.duplicates for m in merges)
+        # A stable order: the same batches from the same input, run after run.
+        merged = sorted((m.result() for m in shard.records.values()), key=batch_order)
+        return merged, sum(m.duplicates for m in shard.records.values())
 
 
 class _CountDuplicates(beam.DoFn):
@@ -118,11 +134,11 @@ class _SplitIntoBatches(beam.DoFn):
             by_object.setdefault(op.sobject, []).append(op)
         size = self._batch_size
         for sobject, part in by_object.items():
-            full = len(part) - len(part) % size
-            for start in range(0, full, size):
-                yield f"{FULL}|{part[start].key}", part[start : start + size]
-            if full < len(part):
-                yield f"{PART}|{sobject}", part[full:]
+            for batch in cut(part, size):
+                if len(batch) >= size:
+                    yield f"{FULL}|{batch[0].key}", batch
+                else:  # the last one
+                    yield f"{PART}|{sobject}", batch
 
 
 class _FillBatches(beam.DoFn):
@@ -140,9 +156,8 @@ class _FillBatches(beam.DoFn):
                 self.batch_sizes.update(len(batch))
                 yield batch
             return
-        ops = sorted((op for part in parts for op in part), key=lambda op: op.key)
-        for start in range(0, len(ops), self._batch_size):
-            batch = ops[start : start + self._batch_size]
+        ops = sorted((op for part in parts for op in part), key=batch_order)
+        for batch in cut(ops, self._batch_size):
             self.batch_sizes.update(len(batch))
             yield batch
 
@@ -155,7 +170,7 @@ def _key_by_shard(shards: int):
 
 
 class MergePerShard(beam.PTransform):
-    """Bounded input: RecordOps into lists of MergedOps, one per shard of each sObject, in key order.
+    """Bounded input: RecordOps into lists of MergedOps, one per shard of each sObject, in batch_order.
 
     Records are spread over `shards` by a stable hash of their key, so that several workers merge at
     once; each record is in exactly one list. Duplicate messageIds dropped by the merge are counted.

@@ -2,7 +2,6 @@
 
 import math
 import time
-import zlib
 from collections.abc import Callable, Iterable
 
 import apache_beam as beam
@@ -19,24 +18,16 @@ from apache_beam.transforms.userstate import (
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas.records import MergedOp, RecordOp
+from schemas.records import MergedOp, RecordOp, batch_order
 from transforms import metrics
+from transforms.batch_by_shard import cut, shard_key
 from transforms.merging import RecordMerge
-
-
-def shard_of(op: RecordOp, shards: int) -> str:
-    """`<sobject>|<n>`, the same key as batch_by_shard.shard_key gives the merged record.
-
-    crc32 of the record key is stable across processes and runs (Python's hash() is salted), so every
-    op of a record reaches the same buffer, and the same shard in bounded and streaming runs.
-    """
-    return f"{op.sobject}|{zlib.crc32(op.key.encode('utf-8')) % shards}"
 
 
 def merge_buffered(ops: Iterable[RecordOp], batch_size: int) -> tuple[list[list[MergedOp]], int]:
     """One MergedOp per record of `ops`, in lists of at most `batch_size`, and the duplicates dropped.
 
-    Records come out sorted by key, so that the lists do not depend on the order the buffer returns
+    Records come out in batch_order, so that the lists do not depend on the order the buffer returns
     its ops in; RecordMerge makes each record's merge independent of that order too.
     """
     merges: dict[str, RecordMerge] = {}
@@ -45,9 +36,9 @@ def merge_buffered(ops: Iterable[RecordOp], batch_size: int) -> tuple[list[list[
         if merge is None:
             merge = merges[op.key] = RecordMerge()
         merge.add(op)
-    merged = [merges[key].result() for key in sorted(merges)]
+    merged = sorted((merge.result() for merge in merges.values()), key=batch_order)
     duplicates = sum(merge.duplicates for merge in merges.values())
-    return [merged[i : i + batch_size] for i in range(0, len(merged), batch_size)], duplicates
+    return cut(merged, batch_size), duplicates
 
 
 def refire_at(deadline: float | None, now: float) -> float | None:
@@ -66,7 +57,7 @@ class _KeyByShard(beam.DoFn):
         self._shards = shards
 
     def process(self, op: RecordOp):
-        yield shard_of(op, self._shards), op
+        yield shard_key(op, self._shards), op
 
 
 _SIZE, _AGE, _DRAIN = metrics.BUFFER_FLUSH_REASONS

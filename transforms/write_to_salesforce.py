@@ -31,7 +31,7 @@ from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
 from salesforce.errors import LOGIN_BLOCK_REASONS, ConfigurationError
 from schemas.dead_letter import UndeliveredEvent
-from schemas.records import MergedOp
+from schemas.records import MergedOp, target_key
 from transforms import metrics
 from transforms.batch_writer import (  # noqa: F401  (re-exported: the writer's public names)
     KEY_FIELD,
@@ -126,7 +126,7 @@ class _Session:
         self.writer = writer
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="beamforce-writer")
         self.lock = threading.Lock()
-        self.in_flight: dict[str, Future] = {}  # record key -> the write that holds it
+        self.in_flight: dict[str, Future] = {}  # target record (target_key) -> the write that holds it
         self.reported: dict[str, int] = {}
         self.limit_waited = 0.0
         self.pauses_reported: frozenset[str] = frozenset()  # the login_paused gauges last set to 1
@@ -316,7 +316,7 @@ class _WriteBatch(WriterFn):
             report = BatchReport(results=all_failed(batch, "login_failed", message))
             yield from self._emit(report, timestamp, window)
             return
-        keys = {op.key for op in batch}
+        keys = {target_key(op) for op in batch}
         with session.lock:
             in_flight = session.in_flight
             earlier = {in_flight[k] for k in keys if k in in_flight}

@@ -422,3 +422,69 @@ def test_several_leads_with_one_email_the_latest_is_updated_and_counted(org, tmp
     assert "Several records matched (the most recently modified one was updated):\n    Lead: 1" in (
         summary.format_text()
     )
+
+
+TWO_ACTIONS_ON_LEAD = """\
+version: 1
+actions:
+  - name: identify_lead
+    trigger: identify
+    object: Lead
+    operation: upsert
+    preset: segment_lead
+    match:
+      Email: traits.email
+  - name: form_lead
+    trigger: {track: Form Submitted}
+    object: Lead
+    operation: upsert
+    match:
+      Email: properties.email
+    fields:
+      Description: properties.message
+    create_defaults:
+      LastName: n/a
+      Company: n/a
+"""
+
+
+def test_two_actions_upserting_one_lead_by_email_in_one_run_create_it_once(org, tmp_path):
+    # Without docs/org-setup.md's fields, nothing but the pipeline keeps two writers of one new Lead apart:
+    # the two actions' records of an email must be written one after the other, not by two batches at once.
+    emails = [f"both{i}@example.com" for i in range(300)]
+    events = []
+    for i, email in enumerate(emails):
+        events.append(identify(f"i{i}", {"email": email, "lastName": f"L{i}", "title": f"T{i}"}))
+        events.append(
+            {
+                "type": "track",
+                "event": "Form Submitted",
+                "messageId": f"t{i}",
+                "userId": f"user-i{i}",
+                "timestamp": "2026-11-28T12:00:01.000Z",
+                "properties": {"email": email, "message": f"M{i}"},
+                "integrations": ON,
+            }
+        )
+    actions = tmp_path / "actions.yaml"
+    actions.write_text(TWO_ACTIONS_ON_LEAD, encoding="utf-8")
+
+    summary, dead = run_pipeline(
+        org,
+        tmp_path,
+        events,
+        "--actions_config",
+        str(actions),
+        "--write_method",
+        "rest",
+        "--batch_size",
+        "7",
+        "--writer_threads",
+        "8",
+    )
+
+    leads = {r["Email"]: (r["LastName"], r.get("Title"), r.get("Description")) for r in records(org, "Lead")}
+    assert len(records(org, "Lead")) == len(emails)
+    assert leads == {email: (f"L{i}", f"T{i}", f"M{i}") for i, email in enumerate(emails)}
+    assert summary.records_written == {"Lead": {"create": 300, "update": 300}}
+    assert dead == []

@@ -14,7 +14,7 @@ from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas.events import EventRef
-from schemas.records import RecordOp
+from schemas.records import RecordOp, batch_order
 from tests.streaming.conftest import BATCH_RUNNER, run_and_count, streaming_pipeline
 from transforms import metrics
 from transforms.batch_by_shard import shard_key
@@ -24,7 +24,6 @@ from transforms.stateful_batching import (
     _BufferByShardFn,
     merge_buffered,
     refire_at,
-    shard_of,
 )
 
 BASE = datetime(2026, 6, 1, tzinfo=UTC)
@@ -118,21 +117,21 @@ def test_settings_are_checked_at_construction(settings, message):
         BufferByShard(**settings)
 
 
-def test_shard_of_is_stable_case_insensitive_and_batch_by_shards_key():
+def test_shard_key_is_stable_case_insensitive_and_the_same_for_ops_and_merged_records():
     ops = [_op(f"u{i}@x.com", i) for i in range(6)] + [_op("Acme", 9, sobject="Account")]
     # crc32, not hash(): the same in every process and run.
-    assert [shard_of(op, 4) for op in ops] == [
-        "Lead|0",
-        "Lead|0",
-        "Lead|1",
-        "Lead|1",
+    assert [shard_key(op, 4) for op in ops] == [
+        "Lead|2",
+        "Lead|2",
         "Lead|3",
         "Lead|3",
-        "Account|0",
+        "Lead|1",
+        "Lead|1",
+        "Account|3",
     ]
-    assert shard_of(_op(" U0@X.COM", 1), 4) == shard_of(_op("u0@x.com", 2), 4)
+    assert shard_key(_op(" U0@X.COM", 1), 4) == shard_key(_op("u0@x.com", 2), 4)
     # A record's shard is the same in streaming and bounded runs.
-    assert [shard_of(op, 4) for op in ops] == [shard_key(_merged(op), 4) for op in ops]
+    assert [shard_key(op, 4) for op in ops] == [shard_key(_merged(op), 4) for op in ops]
 
 
 def test_merge_buffered_sorts_records_and_cuts_lists_of_at_most_batch_size():
@@ -362,10 +361,8 @@ def test_every_buffer_is_flushed_at_drain(runner_clock):
     # One list per shard in use (so of one sObject), sorted by record; every record once.
     by_shard: dict[str, list] = {}
     for op in ops:
-        by_shard.setdefault(shard_of(op, 4), []).append(op)
-    expected = [
-        (END, [_merged(op) for op in sorted(held, key=lambda op: op.key)]) for held in by_shard.values()
-    ]
+        by_shard.setdefault(shard_key(op, 4), []).append(op)
+    expected = [(END, [_merged(op) for op in sorted(held, key=batch_order)]) for held in by_shard.values()]
     _same(lists, expected)
     assert counts == _flushed(drain=len(by_shard))
 

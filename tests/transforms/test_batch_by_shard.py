@@ -6,9 +6,9 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.events import EventRef
-from schemas.records import RecordOp
+from schemas.records import RecordOp, batch_order, target_key
 from tests.transforms.conftest import run_and_count
-from transforms.batch_by_shard import CutIntoBatches, MergePerShard, MergeShard, shard_key
+from transforms.batch_by_shard import CutIntoBatches, MergePerShard, MergeShard, cut, shard_key
 
 T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 
@@ -26,13 +26,13 @@ def _op(sobject, value, fields=None, ts=T1, mid=None, line=1):
 
 
 def test_shard_key_is_stable_and_case_insensitive():
-    # crc32 of "Lead|a@example.com": the same in every process and run (unlike hash()).
+    # crc32 of "Lead|email|a@example.com": the same in every process and run (unlike hash()).
     assert shard_key(_op("Lead", "a@example.com"), 8) == shard_key(_op("Lead", "A@EXAMPLE.COM "), 8)
     assert [shard_key(_op("Lead", f"u{i}@x.com"), 4) for i in range(4)] == [
-        "Lead|0",
-        "Lead|0",
-        "Lead|1",
-        "Lead|1",
+        "Lead|2",
+        "Lead|2",
+        "Lead|3",
+        "Lead|3",
     ]
 
 
@@ -152,3 +152,51 @@ def _merged_shard(records: int):
     for i in range(records):
         fn.add_input(shard, _op("Lead" if i < 8 else "Account", f"u{i}@x.com"))
     return shard
+
+
+def _action_op(action: str, value: str, match_field: str = "Email", instance: str = "") -> RecordOp:
+    return RecordOp(
+        "Lead", match_field, value, {}, {}, T1, f"{action}-{value}", action=action, instance=instance
+    )
+
+
+def test_the_records_of_two_actions_on_one_lead_share_a_shard_and_a_batch():
+    # The identify preset and a form's track both upsert the Lead of an email: two records (they never
+    # merge), one target. Two batches written at once would each find no Lead and each create one.
+    ops = [_action_op("identify_lead", f"u{i}@x.com") for i in range(6)]
+    ops += [_action_op("form_lead", f"U{i}@X.com ") for i in range(6)]
+    assert {target_key(op) for op in ops} == {f"Lead|email|u{i}@x.com" for i in range(6)}
+    for i in range(6):
+        assert shard_key(ops[i], 4) == shard_key(ops[6 + i], 4)
+    fn = MergeShard()
+    shard = fn.create_accumulator()
+    for op in ops:
+        fn.add_input(shard, op)
+    merged, _ = fn.extract_output(shard)
+    assert [m.action for m in merged[:2]] == ["form_lead", "identify_lead"]
+    for batch in cut(merged, 3):
+        targets = [target_key(m) for m in batch]
+        assert len(batch) == 4 and targets == sorted(targets) and len(set(targets)) == 2
+
+
+@pytest.mark.parametrize(
+    "targets, size, batches",
+    [
+        ("abbcddd", 2, ["abb", "cddd"]),
+        ("abbcddd", 3, ["abb", "cddd"]),
+        ("abcd", 2, ["ab", "cd"]),
+        ("abcde", 2, ["ab", "cd", "e"]),
+        ("aaaa", 1, ["aaaa"]),
+        ("", 5, []),
+    ],
+)
+def test_cut_never_parts_the_records_of_one_target(targets, size, batches):
+    ops = [_action_op(f"action{n}", f"{t}@x.com") for n, t in enumerate(targets)]
+    ops.sort(key=batch_order)
+    assert ["".join(op.match_value[0] for op in batch) for batch in cut(ops, size)] == batches
+
+
+def test_ops_done_once_per_event_or_without_a_match_are_their_own_targets():
+    created = _action_op("case", "", match_field="", instance="m1")
+    read = _action_op("lookup", "u@x.com", instance="m2")
+    assert (target_key(created), target_key(read)) == (created.key, read.key)

@@ -513,15 +513,25 @@ def _refused(host: str, port: int, timeout: float) -> str | None:
     return None
 
 
-def _check_no_earlier_dead_letters(prefix: str, input_files: frozenset[str]) -> None:
+def _check_no_earlier_dead_letters(prefix: str, input_files: frozenset[str], dry_run: bool = False) -> None:
     """A bounded run writes `<prefix>-SSSSS-of-NNNNN.jsonl`, and Beam's sink deletes the files of that
     pattern before it renames its own into place: an earlier run's dead letters there would be lost, unless
-    this run reads them (a replay: they are among `input_files`). Empty files (a run without dead letters)
+    this run reads them (a replay: they are among `input_files`), and writes them (a dry run writes nothing,
+    so its dead letters would replace the ones it read with fewer). Empty files (a run without dead letters)
     hold nothing to lose."""
     try:
         held = [m for m in FileSystems.match([f"{prefix}-*-of-*.jsonl"])[0].metadata_list if m.size_in_bytes]
     except Exception:  # cannot be listed: the write will say so
         return
+    if dry_run:
+        replayed = sorted(m.path for m in held if _normalized(m.path) in input_files)
+        if replayed:
+            raise ConfigurationError(
+                f"--dead_letter_output {prefix!r} is where the dead letters this dry run reads are "
+                f"({replayed[0]}): a dry run writes nothing to Salesforce, so its own dead letters would replace "
+                "them, and the events it would have written would be lost; give the dry run another "
+                "--dead_letter_output"
+            )
     kept = sorted(m.path for m in held if _normalized(m.path) not in input_files)
     if kept:
         raise ConfigurationError(
@@ -813,7 +823,8 @@ def validate(
         if local:
             check_filesystem("--dead_letter_output", o.dead_letter_output)
         if not default and not streaming:
-            _check_no_earlier_dead_letters(o.dead_letter_output, input_files)
+            dry_run = options.view_as(ActionOptions).salesforce_dry_run
+            _check_no_earlier_dead_letters(o.dead_letter_output, input_files, dry_run)
 
     if o.summary_output is not None:
         # A bounded run's summary is written by a worker; a streaming run's by this process.

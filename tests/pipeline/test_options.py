@@ -817,6 +817,23 @@ def test_an_earlier_runs_dead_letters_are_not_replaced(tmp_path, events, files, 
     )
 
 
+@pytest.mark.parametrize("input_glob", ["dl-*.jsonl", "dl-00000-of-00001.jsonl"])
+def test_a_dry_run_may_not_replace_the_dead_letters_it_reads(tmp_path, input_glob):
+    # It writes nothing to Salesforce: its dead letters (none, for events it would write) would empty the file.
+    (tmp_path / "dl-00000-of-00001.jsonl").write_text(DEAD_LETTER)
+    prefix = str(tmp_path / "dl")
+    argv = ["--input", str(tmp_path / input_glob), "--dead_letter_output", prefix, "--salesforce_dry_run"]
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(argv)
+    assert str(raised.value) == (
+        f"--dead_letter_output '{prefix}' is where the dead letters this dry run reads are "
+        f"({tmp_path}/dl-00000-of-00001.jsonl): a dry run writes nothing to Salesforce, so its own dead letters "
+        "would replace them, and the events it would have written would be lost; give the dry run another "
+        "--dead_letter_output"
+    )
+    _validate(argv[:3] + [str(tmp_path / "dry"), "--salesforce_dry_run"])
+
+
 def test_a_streaming_run_is_not_checked_for_earlier_dead_letters(tmp_path, events):
     # Streaming writes one file per window, named by the window: nothing of an earlier run is replaced.
     (tmp_path / "dl-00000-of-00001.jsonl").write_text(DEAD_LETTER)

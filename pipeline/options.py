@@ -528,8 +528,8 @@ def _check_no_earlier_dead_letters(prefix: str, input_files: frozenset[str], dry
         if replayed:
             raise ConfigurationError(
                 f"--dead_letter_output {prefix!r} is where the dead letters this dry run reads are "
-                f"({replayed[0]}): a dry run writes nothing to Salesforce, so its own dead letters would replace "
-                "them, and the events it would have written would be lost; give the dry run another "
+                f"({replayed[0]}): a dry run writes nothing to Salesforce, so its own dead letters would "
+                "replace them, and the events it would have written would be lost; give the dry run another "
                 "--dead_letter_output"
             )
     kept = sorted(m.path for m in held if _normalized(m.path) not in input_files)
@@ -731,6 +731,7 @@ def validate(
         SourceOptions,
         check_archive_has_files,
         check_pubsub_credentials,
+        check_pubsub_names,
         check_source,
         dead_letter_topic,
     )
@@ -749,6 +750,7 @@ def validate(
     local = workers is None
     if local:
         check_pubsub_credentials(options, environ)
+        check_pubsub_names(options)
         servers = options.view_as(SourceOptions).kafka_bootstrap_servers
         if servers:
             check_kafka_brokers(servers)

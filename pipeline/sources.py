@@ -444,6 +444,56 @@ def check_pubsub_credentials(options: PipelineOptions, environ: Mapping[str, str
         ) from None
 
 
+# Seconds to wait for Pub/Sub's answer about one name.
+PUBSUB_CHECK_SECONDS = 15.0
+
+
+def check_pubsub_names(options: PipelineOptions) -> None:
+    """A subscription or topic that does not exist is found now: a missing --dead_letter_topic would
+    otherwise end the run at its first dead letter, after Salesforce was written, and that event with it.
+
+    Only an answer of NOT_FOUND refuses the run: an identity that may publish or pull but not read the
+    name's settings (roles/pubsub.publisher, roles/pubsub.subscriber) is told PERMISSION_DENIED, and an
+    unreachable Pub/Sub is for the run itself to report.
+    """
+    s = options.view_as(SourceOptions)
+    names = [
+        (flag, name, kind)
+        for flag, name, kind in (
+            ("--input_subscription", s.input_subscription, "subscription"),
+            ("--input_topic", s.input_topic, "topic"),
+            ("--dead_letter_topic", s.dead_letter_topic, "topic"),
+        )
+        if name
+    ]
+    if not names:
+        return
+    try:
+        from google.api_core import exceptions
+        from google.cloud import pubsub
+    except ImportError:
+        return  # the source or sink says so when it is built
+    for flag, name, kind in names:
+        try:
+            if kind == "topic":
+                publisher = pubsub.PublisherClient()
+                try:
+                    publisher.get_topic(topic=name, retry=None, timeout=PUBSUB_CHECK_SECONDS)
+                finally:
+                    publisher.transport.close()
+            else:
+                with pubsub.SubscriberClient() as subscriber:
+                    subscriber.get_subscription(subscription=name, retry=None, timeout=PUBSUB_CHECK_SECONDS)
+        except exceptions.NotFound:
+            raise ConfigurationError(
+                f"{flag} {name!r}: Pub/Sub has no such {kind} (or not in that project): create it "
+                f"(gcloud pubsub {kind}s create ...), or give the full name of one that exists, "
+                f"projects/PROJECT/{kind}s/NAME"
+            ) from None
+        except Exception:  # noqa: BLE001  (permission to read its settings, an unreachable Pub/Sub, ...)
+            continue
+
+
 def dead_letter_sink(options: PipelineOptions) -> beam.PTransform | None:
     """The transform that publishes dead letters to a topic, or None when they go to files."""
     s = options.view_as(SourceOptions)

@@ -819,7 +819,8 @@ def test_an_earlier_runs_dead_letters_are_not_replaced(tmp_path, events, files, 
 
 @pytest.mark.parametrize("input_glob", ["dl-*.jsonl", "dl-00000-of-00001.jsonl"])
 def test_a_dry_run_may_not_replace_the_dead_letters_it_reads(tmp_path, input_glob):
-    # It writes nothing to Salesforce: its dead letters (none, for events it would write) would empty the file.
+    # It writes nothing to Salesforce: its dead letters (none for the events it would write) would empty
+    # the file.
     (tmp_path / "dl-00000-of-00001.jsonl").write_text(DEAD_LETTER)
     prefix = str(tmp_path / "dl")
     argv = ["--input", str(tmp_path / input_glob), "--dead_letter_output", prefix, "--salesforce_dry_run"]
@@ -827,9 +828,9 @@ def test_a_dry_run_may_not_replace_the_dead_letters_it_reads(tmp_path, input_glo
         _validate(argv)
     assert str(raised.value) == (
         f"--dead_letter_output '{prefix}' is where the dead letters this dry run reads are "
-        f"({tmp_path}/dl-00000-of-00001.jsonl): a dry run writes nothing to Salesforce, so its own dead letters "
-        "would replace them, and the events it would have written would be lost; give the dry run another "
-        "--dead_letter_output"
+        f"({tmp_path}/dl-00000-of-00001.jsonl): a dry run writes nothing to Salesforce, so its own dead "
+        "letters would replace them, and the events it would have written would be lost; give the dry run "
+        "another --dead_letter_output"
     )
     _validate(argv[:3] + [str(tmp_path / "dry"), "--salesforce_dry_run"])
 

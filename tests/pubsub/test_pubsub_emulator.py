@@ -13,10 +13,11 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.graph import build
 from pipeline.main import STREAMING_RUNNER, counters
-from pipeline.options import BeamforceOptions
+from pipeline.options import BeamforceOptions, validate
 from pipeline.summary import Summary
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import CredentialsSource
+from salesforce.errors import ConfigurationError
 from schemas.dead_letter import DeadLetter
 from schemas.events import EventLine
 from tests.e2e.conftest import export_credentials, records, run_pipeline, streaming_options
@@ -28,7 +29,8 @@ from tests.e2e.streaming_helpers import (
     group,
     identify,
 )
-from tests.pubsub.conftest import Heartbeat, publish, pull, run_until
+from tests.pipeline.test_options import ENV
+from tests.pubsub.conftest import PROJECT, Heartbeat, publish, pull, run_until
 from transforms.parse_events import ParseEvents
 from transforms.read_pubsub import ReadPubSub
 from transforms.write_pubsub import WriteDeadLettersToPubSub
@@ -267,3 +269,25 @@ def test_events_published_to_pubsub_arrive_as_the_exact_leads_and_accounts(pubsu
     assert (summary.events_read, summary.deduplicated, summary.dead_lettered) == (len(arrivals), 2, {})
     assert expected["Lead"]["person1@example.com"]["Title"] == "title 9"
     assert expected["Account"]["G-0"][TIMES_FIELD]["Name"] == at(26)
+
+
+@pytest.mark.parametrize(
+    "flag, kind", [("--input_subscription", "subscription"), ("--dead_letter_topic", "topic")]
+)
+def test_a_pubsub_name_that_does_not_exist_is_refused_before_the_run(pubsub, tmp_path, flag, kind):
+    # Found at the first dead letter, a missing topic would end the run after Salesforce was written.
+    topic, subscription = pubsub.new_topic("names")
+    missing = f"projects/{PROJECT}/{kind}s/no-such-{kind}"
+    given = {"--input_subscription": subscription, "--dead_letter_topic": topic, flag: missing}
+    argv = ["--streaming", *(a for pair in given.items() for a in pair)]
+    environ = {"PUBSUB_EMULATOR_HOST": pubsub.host, **ENV}
+    with pytest.raises(ConfigurationError) as raised:
+        validate(PipelineOptions(argv), environ)
+    assert str(raised.value) == (
+        f"{flag} '{missing}': Pub/Sub has no such {kind} (or not in that project): create it (gcloud pubsub "
+        f"{kind}s create ...), or give the full name of one that exists, projects/PROJECT/{kind}s/NAME"
+    )
+    validate(
+        PipelineOptions(["--streaming", "--input_subscription", subscription, "--dead_letter_topic", topic]),
+        environ,
+    )

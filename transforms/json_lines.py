@@ -5,6 +5,7 @@
 import json
 import os
 import time
+import uuid
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -26,21 +27,26 @@ class _StampNow(beam.DoFn):
         yield window.TimestampedValue(line, max(Timestamp.of(time.time()), timestamp))
 
 
-def windowed_file_naming(prefix: str, clock=time.time):
-    """`<prefix>-<window start>-<window end>-<pane>-<shard>-of-<shards>.jsonl`: the pane index keeps a
-    late firing from replacing the window's earlier file.
+def windowed_file_naming(prefix: str, clock=time.time, run: str | None = None):
+    """`<prefix>-<window start>-<window end>-<pane>-<run>-<shard>-of-<shards>.jsonl`: the pane index keeps
+    a late firing from replacing the window's earlier file, and `run` (8 random hex digits, drawn when the
+    graph is built unless given) an earlier run's: a job restarted within the minute, or two jobs given
+    one prefix, would otherwise write the same window's file, and the last would replace the first.
 
     Lines flushed when the input ends or the job drains are stamped at the end of time, where the
     watermark then is (transforms/stateful_batching.py), and their window lies past any date: that file
     is named `<prefix>-<when it is written>-end-...`.
     """
 
+    run = run or uuid.uuid4().hex[:8]
+
     def name(window_, pane, shard_index, total_shards, compression, destination):
         start, end = _utc_text(window_.start), _utc_text(window_.end)
         if start is None or end is None:
             start, end = _utc_text(Timestamp.of(clock())), "end"
         index = pane.index if pane is not None else 0
-        return f"{prefix}-{start}-{end}-{index:03d}-{shard_index or 0:05d}-of-{total_shards or 1:05d}.jsonl"
+        shard = f"{shard_index or 0:05d}-of-{total_shards or 1:05d}"
+        return f"{prefix}-{start}-{end}-{index:03d}-{run}-{shard}.jsonl"
 
     return name
 
@@ -72,7 +78,8 @@ def write_json_lines(
 
     Bounded input: `<prefix>-SSSSS-of-NNNNN.jsonl`, written when the run ends (`single_file`: exactly the
     file `prefix`). Unbounded input (`window_seconds` set): one set of complete files per window of
-    processing, `<prefix>-<window start>-<window end>-<pane>-...jsonl`, written once the window closed.
+    processing, `<prefix>-<window start>-<window end>-<pane>-<run>-...jsonl`, written once the window
+    closed.
     """
     check_prefix(prefix, window_seconds)
     if single_file and window_seconds is not None:

@@ -2,9 +2,11 @@
 
 import glob
 import json
+import re
 
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
 from schemas.dead_letter import DeadLetter
 from tests.streaming.conftest import run_and_count, streaming_pipeline
@@ -38,7 +40,7 @@ def test_dead_letters_are_written_per_window_and_replay(tmp_path):
     assert counts["dead_letter:REQUEST_LIMIT_EXCEEDED"] == 6
     assert len(lines) == 6
     assert len(files) == 3
-    assert [f for f in files if f.endswith("-end-000-00000-of-00001.jsonl")] == [files[-1]]
+    assert [f for f in files if re.search(r"-end-000-[0-9a-f]{8}-00000-of-00001\.jsonl$", f)] == [files[-1]]
     # Each line is a dead letter whose replay gives its event back.
     replayed = [parse_line(line.rstrip("\n"), "replay") for line in lines]
     assert sorted(e.message_id for e in replayed) == [f"m{n}" for n in range(6)]
@@ -55,8 +57,25 @@ def test_file_names_carry_the_window_and_the_pane():
     class _Pane:
         index = 2
 
-    name = windowed_file_naming("dead_letters")(_Window(0, 60), _Pane(), 0, 1, None, None)
-    assert name == "dead_letters-19700101T000000Z-19700101T000100Z-002-00000-of-00001.jsonl"
+    name = windowed_file_naming("dead_letters", run="0a1b2c3d")(_Window(0, 60), _Pane(), 0, 1, None, None)
+    assert name == "dead_letters-19700101T000000Z-19700101T000100Z-002-0a1b2c3d-00000-of-00001.jsonl"
+
+
+def test_two_runs_name_the_same_window_apart():
+    # A job restarted within the minute (or two jobs given one prefix) must not replace the first's file.
+    first, second = windowed_file_naming("dead_letters"), windowed_file_naming("dead_letters")
+
+    class _Window:
+        start, end = Timestamp(0), Timestamp(60)
+
+    names = {naming(_Window(), None, 0, 1, None, None) for naming in (first, second, first)}
+    assert len(names) == 2
+    assert all(
+        re.fullmatch(
+            r"dead_letters-19700101T000000Z-19700101T000100Z-000-[0-9a-f]{8}-00000-of-00001\.jsonl", n
+        )
+        for n in names
+    )
 
 
 def test_the_window_at_the_end_of_time_is_named_by_when_it_is_written():
@@ -64,7 +83,7 @@ def test_the_window_at_the_end_of_time_is_named_by_when_it_is_written():
         start = GlobalWindow().max_timestamp()
         end = GlobalWindow().max_timestamp() + 60
 
-    name = windowed_file_naming("dead_letters", clock=lambda: 1_764_698_100.0)(
+    name = windowed_file_naming("dead_letters", clock=lambda: 1_764_698_100.0, run="0a1b2c3d")(
         _Window(), None, 0, 1, None, None
     )
-    assert name == "dead_letters-20251202T175500Z-end-000-00000-of-00001.jsonl"
+    assert name == "dead_letters-20251202T175500Z-end-000-0a1b2c3d-00000-of-00001.jsonl"

@@ -258,6 +258,9 @@ class BeamforceOptions(PipelineOptions):
         )
 
 
+# The longest --dedup_ttl_seconds, --max_buffering_seconds and --progress_seconds: a year.
+MAX_SECONDS = 365 * 24 * 3600
+
 # The modules defining this project's options: imported before flags are checked, wherever that happens.
 OPTION_MODULES = ("pipeline.options", "pipeline.sources", "pipeline.auth_options", "pipeline.action_options")
 
@@ -875,9 +878,11 @@ def validate(
         ("--max_buffering_seconds", o.max_buffering_seconds, "5"),
         ("--progress_seconds", o.progress_seconds, "60"),
     ):
-        if not (value > 0 and math.isfinite(value)):
+        if not 0 < value <= MAX_SECONDS:
+            # Past that, a timer or a wait overflows (threading's waits end at about 292 years).
             raise ConfigurationError(
-                f"{flag} {value:g} is not a duration: give seconds above 0, e.g. {flag} {example}"
+                f"{flag} {value:g} is not a duration: give seconds above 0 and at most {MAX_SECONDS} (a "
+                f"year), e.g. {flag} {example}"
             )
     if o.write_method == "bulk" and streaming:
         raise ConfigurationError(

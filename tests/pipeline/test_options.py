@@ -1004,3 +1004,23 @@ def test_options_that_name_a_path_are_given_once(argv, message):
     with pytest.raises(ConfigurationError) as raised:
         check_not_repeated(argv)
     assert str(raised.value) == message
+
+
+EXAMPLE_SECONDS = {"--dedup_ttl_seconds": "86400", "--max_buffering_seconds": "5", "--progress_seconds": "60"}
+
+
+@pytest.mark.parametrize("flag", list(EXAMPLE_SECONDS))
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e300", "31536001"])
+def test_a_duration_out_of_range_is_refused(events, flag, value):
+    # 1e300 made the progress thread's wait overflow, after the run had started.
+    with pytest.raises(ConfigurationError) as raised:
+        _validate(["--input", events, "--streaming", flag, value])
+    assert str(raised.value) == (
+        f"{flag} {float(value):g} is not a duration: give seconds above 0 and at most 31536000 (a year), "
+        f"e.g. {flag} {EXAMPLE_SECONDS[flag]}"
+    )
+
+
+@pytest.mark.parametrize("flag", list(EXAMPLE_SECONDS))
+def test_a_year_is_the_longest_duration(events, flag):
+    _validate(["--input", events, "--streaming", flag, "31536000"])

@@ -172,14 +172,19 @@ def build(
         write_failures,
     ) | "FlattenDeadLetters" >> beam.Flatten()
     if dead_letter_sink is not None:
-        _ = dead_letters | "PublishDeadLetters" >> dead_letter_sink
+        dead_written = dead_letters | "PublishDeadLetters" >> dead_letter_sink
     else:
-        _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
+        dead_written = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
             options.dead_letter_output, window_seconds=window_seconds
         )
-    if summary is not None and not streaming:
-        # Last: every counting stage has registered its tallies by now.
-        tallies = tuple(tally.collected(p)) | "FlattenTallies" >> beam.Flatten().with_output_types(
-            tally.Tally
-        )
+    if streaming:
+        return
+    # Last: every counting stage has registered its tallies by now.
+    tallies = tuple(tally.collected(p)) | "FlattenTallies" >> beam.Flatten().with_output_types(tally.Tally)
+    if summary is not None:
         _ = tallies | "Summary" >> summary
+    commit_when_done = getattr(source, "commit_when_done", None)
+    if commit_when_done is not None:
+        # A source that acknowledges its events only once the run has handled them all (a bounded Kafka
+        # read): after the writers (their tallies) and the dead letters' sink.
+        commit_when_done([tallies] + ([dead_written] if isinstance(dead_written, beam.PCollection) else []))

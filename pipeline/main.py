@@ -124,6 +124,11 @@ def _unwritten_events(options: PipelineOptions) -> str:
         )
     if s.input_subscription or s.input_topic:
         return "Pub/Sub messages not handled yet stay unacknowledged and are delivered again"
+    if s.kafka_topic and (s.kafka_bounded or s.kafka_max_idle_seconds is not None):
+        return (
+            "A Kafka read that ends commits its offsets only once the run has handled every event: a new run "
+            "in the group reads these events again; records already written are not duplicated"
+        )
     if s.kafka_topic:
         return "Kafka offsets are committed only for handled events: a restart in the group reads the rest"
     return "Files are read again from the start by a new run; records already written are not duplicated"

@@ -33,6 +33,8 @@ POLL_MESSAGES = 500
 CHECKPOINT_RECORDS = 10_000
 CHECKPOINT_SECONDS = 5.0
 IDLE_CHECKPOINT_SECONDS = 1.0
+# The output of a read that ends: ((topic, partition), the next offset to read), committed at the end.
+HANDLED = "handled"
 # Metadata, committed offsets and end offsets at the start of a read.
 METADATA_TIMEOUT_SECONDS = 30.0
 
@@ -295,8 +297,8 @@ def _partition_process(unbounded: bool):
 
 
 class _ReadPartition(_WithConsumer):
-    """The records of one partition as EventLines stamped with their event time; the offsets a bundle
-    handled are committed for the group once the runner has finalized that bundle.
+    """The records of one partition as EventLines stamped with their event time; with `commit`, the
+    offsets a bundle handled are committed for the group once the runner has finalized that bundle.
 
     Each call reads until CHECKPOINT_RECORDS or CHECKPOINT_SECONDS, then checkpoints: the bundle ends,
     its outputs are handled, its offsets committed, and the rest of the partition is read in the next.
@@ -312,8 +314,10 @@ class _ReadPartition(_WithConsumer):
         checkpoint_records: int,
         checkpoint_seconds: float,
         clock: Callable[[], float],
+        commit: bool = True,
     ) -> None:
         self._settings = (bootstrap_servers, group_id, dict(config))
+        self._commits = commit
         self._max_idle = max_idle_seconds
         self._checkpoint_records = checkpoint_records
         self._checkpoint_seconds = checkpoint_seconds
@@ -328,6 +332,14 @@ class _ReadPartition(_WithConsumer):
         yield from self.counts.emit()
 
     def _read(self, element: KafkaPartition, tracker, watermark, finalizer):
+        last = _LastHandled()
+        yield from self._records(element, tracker, watermark, finalizer, last)
+        if not self._commits and last.offset is not None:
+            # Reached only when the read ended well: the next offset to read, for commit_when_done.
+            partition = (element.topic, element.partition)
+            yield beam.pvalue.TaggedOutput(HANDLED, (partition, last.offset + 1))
+
+    def _records(self, element: KafkaPartition, tracker, watermark, finalizer, last: "_LastHandled"):
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
         topic, partition = element.topic, element.partition
@@ -398,7 +410,8 @@ class _ReadPartition(_WithConsumer):
             # Counted once per call: a counter update per record costs more than the record.
             self.counts.inc(metrics.EVENTS_READ, events)
             self.counts.inc(metrics.BLANK_LINES, blanks)
-            if handled is not None:
+            last.offset = handled
+            if handled is not None and self._commits:
                 finalizer.register(lambda offset=handled + 1: self._commit(topic, partition, offset))
 
     def _stamp(self, line: str | bytes, kafka_timestamp: tuple[int, int]) -> float:
@@ -437,12 +450,42 @@ def _advance(watermark, stamp: Timestamp) -> None:
         watermark.set_watermark(stamp)
 
 
+class _LastHandled:
+    """The last offset a read of a partition claimed, once the read has ended (None: it claimed none)."""
+
+    offset: int | None = None
+
+
+class _CommitAtEnd(_WithConsumer):
+    """Commits, for the group, the next offset to read of each partition a read that ends has read:
+    applied with a side input complete only once the run has handled every event (commit_when_done)."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str, config: Mapping[str, Any]) -> None:
+        self._settings = (bootstrap_servers, group_id, dict(config))
+        self._consumer = None
+
+    def process(self, element: tuple[tuple[str, int], int], done: int):
+        from confluent_kafka import TopicPartition
+
+        (topic, partition), offset = element
+        self._consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=False)
+        _LOG.info(
+            "Kafka %s: offset %d committed for the group, every event before it handled",
+            source_of(topic, partition),
+            offset,
+        )
+
+
 class ReadKafka(beam.PTransform):
     """Reads Kafka topics with the consumer group `group_id`, from its committed offsets (else the
-    earliest), each record once at least; offsets are committed after the bundle that read them.
+    earliest), each record once at least.
 
-    `bounded` reads to the end offsets present at the start (a backfill); otherwise the read never ends,
-    unless `max_idle_seconds` is given: a partition with no new record for that long stops (tests).
+    `bounded` reads to the end offsets present at the start (a backfill, a catch-up); with
+    `max_idle_seconds`, a partition with no new record for that long stops. A read that ends so commits its
+    offsets only once the run has handled every event: the graph calls commit_when_done with its last
+    stages. An interrupted or failed run commits nothing, and the next reads the same events again (what
+    was written is not duplicated). Otherwise the read never ends, and offsets are committed after the
+    bundle that read them, once the runner has finalized it (Dataflow and Flink keep its outputs first).
     `config` is passed to librdkafka (SASL, SSL, ...); secret values are given as env:NAME or file:PATH,
     read by each worker when it starts, so that they are in neither the job's graph nor its display data.
 
@@ -486,6 +529,7 @@ class ReadKafka(beam.PTransform):
         self._max_idle = max_idle_seconds
         self._checkpoint = (checkpoint_records, checkpoint_seconds)
         self._clock = clock
+        self._handled: beam.PCollection | None = None
 
     def display_data(self) -> dict:
         # Setting names only: a value could be a secret under a name no rule knows.
@@ -503,7 +547,7 @@ class ReadKafka(beam.PTransform):
         # over all of it) can follow it on any runner.
         ends = self._bounded or self._max_idle is not None
         reader = _ReadPartition if ends else _ReadUnboundedPartition
-        read = (
+        partitions = (
             pbegin
             | "Impulse" >> beam.Impulse()
             | "ListPartitions"
@@ -514,24 +558,46 @@ class ReadKafka(beam.PTransform):
             )
             # Without it a distributed runner fuses the listing with the reads: one worker for all.
             | "SpreadPartitions" >> beam.Reshuffle()
-            | "ReadPartitions"
-            >> beam.ParDo(
-                reader(
-                    self._bootstrap_servers,
-                    self._group_id,
-                    self._config,
-                    self._max_idle,
-                    *self._checkpoint,
-                    clock=self._clock,
-                )
-            )
-            .with_output_types(EventLine)
-            .with_outputs(TALLY, main="lines")
         )
+        read = partitions | "ReadPartitions" >> beam.ParDo(
+            reader(
+                self._bootstrap_servers,
+                self._group_id,
+                self._config,
+                self._max_idle,
+                *self._checkpoint,
+                clock=self._clock,
+                commit=not ends,
+            )
+        ).with_output_types(EventLine).with_outputs(TALLY, HANDLED, main="lines")
         collect(read[TALLY])
+        if ends:
+            self._handled = read[HANDLED]
+            # A tagged output's type is not declared by with_output_types: without it, the offsets' keys
+            # would be pickled, which a grouping may not rely on.
+            self._handled.element_type = beam.typehints.Tuple[beam.typehints.Tuple[str, int], int]
         lines = read.lines
         dead_letters = pbegin | "NoDeadLetters" >> beam.Create([]).with_output_types(DeadLetter)
         return Result(lines, dead_letters)
+
+    def commit_when_done(self, done: Sequence[beam.PCollection]) -> None:
+        """A read that ends: commits each partition's offsets once every PCollection of `done` (the run's
+        last stages: its stages' tallies, its dead letters written) is complete. A batch runner computes a
+        side input whole before the step that reads it, so the commit follows everything the run did."""
+        if self._handled is None:
+            return
+        finished = (
+            tuple(done) | "FlattenDone" >> beam.Flatten() | "CountDone" >> beam.combiners.Count.Globally()
+        )
+        _ = (
+            self._handled
+            | "LastOffsets" >> beam.CombinePerKey(max).with_output_types(tuple[tuple[str, int], int])
+            | "CommitKafkaOffsets"
+            >> beam.ParDo(
+                _CommitAtEnd(self._bootstrap_servers, self._group_id, self._config),
+                done=beam.pvalue.AsSingleton(finished),
+            )
+        )
 
 
 # Kafka's own reference to a value that one of its configuration providers reads (config.providers), e.g.

@@ -157,6 +157,14 @@ def test_a_dead_letter_topic_is_named_as_the_summary_shows_it():
         (["--input_subscription", SUB, "--runner", "BundleBasedDirectRunner"], "lost to this run"),
         (["--input_subscription", SUB, "--runner", "DataflowRunner"], "delivered again"),
         (["--kafka_bootstrap_servers", "k:9092", "--kafka_topic", "a"], "restart in the group"),
+        (
+            ["--kafka_bootstrap_servers", "k:9092", "--kafka_topic", "a", "--kafka_bounded"],
+            "reads these events again",
+        ),
+        (
+            ["--kafka_topic", "a", "--kafka_max_idle_seconds", "5"],
+            "only once the run has handled every event",
+        ),
         (["--input", "events/*.jsonl"], "not duplicated"),
     ],
 )

@@ -4,7 +4,9 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
@@ -369,6 +371,29 @@ def help_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated:
+    """SIGTERM (docker stop, systemd, a scheduler's kill) stops the run as Ctrl-C does: the job is
+    cancelled, what it did is summarized, and the exit status is 143 (128 + SIGTERM) instead of 130."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum, frame) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def handling(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # only the main thread may handle signals (an embedding program's worker thread)
+            return
+        previous = signal.signal(signal.SIGTERM, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -382,8 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our own progress lines (INFO) show; Beam's INFO chatter does not.
     for name in ("pipeline", "transforms"):
         logging.getLogger(name).setLevel(logging.INFO)
+    terminated = _Terminated()
     try:
-        summary = run(argv)
+        with terminated.handling():
+            summary = run(argv)
     except ConfigurationError as e:
         print(f"beamforce: configuration error: {e}", file=sys.stderr)
         return 2
@@ -393,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse rejected a value; it has printed why
         return 2 if e.code not in (0, None) else 0
     except KeyboardInterrupt:
-        return 130
+        return 143 if terminated.received else 130
     except Exception:
         _log.exception("beamforce failed")
         return 1

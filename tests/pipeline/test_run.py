@@ -2,7 +2,10 @@
 
 import glob
 import json
+import os
 import re
+import signal
+import time
 
 import apache_beam as beam
 import pytest
@@ -193,3 +196,17 @@ def _raise(error):
         raise error
 
     return fail
+
+
+@pytest.mark.parametrize("sent, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_stops_the_run_as_ctrl_c_does_with_status_143(monkeypatch, sent, status):
+    # Found by a hostile review: docker stop (SIGTERM) killed the run with no summary.
+    def run_until_signalled(argv):
+        os.kill(os.getpid(), sent)
+        time.sleep(30)  # the handler raises in this thread before the sleep ends
+        raise AssertionError("the signal was not handled")
+
+    monkeypatch.setattr("pipeline.main.run", run_until_signalled)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["--input", "events.jsonl"]) == status
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -183,3 +183,31 @@ def test_a_dead_letter_too_large_for_a_message_keeps_the_start_of_its_event(even
 def test_a_dead_letter_topic_must_be_a_topic():
     with pytest.raises(ValueError, match="topics"):
         WriteDeadLettersToPubSub("projects/beamforce-test/subscriptions/dead")
+
+
+@pytest.mark.parametrize(
+    "attributes, stamp",
+    [
+        ({"ts": "2026-03-01T10:00:01Z"}, _us("2026-03-01T10:00:01Z")),
+        ({"ts": "1772359201000"}, 1_772_359_201_000_000),  # epoch milliseconds
+        ({"ts": "2027-01-01T00:00:00.5Z"}, _us("2027-01-01T00:00:00.5Z")),  # the publisher's word, even later
+        # Found by a hostile review: Beam's local source failed the whole run on these.
+        ({"ts": "yesterday"}, READ_US),
+        ({"ts": ""}, READ_US),
+        ({"ts": "9" * 40}, READ_US),
+        ({}, READ_US),  # no attribute: the time the source gave
+    ],
+)
+def test_a_timestamp_attribute_stamps_the_event_and_a_bad_one_does_not_stop_the_run(attributes, stamp):
+    message = PubsubMessage(b'{"timestamp": "2026-01-01T00:00:00Z"}', attributes, publish_time=PUBLISHED)
+    p = beam.Pipeline(runner=RUNNER)
+    stamps = (
+        p
+        | "Messages" >> beam.Create([message])
+        | "StampAsRead"
+        >> beam.Map(lambda m: TimestampedValue(m, Timestamp(micros=READ_US))).with_output_types(PubsubMessage)
+        | "ToEventLines" >> beam.ParDo(_ToEventLine(SOURCE, stamp_event_time=False, timestamp_attribute="ts"))
+        | "Stamps" >> beam.FlatMap(_stamped)
+    )
+    assert_that(stamps | beam.Map(lambda s: s[3]), equal_to([stamp]))
+    run_and_count(p)

@@ -512,7 +512,8 @@ class BulkClient:
                 listener(closed)
         try:
             info = self.wait(job.id, rows=len(rows))
-        except TransientError as exc:
+        except (TransientError, SalesforceApiError) as exc:
+            # Closed, so it may have run (a job deleted meanwhile answers NOT_FOUND): worth finding out.
             return _all(
                 rows, RowResult(UNKNOWN, error_code=exc.error_code, message=exc.message, retryable=True)
             )
@@ -561,7 +562,9 @@ class BulkClient:
                     where = positions.get(row[column]) if column < len(row) else None
                     if where:
                         found[where.popleft()] = _unprocessed(failure, info)
-        except TransientError as exc:
+        except (TransientError, SalesforceApiError) as exc:
+            # The job ran: its rows may have been applied whatever its results say (a job deleted since
+            # it ended answers NOT_FOUND), so they are unknown, never failed.
             log.warning("could not read the results of Bulk job %s: %s", info.id, exc.error_code)
             return [
                 r

@@ -231,10 +231,12 @@ class _BulkUpsert(_Upsert):
                 code = result.error_code or "UNKNOWN_EXCEPTION"
                 message = result.message or ""
                 if result.state == bulk_api.UNKNOWN:
-                    if look_up_before_resending:
+                    if look_up_before_resending:  # a create: looked up before it is sent again
                         written.maybe_applied[k] = TransientError(
                             code, message, attempt + 1, maybe_applied=True
                         )
+                    elif attempt < LOCK_RETRIES:  # an update by Id: sending it again changes nothing more
+                        again.append(k)
                     else:
                         written.failed[k] = (code, message, True)
                 elif attempt < LOCK_RETRIES and (

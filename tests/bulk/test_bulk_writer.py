@@ -67,6 +67,25 @@ class AbortingBulkClient(BulkClient):
         return super().close(job_id)
 
 
+class ForgettingBulkClient(BulkClient):
+    """Deletes the first ingest job of each (object, operation) in `forget` through the real API once it
+    has run, before its results are read, as an administrator cleaning up jobs would: the records were
+    written, but the results are gone (404 NOT_FOUND)."""
+
+    def __init__(self, *args: Any, forget: set[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.forget = set(forget)
+        self.forgotten: list[tuple[str, str]] = []
+
+    def wait(self, job_id: str, kind: str = "ingest", rows: int = 0):
+        info = super().wait(job_id, kind, rows)
+        if (info.object, info.operation) in self.forget:
+            self.forget.discard((info.object, info.operation))
+            self.forgotten.append((info.object, info.operation))
+            self._request("DELETE", f"{kind}/{job_id}")
+        return info
+
+
 @pytest.fixture(scope="module")
 def rest_run(emulator: Any, credentials, settings) -> tuple[list, tuple, dict]:
     """The backfill written through REST (BatchWriter, batches of 100): outcomes, records, calls."""
@@ -199,6 +218,26 @@ def test_rows_a_failed_job_left_unprocessed_are_sent_again(org: Any, credentials
     expected = {"login": 1, "describe": 3, "query": 2, "bulk": 21 + 7, "collections": 1, "total": 35}
     assert calls(org) == expected
     assert client.retries == 1
+
+
+def test_jobs_whose_results_are_gone_are_written_once_and_reported_as_written(
+    org: Any, credentials, settings, rest_run
+) -> None:
+    """The update job's rows are sent again (updates by Id are idempotent); the create job's keys are
+    looked up before anything is sent again, so nothing is created twice."""
+    ops, leads, accounts = backfill(PEOPLE)
+    seed(org, leads, accounts)
+    client = SalesforceClient(credentials, settings)
+    everything = {(sobject, op) for sobject in ("Lead", "Account") for op in ("insert", "update")}
+    bulk = ForgettingBulkClient(client, sleep=WaitForJobs(org.info), forget=everything)
+    writer = BulkWriter(client, bulk, min_job_records=1)
+
+    reports = list(writer.write_all(batches_of(ops, 100)))
+
+    rest_outcomes, rest_state, _ = rest_run
+    assert outcomes(reports) == rest_outcomes
+    assert org_state(org) == rest_state
+    assert sorted(bulk.forgotten) == sorted(everything)
 
 
 def test_rows_left_unprocessed_every_time_are_retryable_failures(org: Any, credentials, settings) -> None:

@@ -382,6 +382,14 @@ def default_dead_letter_output(started: datetime) -> str:
     return os.path.join(run_dir, DEAD_LETTER_FILE_PREFIX)
 
 
+def with_directory(pattern: str) -> str:
+    """A local path or glob without a directory part ('dead*') as one in the current directory ('./dead*'):
+    Beam's local filesystem matches nothing for a glob without a directory."""
+    if "://" in pattern or os.path.dirname(pattern) or not pattern:
+        return pattern
+    return os.path.join(os.curdir, pattern)
+
+
 def _check_input(pattern: str) -> frozenset[str]:
     """The files `pattern` matches (local ones as absolute paths); ConfigurationError when it matches none
     that could be read."""
@@ -741,6 +749,10 @@ def validate(
 
     o = options.view_as(BeamforceOptions)
     source_flag = check_source(options)
+    if source_flag == "--input":
+        o.input = with_directory(o.input)
+    elif source_flag == "--archive":
+        options.view_as(SourceOptions).archive = with_directory(options.view_as(SourceOptions).archive)
     input_files = _check_input(o.input) if source_flag == "--input" else frozenset()
 
     runner = options.view_as(StandardOptions).runner

@@ -980,6 +980,27 @@ def test_an_archive_that_would_read_nothing_is_refused(tmp_path, argv, message):
     assert str(raised.value) == message.replace("{tmp}", str(tmp_path))
 
 
+@pytest.mark.parametrize("flag", ["--input", "--archive"])
+def test_a_glob_without_a_folder_reads_the_current_one(tmp_path, monkeypatch, flag):
+    """Found by a hostile review: Beam's local filesystem matches nothing for 'dead*': the run was refused."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipeline.sources import SourceOptions
+
+    (tmp_path / "dead-letters-00000-of-00001.jsonl").write_text("{}\n")
+    (tmp_path / "other.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    options = PipelineOptions([flag, "dead*", "--dead_letter_output", str(tmp_path / "out" / "dl")])
+
+    validate(options, ENV)
+
+    given = options.view_as(BeamforceOptions).input or options.view_as(SourceOptions).archive
+    assert given == "./dead*"
+    assert [m.path for m in FileSystems.match([given])[0].metadata_list] == [
+        "./dead-letters-00000-of-00001.jsonl"
+    ]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -216,6 +216,17 @@ def action_plan(
                 for a in config.actions
             ),
         )
+    for a in config.actions:
+        if a.operation == "create" and a.idempotency_field is None:
+            _log.warning(
+                "action %r of %s creates without an idempotency_field: an event sent again (a replayed "
+                "dead letter, a file read again, a stream delivered twice after a restart) creates another "
+                "%s; give an External ID field (Unique) of %s as idempotency_field",
+                a.name,
+                config.path,
+                a.object,
+                a.object,
+            )
     readers = [a.name for a in config.actions if a.operation == "read"]
     if o.read_output and not readers:
         _log.warning(

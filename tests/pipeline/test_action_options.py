@@ -342,6 +342,16 @@ def test_a_file_without_read_actions_ignores_read_output_and_says_so(tmp_path, c
     )
 
 
+def test_a_create_without_an_idempotency_field_is_warned_of(tmp_path, caplog):
+    path = write(tmp_path, LEAD, case("create", "fields: {Subject: properties.title}", "open"))
+    action_plan(PipelineOptions(["--actions_config", path]), OrgDescribe(), streaming=False)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"action 'open' of {path} creates without an idempotency_field: an event sent again (a replayed "
+        "dead letter, a file read again, a stream delivered twice after a restart) creates another Case; "
+        "give an External ID field (Unique) of Case as idempotency_field"
+    ]
+
+
 def test_a_file_the_org_cannot_take(tmp_path):
     path = write(tmp_path, LEAD, case("update", ONE + "\nfields: {Subjct: properties.title}"))
     describe = OrgDescribe()

@@ -92,6 +92,7 @@ def build(
     bulk_factory: BulkFactory = BulkClient,
     plan: ActionPlan | None = None,
     summary: beam.PTransform | None = None,
+    run: str | None = None,
 ) -> None:
     """Wires the graph: read -> parse -> gate -> map -> merge and batch -> write; dead letters -> sink.
 
@@ -104,7 +105,8 @@ def build(
     holds the actions (checked against the org) and where read records and a dry run's plan go; by
     default the built-in actions. `summary` (pipeline.summary_stage.WriteSummary) totals the stages'
     tallies into the run's summary file once the input has been handled; a streaming run never ends, so it
-    has none.
+    has none. `run` (8 hex digits) names a streaming run's files and their temporary folder
+    (transforms/json_lines.py), so that a stopped run's waiting lines can be kept.
     """
     if plan is None:
         plan = ActionPlan(default_actions(), WritePolicy())
@@ -154,7 +156,7 @@ def build(
         _ = (
             written.output
             | "RecordsRead" >> beam.FlatMap(read_rows)
-            | "WriteRecordsRead" >> WriteJsonLines(plan.read_output, window_seconds)
+            | "WriteRecordsRead" >> WriteJsonLines(plan.read_output, window_seconds, run=run)
         )
     if plan.dry_run_output:
         _ = (
@@ -175,7 +177,7 @@ def build(
         dead_written = dead_letters | "PublishDeadLetters" >> dead_letter_sink
     else:
         dead_written = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
-            options.dead_letter_output, window_seconds=window_seconds
+            options.dead_letter_output, window_seconds=window_seconds, run=run
         )
     if streaming:
         return

@@ -39,6 +39,7 @@ from salesforce.errors import ConfigurationError, SalesforceLoginError, Transien
 from salesforce.login import UNKNOWN_HOST
 from salesforce.oauth import FLOW_NAMES, login_fix
 from transforms.batch_writer import login_paused, paused_logins
+from transforms.json_lines import keep_unfinished, new_run_id
 from transforms.write_to_salesforce import ClientFactory
 
 NAMESPACE = "beamforce"
@@ -149,8 +150,9 @@ def interrupted_by_user(error: BaseException) -> bool:
     return False
 
 
-def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
-    """Checks the options, logs in once and builds the graph: (options, pipeline, client, streaming)."""
+def _prepare(argv: Sequence[str], environ: Mapping[str, str], run_id: str | None = None):
+    """Checks the options, logs in once and builds the graph: (options, pipeline, client, streaming).
+    `run_id` names a streaming run's files (transforms/json_lines.py)."""
     argv = dry_run_flag(list(argv))
     # Our options' values first, so that a bad one is reported with our short usage, not Beam's
     # hundreds of runner options.
@@ -213,6 +215,7 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str]):
         dead_letter_sink=dead_letter_sink(options),
         plan=plan,
         summary=summary,
+        run=run_id,
     )
     return options, p, client, streaming
 
@@ -240,7 +243,8 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     """Runs the pipeline to completion and returns its summary (also printed, and written if asked)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
-    options, p, client, streaming = _prepare(argv, environ)
+    run_id = new_run_id()
+    options, p, client, streaming = _prepare(argv, environ, run_id)
     bf = options.view_as(BeamforceOptions)
     interrupted = False
     runner = str(options.view_as(StandardOptions).runner)
@@ -269,6 +273,8 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
                 interrupted = True
                 _log.warning("Interrupted: stopping the job. %s", _unwritten_events(options))
                 _cancel(result)
+    if interrupted and streaming:
+        _keep_unfinished_files(options, run_id)
 
     totals, string_sets = counters(result)
     summary = Summary.from_metrics(
@@ -287,6 +293,24 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     if not summary.balanced:
         _log.error("The counts do not add up: some events are unaccounted for (see the summary)")
     return summary
+
+
+def _keep_unfinished_files(options: PipelineOptions, run_id: str) -> None:
+    """A stopped local stream's dead letters (and records read) of the window still open are in its
+    temporary files: moved where the windows' files go, so that the summary's "written" holds."""
+    outputs = [
+        (
+            "dead letters",
+            None if dead_letter_topic(options) else options.view_as(BeamforceOptions).dead_letter_output,
+        ),
+        ("records read", options.view_as(ActionOptions).read_output),
+    ]
+    for what, prefix in outputs:
+        kept = keep_unfinished(prefix, run_id) if prefix else None
+        if kept:
+            _log.warning(
+                "%d %s of the window still open when the run stopped: written to %s", kept[1], what, kept[0]
+            )
 
 
 @contextlib.contextmanager

@@ -47,11 +47,12 @@ class WriteDeadLetters(beam.PTransform):
     files are valid --input: a later run replays the events they hold.
     """
 
-    def __init__(self, prefix: str, window_seconds: float | None = None) -> None:
+    def __init__(self, prefix: str, window_seconds: float | None = None, run: str | None = None) -> None:
         super().__init__()
         check_prefix(prefix, window_seconds)
         self._prefix = prefix
         self._window_seconds = window_seconds
+        self._run = run
 
     def expand(self, dead_letters: beam.PCollection) -> beam.PCollection:
         lines = (
@@ -59,4 +60,6 @@ class WriteDeadLetters(beam.PTransform):
             | "CountByReason" >> CountByReason()
             | "ToJson" >> beam.Map(to_json).with_output_types(str)
         )
-        return write_json_lines(lines, self._prefix, self._window_seconds, window_label="WindowDeadLetters")
+        return write_json_lines(
+            lines, self._prefix, self._window_seconds, window_label="WindowDeadLetters", run=self._run
+        )

@@ -2,6 +2,7 @@
 (one set of complete files per window of processing time). The dead letters, a read action's records
 (--read_output) and a dry run's plan (--dry_run_output) are written this way."""
 
+import contextlib
 import json
 import os
 import time
@@ -10,6 +11,7 @@ import uuid
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.textio import WriteToText
+from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration, Timestamp
 
@@ -38,7 +40,7 @@ def windowed_file_naming(prefix: str, clock=time.time, run: str | None = None):
     is named `<prefix>-<when it is written>-end-...`.
     """
 
-    run = run or uuid.uuid4().hex[:8]
+    run = run or new_run_id()
 
     def name(window_, pane, shard_index, total_shards, compression, destination):
         start, end = _utc_text(window_.start), _utc_text(window_.end)
@@ -59,6 +61,62 @@ def _utc_text(moment: Timestamp) -> str | None:
         return None
 
 
+def split_prefix(prefix: str) -> tuple[str, str]:
+    """(folder, file name start) of a prefix: a local one made absolute, a URL (gs://, s3://) as it is."""
+    if "://" in prefix:
+        directory, _, name = prefix.rpartition("/")  # every URL filesystem Beam has separates with "/"
+        return directory, name
+    return os.path.split(os.path.abspath(prefix))
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def temp_directory(prefix: str, run: str) -> str:
+    """Where a streaming run's lines wait for their window to close: `<folder>/.temp-<name>-<run>`, named
+    by the run so that the lines of a stopped local run can be kept (keep_unfinished)."""
+    directory, name = split_prefix(prefix)
+    return (
+        f"{directory}/.temp-{name}-{run}"
+        if "://" in prefix
+        else os.path.join(directory, f".temp-{name}-{run}")
+    )
+
+
+def keep_unfinished(prefix: str, run: str, clock=time.time) -> tuple[str, int] | None:
+    """After a local streaming run was stopped (Ctrl-C) before its window closed: moves the lines waiting
+    in its temporary files into `<prefix>-<now>-stopped-000-<run>-00000-of-00001.jsonl`, a file like the
+    windows' (valid --input), and returns (that file, its lines); None when none waited. A line cut short
+    by the stop is left out: it was never counted as written."""
+    if "://" in prefix:
+        return None  # remote runners drain their windows themselves
+    folder = temp_directory(prefix, run)
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return None
+    data = b""
+    for entry in names:
+        try:
+            with open(os.path.join(folder, entry), "rb") as f:
+                chunk = f.read()
+        except (FileNotFoundError, IsADirectoryError):
+            continue  # moved to its window's file meanwhile
+        data += chunk[: chunk.rfind(b"\n") + 1]
+    target = None
+    if data:
+        target = f"{prefix}-{_utc_text(Timestamp.of(clock()))}-stopped-000-{run}-00000-of-00001.jsonl"
+        with open(target, "xb") as f:
+            f.write(data)
+    for entry in names:
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(folder, entry))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+    return (target, data.count(b"\n")) if target else None
+
+
 def check_prefix(prefix: str, window_seconds: float | None = None) -> None:
     if not prefix or prefix.endswith(("/", os.sep)):
         raise ValueError(f"WriteJsonLines needs a file prefix such as out/dead_letters, not {prefix!r}")
@@ -72,6 +130,7 @@ def write_json_lines(
     window_seconds: float | None = None,
     single_file: bool = False,
     window_label: str = "WindowLines",
+    run: str | None = None,
 ) -> beam.PCollection:
     """Writes each line under `prefix`; its steps are applied in the caller's transform, with the labels
     they had there (Dataflow's update matches steps by label).
@@ -79,7 +138,7 @@ def write_json_lines(
     Bounded input: `<prefix>-SSSSS-of-NNNNN.jsonl`, written when the run ends (`single_file`: exactly the
     file `prefix`). Unbounded input (`window_seconds` set): one set of complete files per window of
     processing, `<prefix>-<window start>-<window end>-<pane>-<run>-...jsonl`, written once the window
-    closed.
+    closed; `run` (8 hex digits, drawn here unless given) names them and their temporary folder.
     """
     check_prefix(prefix, window_seconds)
     if single_file and window_seconds is not None:
@@ -88,7 +147,8 @@ def write_json_lines(
         return lines | "WriteFile" >> WriteToText(prefix, shard_name_template="", num_shards=1)
     if window_seconds is None:
         return lines | "WriteJsonLines" >> WriteToText(prefix, file_name_suffix=".jsonl")
-    directory, name = os.path.split(os.path.abspath(prefix))
+    directory, name = split_prefix(prefix)
+    run = run or new_run_id()
     return (
         lines
         | "StampNow" >> beam.ParDo(_StampNow()).with_output_types(str)
@@ -100,21 +160,34 @@ def write_json_lines(
             allowed_lateness=Duration(seconds=ALLOWED_LATENESS_SECONDS),
         )
         | "WriteWindowedFiles"
-        >> fileio.WriteToFiles(path=directory, file_naming=windowed_file_naming(name), shards=1)
+        >> fileio.WriteToFiles(
+            path=directory,
+            file_naming=windowed_file_naming(name, run=run),
+            shards=1,
+            # A ValueProvider: Beam's own default is one, and its writer calls .get() on it.
+            temp_directory=StaticValueProvider(str, temp_directory(prefix, run)),
+        )
     )
 
 
 class WriteJsonLines(beam.PTransform):
     """write_json_lines as a transform of its own: JSON values (dicts) written one a line."""
 
-    def __init__(self, prefix: str, window_seconds: float | None = None, single_file: bool = False) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        window_seconds: float | None = None,
+        single_file: bool = False,
+        run: str | None = None,
+    ) -> None:
         super().__init__()
         check_prefix(prefix, window_seconds)
         self._args = (prefix, window_seconds, single_file)
+        self._run = run
 
     def expand(self, values: beam.PCollection) -> beam.PCollection:
         lines = values | "ToJson" >> beam.Map(_json_line).with_output_types(str)
-        return write_json_lines(lines, *self._args)
+        return write_json_lines(lines, *self._args, run=self._run)
 
 
 def _json_line(value) -> str:

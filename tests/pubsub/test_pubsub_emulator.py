@@ -4,7 +4,12 @@ Accounts in the local Salesforce."""
 
 import gc
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -291,3 +296,40 @@ def test_a_pubsub_name_that_does_not_exist_is_refused_before_the_run(pubsub, tmp
         PipelineOptions(["--streaming", "--input_subscription", subscription, "--dead_letter_topic", topic]),
         environ,
     )
+
+
+def _waiting_lines(folder: Path) -> int:
+    """Complete lines in a streaming run's temporary files (its window still open)."""
+    return sum(f.read_bytes().count(b"\n") for f in folder.glob(".temp-dead_letters-*/*") if f.is_file())
+
+
+def test_ctrl_c_on_a_stream_keeps_the_dead_letters_of_the_open_window(pubsub, org, tmp_path):
+    """Found by a hostile review: the summary said they were written, but they sat in Beam's temporary
+    files, which the next run never reads."""
+    topic, subscription = pubsub.new_topic("stopped")
+    folder = tmp_path / "dead"
+    argv = [
+        *(sys.executable, "-m", "pipeline", "--input_subscription", subscription),
+        *("--dead_letter_output", str(folder / "dead_letters"), "--summary_output", str(tmp_path / "s.json")),
+        *("--salesforce_login_url", org.info["login_url"], "--salesforce_ca_bundle", org.info["ca_bundle"]),
+    ]
+    proc = subprocess.Popen(argv, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True)
+    try:
+        publish(topic, [f"not json {n}" for n in range(5)])
+        deadline = time.monotonic() + 60
+        while _waiting_lines(folder) < 5 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert _waiting_lines(folder) == 5  # the 60 s window is still open
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    [kept] = folder.glob("dead_letters-*-stopped-000-*-00000-of-00001.jsonl")
+    assert sorted(json.loads(line)["event"] for line in kept.read_text().splitlines()) == [
+        f"not json {n}" for n in range(5)
+    ]
+    assert sorted(p.name for p in folder.iterdir()) == [kept.name]  # no temporary folder left
+    assert f"5 dead letters of the window still open when the run stopped: written to {kept}" in err
+    assert json.loads((tmp_path / "s.json").read_text())["events_dead_lettered"] == 5

@@ -2,8 +2,10 @@
 
 import glob
 import json
+import os
 import re
 
+import pytest
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
@@ -11,7 +13,7 @@ from apache_beam.utils.timestamp import Timestamp
 from schemas.dead_letter import DeadLetter
 from tests.streaming.conftest import run_and_count, streaming_pipeline
 from transforms.dead_letters import WriteDeadLetters
-from transforms.json_lines import windowed_file_naming
+from transforms.json_lines import keep_unfinished, split_prefix, temp_directory, windowed_file_naming
 from transforms.parsing import parse_line
 
 
@@ -87,3 +89,39 @@ def test_the_window_at_the_end_of_time_is_named_by_when_it_is_written():
         _Window(), None, 0, 1, None, None
     )
     assert name == "dead_letters-20251202T175500Z-end-000-0a1b2c3d-00000-of-00001.jsonl"
+
+
+@pytest.mark.parametrize(
+    "prefix, folder, name",
+    [
+        # Found in review: a URL went through os.path.abspath, so a Dataflow job's streaming dead letters
+        # went to "<worker cwd>/gs:/bucket/..." on the worker's disk.
+        ("gs://bucket/beamforce/dead_letters", "gs://bucket/beamforce", "dead_letters"),
+        ("s3://bucket/dl", "s3://bucket", "dl"),
+        ("out/dead_letters", os.path.abspath("out"), "dead_letters"),
+        ("/var/beamforce/dl", "/var/beamforce", "dl"),
+    ],
+)
+def test_a_prefix_splits_into_its_folder_and_name(prefix, folder, name):
+    assert split_prefix(prefix) == (folder, name)
+    assert temp_directory(prefix, "0a1b2c3d") == f"{folder}/.temp-{name}-0a1b2c3d"
+
+
+def test_a_stopped_runs_waiting_lines_are_kept_as_a_window_file(tmp_path):
+    prefix = str(tmp_path / "dead_letters")
+    folder = tmp_path / ".temp-dead_letters-0a1b2c3d"
+    folder.mkdir()
+    (folder / "1_a").write_bytes(b'{"n":1}\n{"n":2}\n')
+    (folder / "2_b").write_bytes(b'{"n":3}\n{"n":')  # cut short by the stop: never counted as written
+    (tmp_path / ".temp-dead_letters-ffffffff").mkdir()  # another run's: not touched
+    (tmp_path / ".temp-dead_letters-ffffffff" / "1_c").write_bytes(b'{"n":9}\n')
+
+    kept = keep_unfinished(prefix, "0a1b2c3d", clock=lambda: 1_700_000_000)
+
+    target = prefix + "-20231114T221320Z-stopped-000-0a1b2c3d-00000-of-00001.jsonl"
+    assert kept == (target, 3)
+    assert open(target, "rb").read() == b'{"n":1}\n{"n":2}\n{"n":3}\n'
+    assert not folder.exists()
+    assert (tmp_path / ".temp-dead_letters-ffffffff" / "1_c").exists()
+    assert keep_unfinished(prefix, "0a1b2c3d") is None  # nothing waits any more
+    assert keep_unfinished("gs://bucket/dl", "0a1b2c3d") is None  # remote runners drain their windows

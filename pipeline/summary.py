@@ -15,6 +15,7 @@ TOTALS = {
     metrics.API_CALLS: "api_calls",
     metrics.THROTTLED_SECONDS: "throttled_seconds",
     metrics.STALE_FIELDS_SKIPPED: "stale_fields_skipped",
+    metrics.FUTURE_TIMESTAMPS: "future_timestamps",
     metrics.ACTION_EXTRA_DELIVERIES: "action_extra_deliveries",
     metrics.PLANNED_WRITE_CALLS: "planned_write_calls",
 }
@@ -79,6 +80,7 @@ class Summary:
     dropped_unknown: FieldNotes = field(default_factory=FieldNotes)
     dropped_readonly: FieldNotes = field(default_factory=FieldNotes)
     stale_fields_skipped: int = 0  # field values not written: the record already held newer ones
+    future_timestamps: int = 0  # events dated after they were received: ordered as of their receipt
     # an event that triggered N actions is accounted for N times: the N - 1 extra deliveries
     action_extra_deliveries: int = 0
     # --dry_run: nothing was written; "written" is what a run would write, and api_calls include the
@@ -245,6 +247,11 @@ class Summary:
         if self.stale_fields_skipped:
             lines.append(
                 f"Older field values skipped (the record held newer ones): {self.stale_fields_skipped}"
+            )
+        if self.future_timestamps:
+            lines.append(
+                "Events dated after they were received (a client clock ahead), ordered as of their "
+                f"receipt: {self.future_timestamps}"
             )
         if self.org_setup_missing:
             lines.append(

@@ -23,6 +23,8 @@ ACTION_EXTRA_DELIVERIES = "action_extra_deliveries"
 # Write calls a dry run planned instead of making (--dry_run): counted in api_calls too.
 PLANNED_WRITE_CALLS = "planned_write_calls"
 STALE_FIELDS_SKIPPED = "stale_fields_skipped"  # field values older than what the record already holds
+# Events dated after they were received (a client clock ahead): ordered as of when they were received.
+FUTURE_TIMESTAMPS = "future_timestamps"
 
 # Distributions.
 BATCH_SIZE = "batch_size"

@@ -1,19 +1,34 @@
 """ParseEvents: EventLines into SegmentEvents, bad lines into dead letters."""
 
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from schemas.dead_letter import DeadLetter
 from schemas.events import EventLine, SegmentEvent
-from transforms import parsing
+from transforms import metrics, parsing
 from transforms.result import Result
 
 DEAD_LETTER = "dead_letter"
 STAGE = "parse"
 
 
+_log = logging.getLogger(__name__)
+
+
 class _ParseLine(beam.DoFn):
-    def __init__(self, keep_text: bool) -> None:
+    """An event dated after it was received (no receivedAt: after now, when it is read) is ordered as of
+    its receipt: dated in the future, its values would outrank every later event of its record."""
+
+    def __init__(self, keep_text: bool, clock: Callable[[], float] = time.time) -> None:
         self._keep_text = keep_text
+        self._clock = clock
+        self._future = Metrics.counter(metrics.NAMESPACE, metrics.FUTURE_TIMESTAMPS)
+        self._warned = False
 
     def process(self, element: EventLine):
         source, seq, line = element
@@ -25,6 +40,19 @@ class _ParseLine(beam.DoFn):
         if isinstance(parsed, DeadLetter):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
             return
+        now = parsing.utc_text(self._clock())
+        if parsed.timestamp > now:
+            self._future.inc()
+            if not self._warned:
+                self._warned = True
+                _log.warning(
+                    "event %s is dated %s, after it was received: ordered as of %s (a client's clock is "
+                    "ahead; the summary counts such events)",
+                    parsed.message_id,
+                    parsed.timestamp,
+                    now,
+                )
+            parsed = dataclasses.replace(parsed, timestamp=now)
         yield parsed
 
 

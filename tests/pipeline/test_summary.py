@@ -320,3 +320,18 @@ def test_a_run_that_wrote_nothing_says_what_to_fix(counters, hints):
     """Found by a hostile review: such runs ended "done" with no word of the likely cause."""
     lines = Summary.from_counters(counters).format_text().splitlines()
     assert [line for line in lines if line.startswith("Hint:")] == hints
+
+
+@pytest.mark.parametrize(
+    "future, line",
+    [
+        (0, None),
+        (3, "Events dated after they were received (a client clock ahead), ordered as of their receipt: 3"),
+    ],
+)
+def test_events_dated_in_the_future_are_a_total(future, line):
+    s = Summary.from_counters({**COUNTERS, "future_timestamps": future})
+    assert json.loads(s.to_json())["future_timestamps"] == future
+    assert [x for x in s.format_text().splitlines() if x.startswith("Events dated")] == (
+        [line] if line else []
+    )

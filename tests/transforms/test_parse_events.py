@@ -122,3 +122,28 @@ def test_hostile_lines_are_dead_letters_or_clean_events(p):
         label="CheckDeadLetters",
     )
     run_and_count(p)
+
+
+def test_an_event_dated_after_it_was_read_is_ordered_as_of_then():
+    # Found by a hostile review: dated 2099 (a client clock ahead), its values outranked every later event.
+    from transforms.parse_events import _ParseLine
+
+    parse = _ParseLine(False, clock=lambda: 1_764_352_800.25)  # 2025-11-28T18:00:00.250Z
+    future = {**IDENTIFY, "timestamp": "2099-01-01T00:00:00Z"}
+    past = {**IDENTIFY, "messageId": "m3", "timestamp": "2025-11-28T18:00:00.250Z"}
+
+    [ahead] = parse.process(EventLine("f1", 1, json.dumps(future)))
+    [kept] = parse.process(EventLine("f1", 2, json.dumps(past)))
+
+    assert (ahead.message_id, ahead.timestamp) == ("m1", "2025-11-28T18:00:00.250Z")
+    assert ahead.raw["timestamp"] == "2099-01-01T00:00:00Z"  # a dead letter still replays the event as sent
+    assert (kept.message_id, kept.timestamp) == ("m3", "2025-11-28T18:00:00.250Z")
+
+
+def test_events_dated_in_the_future_are_counted(p):
+    lines = [
+        EventLine("f1", 1, json.dumps({**IDENTIFY, "timestamp": "2099-01-01T00:00:00Z"})),
+        EventLine("f1", 2, json.dumps(IDENTIFY)),
+    ]
+    _ = p | "Lines" >> beam.Create(lines).with_output_types(EventLine) | "Parse" >> ParseEvents()
+    assert run_and_count(p)["future_timestamps"] == 1

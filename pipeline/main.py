@@ -188,7 +188,13 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str], run_id: str | None
     client_factory: ClientFactory = SalesforceClient
     if plan.dry_run:
         client_factory = DryRunFactory(SalesforceClient)
-        bf.write_method = "rest"  # a dry run plans the writes REST would make
+        if bf.write_method != "rest":
+            _log.info(
+                "Dry run: it plans the writes and counts the API calls that --write_method rest would make, "
+                "not those of --write_method %s (Bulk API jobs cannot be tried without writing)",
+                bf.write_method,
+            )
+        bf.write_method = "rest"
 
     summary = None
     if bf.summary_output and not streaming:

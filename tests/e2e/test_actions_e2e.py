@@ -424,7 +424,7 @@ def test_allow_save_writes_past_an_alert_rule_that_enforce_refuses(org, tmp_path
 # --- dry runs ------------------------------------------------------------------------------------------
 
 
-def test_a_dry_run_writes_nothing_and_plans_what_a_run_then_writes(org, tmp_path):
+def test_a_dry_run_writes_nothing_and_plans_what_a_run_then_writes(org, tmp_path, caplog):
     existing = seed(org, "Contact", {"LastName": "Lee", "FirstName": "Old", "UserId__c": "u1"})
     before = contacts(org)
     org.admin("POST", "/_emulator/calls/reset")
@@ -437,6 +437,11 @@ def test_a_dry_run_writes_nothing_and_plans_what_a_run_then_writes(org, tmp_path
 
     assert contacts(org) == before
     assert set(calls(org)["by_kind"]) <= {"login", "describe", "query"}
+    # --write_method auto (the default) is planned as REST, and the run says so.
+    assert (
+        "Dry run: it plans the writes and counts the API calls that --write_method rest would make, not "
+        "those of --write_method auto (Bulk API jobs cannot be tried without writing)"
+    ) in caplog.messages
     plan = [json.loads(line) for line in plan_file.read_text(encoding="utf-8").splitlines()]
     assert sorted(plan, key=lambda r: r["operation"]) == [
         {

@@ -207,6 +207,12 @@ def test_sigterm_stops_the_run_as_ctrl_c_does_with_status_143(monkeypatch, sent,
         raise AssertionError("the signal was not handled")
 
     monkeypatch.setattr("pipeline.main.run", run_until_signalled)
+    # Python's own Ctrl-C handler, as an interactive run has it: a suite started in the background by a
+    # shell ignores SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGTERM)
-    assert main(["--input", "events.jsonl"]) == status
+    try:
+        assert main(["--input", "events.jsonl"]) == status
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert signal.getsignal(signal.SIGTERM) is before

@@ -279,7 +279,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
                 interrupted = True
                 _log.warning("Interrupted: stopping the job. %s", _unwritten_events(options))
                 _cancel(result)
-    if interrupted and streaming:
+    if streaming:
         _keep_unfinished_files(options, run_id)
 
     totals, string_sets = counters(result)
@@ -303,7 +303,8 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
 
 def _keep_unfinished_files(options: PipelineOptions, run_id: str) -> None:
     """A stopped local stream's dead letters (and records read) of the window still open are in its
-    temporary files: moved where the windows' files go, so that the summary's "written" holds."""
+    temporary files: moved where the windows' files go, so that the summary's "written" holds. After a
+    stream that ended, this removes the empty temporary folders."""
     outputs = [
         (
             "dead letters",

@@ -109,6 +109,8 @@ class WrittenRecord(NamedTuple):
     read whose match found nothing: no call) or "updated_converted" (an identify for a converted Lead
     written to the Contact it became: `sobject` is then "Contact"). A read's records are in `rows`, and
     `instance` is its event's messageId. `action_name` is the custom action's name ("" on the classic path).
+    `records` is how many Salesforce records it touched: more than one for an action with `on_multiple:
+    all` whose match found several (`record_id` is then the first).
     """
 
     sobject: str
@@ -120,6 +122,7 @@ class WrittenRecord(NamedTuple):
     action_name: str = ""
     instance: str = ""
     rows: tuple = ()
+    records: int = 1
 
 
 class Failure(NamedTuple):
@@ -658,4 +661,5 @@ def _action_result(
         action_name=spec.name,
         instance=op.instance,
         rows=outcome.rows,
+        records=max(1, len(outcome.record_ids)),
     )

@@ -167,10 +167,10 @@ class WriterFn(beam.DoFn):
         for op, result in report.results:
             if isinstance(result, WrittenRecord):
                 kind = ACTION_COUNTER[result.action]
-                written[(result.sobject, kind, "records")] += 1
+                written[(result.sobject, kind, "records")] += result.records
                 written[(result.sobject, kind, "events")] += op.events
                 if result.action_name:
-                    written[(result.action_name, kind, "action")] += 1
+                    written[(result.action_name, kind, "action")] += result.records
                 self._progress[result.action] += 1
                 newest = max(newest, max(op.field_times.values(), default=""))
                 yield None, result

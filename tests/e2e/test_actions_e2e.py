@@ -352,6 +352,44 @@ def test_a_lead_matched_on_its_email_and_user_id(org, tmp_path):
     assert dead == []
 
 
+ALL_MATCHES = """\
+version: 1
+actions:
+  - name: title_everywhere
+    trigger: identify
+    object: Lead
+    operation: update
+    match: {Email: traits.email}
+    on_multiple: all
+    fields: {Title: traits.title}
+"""
+
+
+def test_an_update_of_all_matches_counts_every_record_it_wrote(org, tmp_path):
+    # Found by a hostile review: the summary counted one record for the three updated.
+    for n in range(3):
+        seed(org, "Lead", {"LastName": f"L{n}", "Company": "C", "Email": "dup@example.com"})
+    seed(org, "Lead", {"LastName": "Solo", "Company": "C", "Email": "solo@example.com"})
+    path = write(tmp_path / "actions.yaml", ALL_MATCHES)
+    events = [
+        identify("a-1", "u1", 1, email="dup@example.com", title="CTO"),
+        identify("a-2", "u2", 2, email="solo@example.com", title="CEO"),
+    ]
+
+    summary, dead = run_pipeline(org, tmp_path, events, "--actions_config", str(path))
+
+    assert sorted((r["Email"], r["Title"]) for r in raw(org, "Lead")) == [
+        ("dup@example.com", "CTO"),
+        ("dup@example.com", "CTO"),
+        ("dup@example.com", "CTO"),
+        ("solo@example.com", "CEO"),
+    ]
+    assert (summary.written, summary.records_written) == ({"Lead": {"update": 2}}, {"Lead": {"update": 4}})
+    assert summary.by_action == {"title_everywhere": {"update": 4}}
+    assert "    Lead update: 2 events into 4 records" in summary.format_text().splitlines()
+    assert dead == []
+
+
 def test_a_converted_lead_matched_on_email_and_user_id_updates_its_contact(org, tmp_path):
     converted = {"LastName": "Conv", "Company": "C", "Email": "conv@example.com", "UserId__c": "u9"}
     seed(org, "Lead", {**converted, "IsConverted": True})

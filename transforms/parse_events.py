@@ -29,6 +29,16 @@ class _ParseLine(beam.DoFn):
         self._clock = clock
         self._future = Metrics.counter(metrics.NAMESPACE, metrics.FUTURE_TIMESTAMPS)
         self._warned = False
+        self._second = -1
+        self._ceiling_text = ""
+
+    def _ceiling(self) -> str:
+        """The end of the current second, as events' times are written: formatted once a second (formatting
+        it for every event cost about 1% of a backfill's CPU)."""
+        second = int(self._clock())
+        if second != self._second:
+            self._second, self._ceiling_text = second, parsing.utc_text(second + 1)
+        return self._ceiling_text
 
     def process(self, element: EventLine):
         source, seq, line = element
@@ -40,7 +50,7 @@ class _ParseLine(beam.DoFn):
         if isinstance(parsed, DeadLetter):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
             return
-        now = parsing.utc_text(self._clock())
+        now = self._ceiling()
         if parsed.timestamp > now:
             self._future.inc()
             if not self._warned:

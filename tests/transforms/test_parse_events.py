@@ -130,14 +130,15 @@ def test_an_event_dated_after_it_was_read_is_ordered_as_of_then():
 
     parse = _ParseLine(False, clock=lambda: 1_764_352_800.25)  # 2025-11-28T18:00:00.250Z
     future = {**IDENTIFY, "timestamp": "2099-01-01T00:00:00Z"}
-    past = {**IDENTIFY, "messageId": "m3", "timestamp": "2025-11-28T18:00:00.250Z"}
+    # Within the second it was read: not counted as dated in the future.
+    now = {**IDENTIFY, "messageId": "m3", "timestamp": "2025-11-28T18:00:00.999Z"}
 
     [ahead] = parse.process(EventLine("f1", 1, json.dumps(future)))
-    [kept] = parse.process(EventLine("f1", 2, json.dumps(past)))
+    [kept] = parse.process(EventLine("f1", 2, json.dumps(now)))
 
-    assert (ahead.message_id, ahead.timestamp) == ("m1", "2025-11-28T18:00:00.250Z")
+    assert (ahead.message_id, ahead.timestamp) == ("m1", "2025-11-28T18:00:01.000Z")
     assert ahead.raw["timestamp"] == "2099-01-01T00:00:00Z"  # a dead letter still replays the event as sent
-    assert (kept.message_id, kept.timestamp) == ("m3", "2025-11-28T18:00:00.250Z")
+    assert (kept.message_id, kept.timestamp) == ("m3", "2025-11-28T18:00:00.999Z")
 
 
 def test_events_dated_in_the_future_are_counted(p):

@@ -96,16 +96,23 @@ def target_key(op: "RecordOp | MergedOp") -> str:
     Ops of two actions that match one record on the same fields (the identify preset and a form's track,
     both upserting the Lead by Email) have different record keys and never merge; they share this key, by
     which they are sharded, batched and written one after the other. Written at once, two batches could
-    each find no record and each create one. Ops done once per event (`instance`) write records of their own.
+    each find no record and each create one. A read (once per event, with a match) shares it too, so that
+    it is done after the writes of its record that came with it (is_read); a create (no match) makes a
+    record of its own.
     """
-    if op.instance or not op.match_field:
+    if not op.match_field:
         return op.key
     return f"{op.sobject}|{op.match_field.lower()}|{op.match_value.strip().lower()}"
 
 
-def batch_order(op: "RecordOp | MergedOp") -> tuple[str, str]:
-    """Records in a stable order, the ops of one target record side by side."""
-    return target_key(op), op.key
+def is_read(op: "RecordOp | MergedOp") -> bool:
+    """Whether `op` reads its record (a read action's op: once per event, and matched) rather than writes."""
+    return bool(op.instance and op.match_field)
+
+
+def batch_order(op: "RecordOp | MergedOp") -> tuple[str, bool, str]:
+    """Records in a stable order, the ops of one target record side by side, its reads after its writes."""
+    return target_key(op), is_read(op), op.key
 
 
 # Joins the fields (and values) of a match on several fields; no event value may hold it (see action_mapping).

@@ -27,7 +27,7 @@ from salesforce.errors import (
 )
 from salesforce.upsert import UpsertItem, UpsertOutcome, upsert_by_key, write_collections
 from schemas.fields import ObjectMeta
-from schemas.records import MergedOp, split_match
+from schemas.records import MergedOp, is_read, split_match
 from transforms import contact_mapping, fitting
 
 # Fields of the org set-up in docs/org-setup.md: an External ID + Unique text field holding the
@@ -304,7 +304,10 @@ class BatchWriter:
         by_match: dict[tuple[str, str, str], list[MergedOp]] = {}
         for op in batch:
             by_match.setdefault((op.sobject, op.match_field, op.action), []).append(op)
-        for (sobject, match_field, _), ops in by_match.items():
+        # Reads last: one whose record is created or changed in this batch reads it as written.
+        for (sobject, match_field, _), ops in sorted(
+            by_match.items(), key=lambda group: is_read(group[1][0])
+        ):
             self._write_waiting(sobject, match_field, ops, report)
         drain = getattr(self._client, "drain_plan", None)  # a dry run's client (salesforce/dry_run.py)
         if drain is not None:

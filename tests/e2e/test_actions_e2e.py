@@ -4,6 +4,7 @@ rules (block and alert, --duplicate_rules); dry runs (--dry_run, --dry_run_outpu
 
 import glob
 import json
+import logging
 from pathlib import Path
 
 import apache_beam as beam
@@ -271,6 +272,29 @@ def test_identify_upserts_the_contact_by_user_id_and_track_reads_it_back(org, tm
     assert summary.filtered == {}
 
 
+def test_a_read_after_the_identify_that_creates_the_contact_finds_it(org, tmp_path):
+    # Found by a hostile review: the read and the create went to different shards and threads, so the
+    # read could run first and find nothing.
+    events = [
+        *(identify(f"n-{n}", f"new{n}", 1, email=f"new{n}@example.com", title="CTO") for n in range(20)),
+        *(track(f"r-{n}", "Order Completed", f"new{n}", 2) for n in range(20)),
+    ]
+    summary, dead = run_pipeline(
+        org,
+        tmp_path,
+        events,
+        *("--actions_config", CONTACT_EXAMPLE, "--read_output", str(tmp_path / "reads" / "records")),
+        *("--batch_size", "3", "--writer_threads", "8"),
+    )
+    ids = {row["UserId__c"]: row["Id"] for row in raw(org, "Contact")}
+    reads = lines(str(tmp_path / "reads" / "records*.jsonl"))
+    assert sorted((r["messageId"], r["record"]["Id"], r["record"]["Email"]) for r in reads) == sorted(
+        (f"r-{n}", ids[f"new{n}"], f"new{n}@example.com") for n in range(20)
+    )
+    assert summary.written == {"Contact": {"create": 20, "read": 20}}
+    assert dead == []
+
+
 @pytest.mark.usefixtures("runner_clock")
 def test_the_contact_example_streams_to_the_same_records(org, tmp_path):
     existing = seed(org, "Contact", {"LastName": "Lee", "FirstName": "Old", "UserId__c": "u1"})
@@ -466,6 +490,7 @@ def test_a_dry_run_writes_nothing_and_plans_what_a_run_then_writes(org, tmp_path
     existing = seed(org, "Contact", {"LastName": "Lee", "FirstName": "Old", "UserId__c": "u1"})
     before = contacts(org)
     org.admin("POST", "/_emulator/calls/reset")
+    caplog.set_level(logging.INFO, logger="pipeline.main")  # as python -m pipeline shows it
     plan_file = tmp_path / "plan.jsonl"
     flags = ("--actions_config", CONTACT_EXAMPLE, "--read_output", str(tmp_path / "reads" / "records"))
 

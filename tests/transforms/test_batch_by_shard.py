@@ -196,7 +196,11 @@ def test_cut_never_parts_the_records_of_one_target(targets, size, batches):
     assert ["".join(op.match_value[0] for op in batch) for batch in cut(ops, size)] == batches
 
 
-def test_ops_done_once_per_event_or_without_a_match_are_their_own_targets():
+def test_a_create_is_its_own_target_and_a_read_shares_its_records():
     created = _action_op("case", "", match_field="", instance="m1")
-    read = _action_op("lookup", "u@x.com", instance="m2")
-    assert (target_key(created), target_key(read)) == (created.key, read.key)
+    read = _action_op("a_lookup", "U@x.com", instance="m2")  # its key sorts before the upsert's
+    upsert = _action_op("identify", "u@x.com")
+    assert target_key(created) == created.key
+    # Found by a hostile review: a read in another shard could run before the create of its record.
+    assert target_key(read) == target_key(upsert)
+    assert sorted([read, upsert], key=batch_order) == [upsert, read]

@@ -21,8 +21,8 @@ _log = logging.getLogger(__name__)
 
 
 class _ParseLine(beam.DoFn):
-    """An event dated after it was received (no receivedAt: after now, when it is read) is ordered as of
-    its receipt: dated in the future, its values would outrank every later event of its record."""
+    """An event dated after it was received (its receivedAt, or now when it is read) is ordered as of its
+    receipt, and counted: dated in the future, its values would outrank every later event of its record."""
 
     def __init__(self, keep_text: bool, clock: Callable[[], float] = time.time) -> None:
         self._keep_text = keep_text
@@ -50,8 +50,11 @@ class _ParseLine(beam.DoFn):
         if isinstance(parsed, DeadLetter):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
             return
-        now = self._ceiling()
-        if parsed.timestamp > now:
+        received = self._ceiling()
+        stated = parsing.received_at(parsed.raw)
+        if stated is not None and stated < received:
+            received = stated
+        if parsed.timestamp > received:
             self._future.inc()
             if not self._warned:
                 self._warned = True
@@ -60,9 +63,9 @@ class _ParseLine(beam.DoFn):
                     "ahead; the summary counts such events)",
                     parsed.message_id,
                     parsed.timestamp,
-                    now,
+                    received,
                 )
-            parsed = dataclasses.replace(parsed, timestamp=now)
+            parsed = dataclasses.replace(parsed, timestamp=received)
         yield parsed
 
 

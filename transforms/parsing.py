@@ -193,6 +193,10 @@ def _utc(value: str) -> str | None:
         utc = parsed.astimezone(datetime.UTC)
     except (ValueError, OverflowError):  # not ISO 8601, or outside years 1 to 9999 once in UTC
         return None
+    return _text(utc)
+
+
+def _text(utc: datetime.datetime) -> str:
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -416,31 +420,26 @@ def _timestamp(obj: dict[str, Any]) -> str:
     """The first ISO 8601 time of TIMESTAMP_KEYS, in UTC; "" (sorts first) when there is none.
 
     Text that is not a time is skipped: kept as it is, "yesterday" would sort after every real
-    time and win every merge. A time after the event's receivedAt (a client clock ahead) is its
-    receivedAt (received_by).
+    time and win every merge.
     """
     for key in TIMESTAMP_KEYS:
         value = obj.get(key)
         if isinstance(value, str) and value.strip():
             normalized = _utc(value)
             if normalized is not None:
-                received = obj.get("receivedAt")
-                received = _utc(received) if isinstance(received, str) else None
-                return received_by(normalized, received) if received else normalized
+                return normalized
     return ""
 
 
-def received_by(timestamp: str, received: str) -> str:
-    """An event's time, no later than `received` (both as normalize_timestamp writes them): an event
-    cannot have happened after it was received, and one dated in the future (a client clock ahead)
-    would otherwise sort after every later event of its record, whose values would never be written."""
-    return received if timestamp > received else timestamp
+def received_at(obj: dict[str, Any]) -> str | None:
+    """The event's receivedAt as normalize_timestamp writes times; None when it has none that is a time."""
+    value = obj.get("receivedAt")
+    return _utc(value) if isinstance(value, str) else None
 
 
 def utc_text(seconds: float) -> str:
     """A Unix time as normalize_timestamp writes times."""
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _text(datetime.datetime.fromtimestamp(seconds, datetime.UTC))
 
 
 def _traits(event_type: str, obj: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:

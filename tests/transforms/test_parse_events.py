@@ -3,6 +3,7 @@
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.events import EventLine
@@ -141,10 +142,45 @@ def test_an_event_dated_after_it_was_read_is_ordered_as_of_then():
     assert (kept.message_id, kept.timestamp) == ("m3", "2025-11-28T18:00:00.999Z")
 
 
+@pytest.mark.parametrize(
+    "members, timestamp",
+    [
+        # Dated after its receivedAt (a client clock ahead): as of its receipt.
+        (
+            {"originalTimestamp": "2025-11-28T17:00:00Z", "receivedAt": "2020-01-01T00:00:00Z"},
+            "2020-01-01T00:00:00.000Z",
+        ),
+        (
+            {"timestamp": "2099-01-01T00:00:00Z", "receivedAt": "2025-11-28T18:00:00.5+01:00"},
+            "2025-11-28T17:00:00.500Z",
+        ),
+        # Dated before its receipt, as events are: kept.
+        (
+            {"timestamp": "2025-11-28T17:00:00Z", "receivedAt": "2025-11-28T17:30:00Z"},
+            "2025-11-28T17:00:00.000Z",
+        ),
+        # A receivedAt after it was read, or no time at all: the time it was read bounds it.
+        (
+            {"timestamp": "2099-01-01T00:00:00Z", "receivedAt": "2099-06-01T00:00:00Z"},
+            "2025-11-28T18:00:01.000Z",
+        ),
+        ({"timestamp": "2099-01-01T00:00:00Z", "receivedAt": "soon"}, "2025-11-28T18:00:01.000Z"),
+    ],
+)
+def test_an_event_is_ordered_no_later_than_its_receipt(members, timestamp):
+    from transforms.parse_events import _ParseLine
+
+    parse = _ParseLine(False, clock=lambda: 1_764_352_800.25)  # 2025-11-28T18:00:00.250Z
+    event = {k: v for k, v in IDENTIFY.items() if k != "timestamp"} | members
+    [parsed] = parse.process(EventLine("f1", 1, json.dumps(event)))
+    assert parsed.timestamp == timestamp
+
+
 def test_events_dated_in_the_future_are_counted(p):
     lines = [
         EventLine("f1", 1, json.dumps({**IDENTIFY, "timestamp": "2099-01-01T00:00:00Z"})),
         EventLine("f1", 2, json.dumps(IDENTIFY)),
+        EventLine("f1", 3, json.dumps({**IDENTIFY, "receivedAt": "2026-11-28T09:00:00Z"})),
     ]
     _ = p | "Lines" >> beam.Create(lines).with_output_types(EventLine) | "Parse" >> ParseEvents()
-    assert run_and_count(p)["future_timestamps"] == 1
+    assert run_and_count(p)["future_timestamps"] == 2

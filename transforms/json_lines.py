@@ -47,10 +47,15 @@ def windowed_file_naming(prefix: str, clock=time.time, run: str | None = None):
         if start is None or end is None:
             start, end = _utc_text(Timestamp.of(clock())), "end"
         index = pane.index if pane is not None else 0
-        shard = f"{shard_index or 0:05d}-of-{total_shards or 1:05d}"
-        return f"{prefix}-{start}-{end}-{index:03d}-{run}-{shard}.jsonl"
+        return _file_name(prefix, start, end, index, run, shard_index or 0, total_shards or 1)
 
     return name
+
+
+def _file_name(
+    prefix: str, start: str, end: str, pane: int, run: str, shard: int = 0, shards: int = 1
+) -> str:
+    return f"{prefix}-{start}-{end}-{pane:03d}-{run}-{shard:05d}-of-{shards:05d}.jsonl"
 
 
 def _utc_text(moment: Timestamp) -> str | None:
@@ -106,7 +111,7 @@ def keep_unfinished(prefix: str, run: str, clock=time.time) -> tuple[str, int] |
         data += chunk[: chunk.rfind(b"\n") + 1]
     target = None
     if data:
-        target = f"{prefix}-{_utc_text(Timestamp.of(clock()))}-stopped-000-{run}-00000-of-00001.jsonl"
+        target = _file_name(prefix, _utc_text(Timestamp.of(clock())), "stopped", 0, run)
         with open(target, "xb") as f:
             f.write(data)
     for entry in names:

@@ -47,7 +47,7 @@ from salesforce.upsert import (
     run_upsert,
 )
 from schemas.fields import ObjectMeta
-from schemas.records import MergedOp
+from schemas.records import MergedOp, target_key
 from transforms.batch_writer import (
     LIMIT_POLL_SECONDS,
     SKIP_FIELDS,
@@ -485,18 +485,21 @@ class BulkWriter(BatchWriter):
         self, batches: Iterable[list[MergedOp]], groups: Iterable[tuple[str, str]]
     ) -> Iterator[tuple[tuple[str, str], list[MergedOp]]]:
         """(group, records of it), as the batches fill them: first_job_records, then twice as many each
-        time, up to records_per_job."""
+        time, up to records_per_job. Never cut between the records of one target record (several actions'
+        on one Salesforce record, side by side in a batch: schemas.records.batch_order): in two chunks
+        written at once, each could find no record and create one."""
         buffers: dict[tuple[str, str], list[MergedOp]] = {group: [] for group in groups}
         sizes = dict.fromkeys(buffers, self._first_job_records)
         for batch in batches:
             for op in batch:
                 group = (op.sobject, op.match_field)
                 buffer = buffers[group]
-                buffer.append(op)
-                if len(buffer) >= sizes[group]:
-                    buffers[group] = []
+                if len(buffer) >= sizes[group] and target_key(op) != target_key(buffer[-1]):
+                    buffers[group] = [op]
                     sizes[group] = min(2 * sizes[group], self._records_per_job)
                     yield group, buffer
+                else:
+                    buffer.append(op)
         for group, buffer in buffers.items():
             if buffer:
                 yield group, buffer

@@ -33,6 +33,7 @@ from salesforce.credentials import Credentials, CredentialsSource
 from salesforce.errors import ConfigurationError
 from schemas.records import MergedOp
 from transforms import metrics
+from transforms.batch_by_shard import cut
 from transforms.batch_writer import (
     LIMIT_POLL_SECONDS,
     ON_API_LIMIT,
@@ -75,14 +76,15 @@ PIECE_RECORDS = 10_000
 
 
 def key_by_object(ops: list[MergedOp], piece: int = PIECE_RECORDS) -> Iterable[tuple[str, list[MergedOp]]]:
-    """A list split by sObject and match field, keyed "<sObject>|<match field>", in pieces of at most
-    `piece` records."""
+    """A list split by sObject and match field, keyed "<sObject>|<match field>", in pieces of about
+    `piece` records: a piece is never cut between the records of one target record (batch_by_shard.cut),
+    which the writer then finds side by side, whatever order the grouping gives the pieces in."""
     groups: dict[str, list[MergedOp]] = {}
     for op in ops:
         groups.setdefault(f"{op.sobject}|{op.match_field}", []).append(op)
     for key, group in groups.items():
-        for start in range(0, len(group), piece):
-            yield key, group[start : start + piece]
+        for part in cut(group, piece):
+            yield key, part
 
 
 class _WriteObject(WriterFn):

@@ -1,6 +1,7 @@
 """The pure parts of the Bulk path, as tables: error texts, job failures, CSV values and rows, splitting."""
 
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,7 @@ from salesforce.bulk import (
 )
 from schemas.fields import FieldMeta, ObjectMeta
 from tests.bulk.conftest import account, lead
-from transforms.bulk_writer import Progress, cheaper_lookup, csv_text, to_rows
+from transforms.bulk_writer import BulkWriter, Progress, cheaper_lookup, csv_text, to_rows
 from transforms.write_bulk import key_by_object
 from transforms.write_records import WriteRecords, records_per_object
 
@@ -372,3 +373,39 @@ def test_auto_gathers_the_written_records_only_when_they_are_read(keep_written: 
     assert any(name.endswith("FlattenWritten") for name in names) is gathered
     assert (result.output is not None) is gathered
     assert any(name.endswith("FlattenUndelivered") for name in names)
+
+
+def _pairs(emails: int) -> list:
+    """Two actions' records on each new Lead (the identify preset and a form's upsert by Email), side by
+    side as batch_order puts them: one target record each (schemas.records.target_key)."""
+    ops = []
+    for n in range(emails):
+        email = f"p{n}@x.com"
+        ops.append(lead(email, {"FirstName": "P"}))
+        ops.append(replace(lead(email, {"Title": "CTO"}), action="signup"))
+    return ops
+
+
+def test_a_piece_of_the_grouping_by_object_never_splits_a_target_record() -> None:
+    pieces = [[op.match_value for op in v] for _, v in key_by_object(_pairs(3), piece=3)]
+    assert pieces == [["p0@x.com", "p0@x.com", "p1@x.com", "p1@x.com"], ["p2@x.com", "p2@x.com"]]
+
+
+@pytest.mark.parametrize(
+    "first, most, sizes",
+    [
+        (1, 1, [2] * 20),
+        (3, 3, [4] * 10),
+        (3, 8, [4, 6, 8, 8, 8, 6]),
+        (5, 50, [6, 10, 20, 4]),
+    ],
+)
+def test_a_chunk_never_splits_a_target_record(first: int, most: int, sizes: list[int]) -> None:
+    """Two chunks are written at once: a Lead's two actions cut apart could each find no Lead and each
+    create one."""
+    ops = _pairs(20)
+    writer = BulkWriter(object(), bulk=object(), first_job_records=first, records_per_job=most)
+    chunks = [chunk for _, chunk in writer._chunks([ops[:15], ops[15:]], [("Lead", "Email")])]
+    assert [op for chunk in chunks for op in chunk] == ops
+    assert [len(chunk) for chunk in chunks] == sizes
+    assert all(chunk[0].action == "" and chunk[-1].action == "signup" for chunk in chunks)

@@ -86,6 +86,9 @@ class Summary:
     # --dry_run: nothing was written; "written" is what a run would write, and api_calls include the
     # planned_write_calls a run would make
     dry_run: bool = False
+    # a stream writes a record again at every flush that holds new events for it: records_written then
+    # counts writes, not distinct records
+    streaming: bool = False
     planned_write_calls: int = 0
     api_calls: int = 0
     throttled_seconds: int = 0  # whole seconds the writers waited for --max_calls_per_second
@@ -108,13 +111,16 @@ class Summary:
         extra_api_calls: int = 0,
         dead_letter_output: str | None = None,
         dry_run: bool = False,
+        streaming: bool = False,
     ) -> "Summary":
         """From the run's counters and string sets (namespace "beamforce", summed over steps), the calls
-        the launching process made itself, where dead letters went and whether it was a dry run."""
+        the launching process made itself, where dead letters went, whether it was a dry run and whether
+        it was a stream."""
         s = cls(
             api_calls=extra_api_calls,
             dead_letter_output=dead_letter_output,
             dry_run=dry_run,
+            streaming=streaming,
             org_setup_missing=sorted(string_sets.get(metrics.ORG_SETUP_MISSING, ())),
         )
         for kind in FIELD_NOTES:
@@ -199,10 +205,12 @@ class Summary:
                 "once per action below)"
             )
         lines.append(f"  written:           {self.events_written}")
+        # A stream writes a record again when a later flush holds new events for it: it counts writes.
+        into = "in {} record writes" if self.streaming else "into {} records"
         for sobject, by_action in sorted(self.written.items()):
             records = self.records_written.get(sobject, {})
             for action, events in sorted(by_action.items()):
-                lines.append(f"    {sobject} {action}: {events} events into {records.get(action, 0)} records")
+                lines.append(f"    {sobject} {action}: {events} events {into.format(records.get(action, 0))}")
         if len(self.by_action) > 1 or any(len(kinds) > 1 for kinds in self.by_action.values()):
             lines.append(
                 "    by action (records): "

@@ -129,6 +129,18 @@ def test_format_text():
     )
 
 
+def test_a_stream_counts_record_writes_not_records():
+    """A stream writes a record again at each flush with new events for it: 3 events in 2 writes may be
+    one Lead written twice."""
+    lines = Summary.from_metrics(COUNTERS, STRING_SETS, streaming=True).format_text().splitlines()
+    assert lines[2:5] == [
+        "    Account create: 1 events in 1 record writes",
+        "    Lead create: 3 events in 2 record writes",
+        "    Lead update: 1 events in 1 record writes",
+    ]
+    assert json.loads(Summary.from_metrics(COUNTERS, STRING_SETS, streaming=True).to_json())["streaming"]
+
+
 def test_to_json_has_the_totals():
     d = json.loads(Summary.from_metrics(COUNTERS, STRING_SETS).to_json())
     assert (d["events_written"], d["events_filtered"], d["events_dead_lettered"], d["balanced"]) == (

@@ -485,9 +485,9 @@ class BulkWriter(BatchWriter):
         self, batches: Iterable[list[MergedOp]], groups: Iterable[tuple[str, str]]
     ) -> Iterator[tuple[tuple[str, str], list[MergedOp]]]:
         """(group, records of it), as the batches fill them: first_job_records, then twice as many each
-        time, up to records_per_job. Never cut between the records of one target record (several actions'
-        on one Salesforce record, side by side in a batch: schemas.records.batch_order): in two chunks
-        written at once, each could find no record and create one."""
+        time, up to records_per_job. Never cut between the records that several actions hold of one
+        Salesforce record (side by side in a batch: schemas.records.batch_order): in two chunks written at
+        once, each could find no record and create one."""
         buffers: dict[tuple[str, str], list[MergedOp]] = {group: [] for group in groups}
         sizes = dict.fromkeys(buffers, self._first_job_records)
         for batch in batches:

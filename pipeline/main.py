@@ -31,6 +31,7 @@ from pipeline.progress import ProgressReporter
 from pipeline.sources import SourceOptions, check_runner, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
 from pipeline.summary_stage import WriteSummary, write_text
+from salesforce import stopping
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import CREDENTIAL_VARS, PASSWORD, Credentials
@@ -138,12 +139,13 @@ def _unwritten_events(options: PipelineOptions) -> str:
 
 
 def interrupted_by_user(error: BaseException) -> bool:
-    """Whether `error` is, or was raised while handling, a KeyboardInterrupt (Beam tags a step's
+    """Whether `error` is, or was raised while handling, a KeyboardInterrupt or a writer's wait ended by
+    the stop (salesforce/stopping.py). Beam tags a step's
     exception with the step's name, and a KeyboardInterrupt, which takes no message, becomes a
-    RuntimeError raised while handling it)."""
+    RuntimeError raised while handling it.)"""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, KeyboardInterrupt):
+        if _ended_by_the_stop(error):
             return True
         seen.add(id(error))
         error = error.__cause__ or error.__context__
@@ -250,6 +252,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
     run_id = new_run_id()
+    stopping.reset()  # a run before this one in the process may have been stopped
     options, p, client, streaming = _prepare(argv, environ, run_id)
     bf = options.view_as(BeamforceOptions)
     interrupted = False
@@ -403,15 +406,35 @@ def help_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Terminated:
-    """SIGTERM (docker stop, systemd, a scheduler's kill) stops the run as Ctrl-C does: the job is
-    cancelled, what it did is summarized, and the exit status is 143 (128 + SIGTERM) instead of 130."""
+def _ended_by_the_stop(error: BaseException | None) -> bool:
+    return isinstance(error, KeyboardInterrupt | stopping.Stopped)
+
+
+class _QuietStop(logging.Filter):
+    """Drops Beam's report of a step that the stop ended (it logs every failing step's traceback): a
+    stopped run shows its warning and its summary, not a traceback per step that was waiting."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _ended_by_the_stop(record.exc_info[1]))
+
+
+# Where Beam reports a failing step.
+_STEP_LOGGER = "apache_beam.runners.common"
+
+
+class _Signals:
+    """Ctrl-C (SIGINT) and SIGTERM (docker stop, systemd, a scheduler's kill) stop the run alike: every
+    writer's wait ends at once (salesforce/stopping.py), the job is cancelled and what it did is
+    summarized; the exit status is 130, or 143 (128 + SIGTERM) after SIGTERM. A SIGINT that the
+    process ignores (started in the background by a shell) stays ignored."""
 
     def __init__(self) -> None:
-        self.received = False
+        self.terminated = False  # SIGTERM was received
 
     def __call__(self, signum, frame) -> None:
-        self.received = True
+        if signum == signal.SIGTERM:
+            self.terminated = True
+        stopping.stop()
         raise KeyboardInterrupt
 
     @contextlib.contextmanager
@@ -419,11 +442,27 @@ class _Terminated:
         if threading.current_thread() is not threading.main_thread():
             yield  # only the main thread may handle signals (an embedding program's worker thread)
             return
-        previous = signal.signal(signal.SIGTERM, self)
+        signals = [signal.SIGTERM]
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signals.append(signal.SIGINT)
+        previous = {signum: signal.signal(signum, self) for signum in signals}
+        quiet = _QuietStop()
+        logging.getLogger(_STEP_LOGGER).addFilter(quiet)
+        thread_hook = threading.excepthook
+
+        def hook(args: threading.ExceptHookArgs) -> None:
+            # A local runner's thread that ran a step the stop ended.
+            if not _ended_by_the_stop(args.exc_value):
+                thread_hook(args)
+
+        threading.excepthook = hook
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            threading.excepthook = thread_hook
+            logging.getLogger(_STEP_LOGGER).removeFilter(quiet)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -439,9 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our own progress lines (INFO) show; Beam's INFO chatter does not.
     for name in ("pipeline", "transforms"):
         logging.getLogger(name).setLevel(logging.INFO)
-    terminated = _Terminated()
+    signals = _Signals()
     try:
-        with terminated.handling():
+        with signals.handling():
             summary = run(argv)
     except ConfigurationError as e:
         print(f"beamforce: configuration error: {e}", file=sys.stderr)
@@ -452,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse rejected a value; it has printed why
         return 2 if e.code not in (0, None) else 0
     except KeyboardInterrupt:
-        return 143 if terminated.received else 130
+        return 143 if signals.terminated else 130
     except Exception:
         _log.exception("beamforce failed")
         return 1

@@ -20,6 +20,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.util import exception_handler
 
+from salesforce import stopping
 from salesforce.errors import SalesforceApiError, TransientError, is_retryable
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ class BulkClient:
     def __init__(
         self,
         client: Any,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         clock: Callable[[], float] = time.monotonic,
         poll_seconds: float = POLL_SECONDS,
         max_poll_seconds: float = MAX_POLL_SECONDS,

@@ -13,6 +13,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from salesforce import stopping
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from salesforce.errors import (
@@ -163,7 +164,7 @@ class SalesforceClient:
         credentials: Credentials,
         settings: ConnectionSettings,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         throttler: "Throttler | None" = None,
     ):
         self.credentials = credentials

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from salesforce import actions_write
+from salesforce import actions_write, stopping
 from salesforce.actions_write import ActionItem, ActionOutcome, ActionSpec, run_action
 from salesforce.errors import (
     LOGIN_BLOCK_REASONS,
@@ -248,7 +248,7 @@ class BatchWriter:
         client: Any,
         on_api_limit: str = "dead_letter",
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         batch_deadline_seconds: float | None = None,
         reload_credentials: Callable[[], Any] | None = None,
         policy: WritePolicy | None = None,

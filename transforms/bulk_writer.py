@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from salesforce import bulk as bulk_api
+from salesforce import stopping
 from salesforce.bulk import BulkClient
 from salesforce.client import SaveResult
 from salesforce.errors import (
@@ -419,7 +420,7 @@ class BulkWriter(BatchWriter):
         bulk: BulkClient | None = None,
         on_api_limit: str = "dead_letter",
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         clock: Callable[[], float] = time.monotonic,
         records_per_job: int = DEFAULT_RECORDS_PER_JOB,
         min_job_records: int = DEFAULT_MIN_JOB_RECORDS,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import apache_beam as beam
 from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
 
+from salesforce import stopping
 from salesforce.bulk import (
     JOB_TIMEOUT_SECONDS,
     MAX_POLL_SECONDS,
@@ -241,7 +242,7 @@ class WriteToSalesforceBulk(beam.PTransform):
         client_factory: ClientFactory = SalesforceClient,
         on_api_limit: str = "dead_letter",
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         clock: Callable[[], float] = time.monotonic,
         records_per_job: int = DEFAULT_RECORDS_PER_JOB,
         min_job_records: int = DEFAULT_MIN_JOB_RECORDS,

@@ -23,12 +23,12 @@ no longer matters against the run. Each ingest job also spends one of the org's 
 """
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 
+from salesforce import stopping
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
@@ -154,7 +154,7 @@ class WriteRecords(beam.PTransform):
         bulk_threshold: int = DEFAULT_BULK_THRESHOLD,
         on_api_limit: str = "dead_letter",
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         threads: int = DEFAULT_WRITER_THREADS,
         record_counts: beam.PCollection | None = None,
         policy: WritePolicy | None = None,

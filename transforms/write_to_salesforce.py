@@ -26,6 +26,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 from apache_beam.utils.windowed_value import WindowedValue
 
+from salesforce import stopping
 from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials, CredentialsSource
@@ -445,7 +446,7 @@ class WriteToSalesforce(beam.PTransform):
         client_factory: ClientFactory = SalesforceClient,
         on_api_limit: str = "dead_letter",
         limit_poll_seconds: float = LIMIT_POLL_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         threads: int = DEFAULT_WRITER_THREADS,
         policy: WritePolicy | None = None,
     ) -> None:

@@ -5,7 +5,10 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -16,7 +19,10 @@ from apache_beam.metrics.metricbase import MetricName
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from emulator.process import start_emulator
+from examples.brokers import default_sigint
 from pipeline.main import NAMESPACE, counters, main, run
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Result:
@@ -216,3 +222,46 @@ def test_sigterm_stops_the_run_as_ctrl_c_does_with_status_143(monkeypatch, sent,
     finally:
         signal.signal(signal.SIGINT, previous)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("sent, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_run_waiting_for_the_api_allocation_stops_at_once_on_a_signal(org, tmp_path, sent, status):
+    """Found by a review: Ctrl-C on a run waiting for a used-up allocation did not stop it; the writers
+    went on checking the limits (5 s, 10 s, 20 s, ... up to 5 minutes) for as long as it stayed used up."""
+    org.admin("POST", "/_emulator/limits", json={"remaining": 0})
+    identify = {
+        "type": "identify",
+        "messageId": "m1",
+        "userId": "u1",
+        "traits": {"email": "m1@example.com"},
+        "integrations": {"Salesforce": True},
+    }
+    (tmp_path / "events.jsonl").write_text(json.dumps(identify) + "\n")
+    argv = [sys.executable, "-m", "pipeline", "--input", "events.jsonl", "--on_api_limit", "wait"]
+    # SIGINT's default disposition in the child: a suite started in the background ignores SIGINT.
+    proc = subprocess.Popen(
+        [*argv, *_flags(org)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+    before: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            before.append(line)
+            if "the org's API allocation is used up" in line:
+                break
+        assert proc.poll() is None, "".join(before)  # waiting for the allocation
+        proc.send_signal(sent)
+        # The first wait is 5 s, the next 10 s: without the stop, the run would still be waiting.
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == status, "".join(before) + err
+    assert "checking its limits again" not in err  # no second wait
+    assert "Interrupted: the run stopped before its end" in err
+    assert org.admin("GET", "/_emulator/records/Lead")["records"] == []

@@ -304,6 +304,42 @@ def _waiting_lines(folder: Path) -> int:
     return sum(f.read_bytes().count(b"\n") for f in folder.glob(".temp-dead_letters-*/*") if f.is_file())
 
 
+def test_ctrl_c_stops_a_stream_waiting_for_the_api_allocation(pubsub, org, tmp_path):
+    """Found by a review: a stream waits when the org's allocation is used up (its default), and Ctrl-C did
+    not stop it: the writer went on checking the limits, 5 s, 10 s, 20 s ... up to 5 minutes apart, for as
+    long as the allocation stayed used up."""
+    org.admin("POST", "/_emulator/limits", json={"remaining": 0})
+    topic, subscription = pubsub.new_topic("waiting")
+    argv = [
+        *(sys.executable, "-m", "pipeline", "--input_subscription", subscription),
+        *("--dead_letter_output", str(tmp_path / "dead_letters"), "--max_buffering_seconds", "0.5"),
+        *("--salesforce_login_url", org.info["login_url"], "--salesforce_ca_bundle", org.info["ca_bundle"]),
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
+    )
+    before: list[str] = []
+    try:
+        publish(topic, [json.dumps(identify("w1", 0, email="w1@example.com"))])
+        assert proc.stderr is not None
+        with Heartbeat(topic):  # keeps the local runner's reads going
+            for line in proc.stderr:
+                before.append(line)
+                if "the org's API allocation is used up" in line:
+                    break
+        assert proc.poll() is None, "".join(before)  # waiting for the allocation
+        proc.send_signal(signal.SIGINT)
+        # The first wait is 5 s, the next 10 s: without the stop, the stream would still be waiting.
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(before) + err
+    assert "checking its limits again" not in err  # no second wait
+    assert "Traceback" not in err, err  # the writers' ended waits are not reported as failures
+    assert org.admin("GET", "/_emulator/records/Lead")["records"] == []
+
+
 def test_ctrl_c_on_a_stream_keeps_the_dead_letters_of_the_open_window(pubsub, org, tmp_path):
     """Found by a hostile review: the summary said they were written, but they sat in Beam's temporary
     files, which the next run never reads."""
@@ -322,8 +358,9 @@ def test_ctrl_c_on_a_stream_keeps_the_dead_letters_of_the_open_window(pubsub, or
     try:
         publish(topic, [f"not json {n}" for n in range(5)])
         deadline = time.monotonic() + 60
-        while _waiting_lines(folder) < 5 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
+        with Heartbeat(topic):  # keeps the local runner's reads going
+            while _waiting_lines(folder) < 5 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
         assert _waiting_lines(folder) == 5  # the 60 s window is still open
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

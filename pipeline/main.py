@@ -293,6 +293,7 @@ def run(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = N
         dead_letter_output=dead_letter_topic(options) or bf.dead_letter_output,
         dry_run=options.view_as(ActionOptions).salesforce_dry_run,
         streaming=streaming,
+        stopped=interrupted,
     )
     print(summary.format_text())
     if bf.summary_output and (streaming or interrupted):

@@ -89,6 +89,9 @@ class Summary:
     # a stream writes a record again at every flush that holds new events for it: records_written then
     # counts writes, not distinct records
     streaming: bool = False
+    # Ctrl-C or SIGTERM stopped the run: the events it had read but not handled yet are in flight, not lost
+    # to a bug (what becomes of them depends on the source, as the run's warning says)
+    stopped: bool = False
     planned_write_calls: int = 0
     api_calls: int = 0
     throttled_seconds: int = 0  # whole seconds the writers waited for --max_calls_per_second
@@ -112,15 +115,17 @@ class Summary:
         dead_letter_output: str | None = None,
         dry_run: bool = False,
         streaming: bool = False,
+        stopped: bool = False,
     ) -> "Summary":
         """From the run's counters and string sets (namespace "beamforce", summed over steps), the calls
-        the launching process made itself, where dead letters went, whether it was a dry run and whether
-        it was a stream."""
+        the launching process made itself, where dead letters went, whether it was a dry run, whether it
+        was a stream and whether a signal stopped it."""
         s = cls(
             api_calls=extra_api_calls,
             dead_letter_output=dead_letter_output,
             dry_run=dry_run,
             streaming=streaming,
+            stopped=stopped,
             org_setup_missing=sorted(string_sets.get(metrics.ORG_SETUP_MISSING, ())),
         )
         for kind in FIELD_NOTES:
@@ -165,6 +170,13 @@ class Summary:
         )
 
     @property
+    def events_in_flight(self) -> int:
+        """Events read (once per action) that had not ended as an outcome yet: those a stopped run had in
+        hand, or, in a run that was not stopped, events lost to a bug."""
+        handled = self.events_written + self.events_filtered + self.deduplicated + self.events_dead_lettered
+        return max(0, self.events_read + self.action_extra_deliveries - handled)
+
+    @property
     def missing_fields(self) -> list[str]:
         """Fields the mapping wanted that the org does not have: create them to receive the data."""
         return sorted(self.dropped_unknown.fields)
@@ -187,6 +199,7 @@ class Summary:
             events_filtered=self.events_filtered,
             events_dead_lettered=self.events_dead_lettered,
             balanced=self.balanced,
+            events_in_flight=self.events_in_flight,
             missing_fields=self.dropped_unknown.listed(JSON_FIELD_NAMES)[0],
         )
         return d
@@ -231,9 +244,13 @@ class Summary:
             )
         if self.events_dead_lettered and self.dead_letter_files:
             lines.append(f"Dead letters: {self.events_dead_lettered}, written to {self.dead_letter_files}")
-        lines.append(
-            "  balanced:          " + ("yes" if self.balanced else "NO: some events are unaccounted for")
-        )
+        if self.balanced:
+            balance = "yes"
+        elif self.stopped and self.events_in_flight:
+            balance = f"no: stopped with {self.events_in_flight} events read and not handled yet"
+        else:
+            balance = "NO: some events are unaccounted for"
+        lines.append("  balanced:          " + balance)
         if self.ambiguous_matches:
             lines.append("Several records matched (the most recently modified one was updated):")
             lines += [f"    {sobject}: {n}" for sobject, n in sorted(self.ambiguous_matches.items())]

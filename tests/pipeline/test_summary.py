@@ -347,3 +347,22 @@ def test_events_dated_in_the_future_are_a_total(future, line):
     assert [x for x in s.format_text().splitlines() if x.startswith("Events dated")] == (
         [line] if line else []
     )
+
+
+@pytest.mark.parametrize(
+    "stopped, read, line",
+    [
+        (True, 12, "  balanced:          no: stopped with 2 events read and not handled yet"),
+        (False, 12, "  balanced:          NO: some events are unaccounted for"),  # a bug: say so
+        (True, 10, "  balanced:          yes"),  # stopped with nothing in hand
+        (True, 9, "  balanced:          NO: some events are unaccounted for"),  # more handled than read
+    ],
+)
+def test_a_stopped_run_says_how_many_events_it_had_in_hand(stopped, read, line):
+    """Found by a review: a stream stopped with Ctrl-C said 'NO: some events are unaccounted for', as a
+    run that lost events to a bug does."""
+    counters = {**COUNTERS, "events_read": read}
+    summary = Summary.from_metrics(counters, STRING_SETS, streaming=True, stopped=stopped)
+    assert line in summary.format_text().splitlines()
+    d = json.loads(summary.to_json())
+    assert (d["stopped"], d["events_in_flight"]) == (stopped, max(0, read - 10))

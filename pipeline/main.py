@@ -396,7 +396,9 @@ def help_parser() -> argparse.ArgumentParser:
         "manager. Apache Beam pipeline options (--runner, ...) are accepted too; "
         f"the default runner is {DEFAULT_RUNNER} (in-process). Exit status: 0 done, 2 configuration "
         f"error, {EXIT_RETRYABLE} done but some events are retryable dead letters (e.g. the org's API "
-        "limit ran out: replay them later by giving the dead-letter files as --input), 1 other failure.",
+        "limit ran out: replay them later by giving the dead-letter files as --input), 1 other failure, "
+        "130 stopped by Ctrl-C and 143 by SIGTERM (at once, even while the writers wait for the API "
+        "allocation).",
     )
     BeamforceOptions._add_argparse_args(parser)
     AuthOptions._add_argparse_args(parser.add_argument_group("logging in to Salesforce"))

@@ -139,10 +139,9 @@ def _unwritten_events(options: PipelineOptions) -> str:
 
 
 def interrupted_by_user(error: BaseException) -> bool:
-    """Whether `error` is, or was raised while handling, a KeyboardInterrupt or a writer's wait ended by
-    the stop (salesforce/stopping.py). Beam tags a step's
-    exception with the step's name, and a KeyboardInterrupt, which takes no message, becomes a
-    RuntimeError raised while handling it.)"""
+    """Whether `error` is, or was raised while handling, a KeyboardInterrupt or a writer's wait that the
+    stop ended (salesforce/stopping.py). Beam tags a step's exception with the step's name, and a
+    KeyboardInterrupt, which takes no message, becomes a RuntimeError raised while handling it."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if _ended_by_the_stop(error):

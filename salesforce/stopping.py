@@ -7,8 +7,9 @@ once by raising `Stopped`, instead of the run waiting them out: a run waiting fo
 used to go on waiting after Ctrl-C, for as long as the allocation stayed used up.
 
 `Stopped` is a BaseException, as KeyboardInterrupt is, so that no handler of API errors turns it into a
-dead letter or a retry: what a stopped run has not written stays with its source (files are read again,
-a subscription or a Kafka group delivers again), and upserts by key make the rewrite safe.
+dead letter or a retry. What a stopped run has not written is the source's to deliver again (files are
+read again from the start, a Kafka group's offsets are committed only for handled events; the run logs
+what becomes of the rest), and the writes by match key make a second write of a record safe.
 """
 
 import threading
@@ -35,7 +36,3 @@ def stop() -> None:
 def reset() -> None:
     """A new run in this process: its writers wait again."""
     _stop.clear()
-
-
-def stopping() -> bool:
-    return _stop.is_set()

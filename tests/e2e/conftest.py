@@ -2,6 +2,7 @@
 
 import glob
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,23 @@ def write_lines(path: Path, events: list) -> Path:
     """One event a line; strings are written as they are (bad lines), the rest as JSON."""
     path.write_text("".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in events))
     return path
+
+
+# What a writer logs when it starts waiting for a used-up allocation (--on_api_limit wait).
+ALLOCATION_USED_UP = "the org's API allocation is used up"
+
+
+def stderr_until(proc: subprocess.Popen, text: str) -> list[str]:
+    """Reads a running `python -m pipeline` child's stderr (text mode) up to the first line holding `text`,
+    and checks that the child still runs; returns the lines read, for a failing test's message."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        if text in line:
+            break
+    assert proc.poll() is None, "".join(lines)
+    return lines
 
 
 def run_pipeline(

@@ -21,8 +21,17 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from emulator.process import start_emulator
 from examples.brokers import default_sigint
 from pipeline.main import NAMESPACE, counters, main, run
+from tests.e2e.conftest import ALLOCATION_USED_UP, stderr_until
 
 REPO = Path(__file__).resolve().parents[2]
+# One event the destination takes (integrations.Salesforce: true): one Lead to write.
+IDENTIFY = {
+    "type": "identify",
+    "messageId": "m1",
+    "userId": "u1",
+    "traits": {"email": "m1@example.com"},
+    "integrations": {"Salesforce": True},
+}
 
 
 class _Result:
@@ -126,14 +135,7 @@ def test_without_dead_letter_output_a_run_writes_them_where_its_summary_says(org
 
 def test_retryable_dead_letters_exit_3_naming_the_files_to_replay(org, tmp_path, capsys):
     org.admin("POST", "/_emulator/limits", json={"remaining": 0})
-    identify = {
-        "type": "identify",
-        "messageId": "m1",
-        "userId": "u1",
-        "traits": {"email": "m1@example.com"},
-        "integrations": {"Salesforce": True},
-    }
-    (tmp_path / "events.jsonl").write_text(json.dumps(identify) + "\n")
+    (tmp_path / "events.jsonl").write_text(json.dumps(IDENTIFY) + "\n")
     assert main(["--input", "events.jsonl", *_flags(org)]) == 3
     [files] = re.findall(r"--input '(dead_letters/\S+-\*\.jsonl)'", capsys.readouterr().err)
     assert [(d["reason"], d["retryable"]) for d in _dead_letters(files)] == [("REQUEST_LIMIT_EXCEEDED", True)]
@@ -229,14 +231,7 @@ def test_a_run_waiting_for_the_api_allocation_stops_at_once_on_a_signal(org, tmp
     """Found by a review: Ctrl-C on a run waiting for a used-up allocation did not stop it; the writers
     went on checking the limits (5 s, 10 s, 20 s, ... up to 5 minutes) for as long as it stayed used up."""
     org.admin("POST", "/_emulator/limits", json={"remaining": 0})
-    identify = {
-        "type": "identify",
-        "messageId": "m1",
-        "userId": "u1",
-        "traits": {"email": "m1@example.com"},
-        "integrations": {"Salesforce": True},
-    }
-    (tmp_path / "events.jsonl").write_text(json.dumps(identify) + "\n")
+    (tmp_path / "events.jsonl").write_text(json.dumps(IDENTIFY) + "\n")
     argv = [sys.executable, "-m", "pipeline", "--input", "events.jsonl", "--on_api_limit", "wait"]
     # SIGINT's default disposition in the child: a suite started in the background ignores SIGINT.
     proc = subprocess.Popen(
@@ -249,12 +244,7 @@ def test_a_run_waiting_for_the_api_allocation_stops_at_once_on_a_signal(org, tmp
     )
     before: list[str] = []
     try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            before.append(line)
-            if "the org's API allocation is used up" in line:
-                break
-        assert proc.poll() is None, "".join(before)  # waiting for the allocation
+        before = stderr_until(proc, ALLOCATION_USED_UP)  # waiting for the allocation
         proc.send_signal(sent)
         # The first wait is 5 s, the next 10 s: without the stop, the run would still be waiting.
         _, err = proc.communicate(timeout=60)

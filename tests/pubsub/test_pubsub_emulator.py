@@ -26,7 +26,14 @@ from salesforce.credentials import CredentialsSource
 from salesforce.errors import ConfigurationError
 from schemas.dead_letter import DeadLetter
 from schemas.events import EventLine
-from tests.e2e.conftest import export_credentials, records, run_pipeline, streaming_options
+from tests.e2e.conftest import (
+    ALLOCATION_USED_UP,
+    export_credentials,
+    records,
+    run_pipeline,
+    stderr_until,
+    streaming_options,
+)
 from tests.e2e.streaming_helpers import (
     TIMES_FIELD,
     at,
@@ -326,13 +333,8 @@ def test_ctrl_c_stops_a_stream_waiting_for_the_api_allocation(pubsub, org, tmp_p
     before: list[str] = []
     try:
         publish(topic, [json.dumps(identify("w1", 0, email="w1@example.com"))])
-        assert proc.stderr is not None
         with Heartbeat(topic):  # keeps the local runner's reads going
-            for line in proc.stderr:
-                before.append(line)
-                if "the org's API allocation is used up" in line:
-                    break
-        assert proc.poll() is None, "".join(before)  # waiting for the allocation
+            before = stderr_until(proc, ALLOCATION_USED_UP)  # waiting for the allocation
         proc.send_signal(signal.SIGINT)
         # The first wait is 5 s, the next 10 s: without the stop, the stream would still be waiting.
         out, err = proc.communicate(timeout=60)

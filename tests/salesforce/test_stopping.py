@@ -18,6 +18,7 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from schemas.events import EventRef
 from schemas.records import MergedOp
+from tests.e2e.conftest import ALLOCATION_USED_UP
 from transforms.batch_writer import BatchWriter
 
 # Far longer than a join's timeout: a wait that the stop does not end fails the test.
@@ -97,7 +98,7 @@ def test_the_stop_ends_the_wait_for_a_used_up_api_allocation(org, credentials, s
     org.admin("POST", "/_emulator/limits", json={"remaining": 0})
     client = SalesforceClient(credentials, settings)  # waits with stopping.sleep, as a run's writers do
     writer = BatchWriter(client, on_api_limit="wait", limit_poll_seconds=HOUR)
-    heard = _Heard("API allocation is used up")
+    heard = _Heard(ALLOCATION_USED_UP)
     logging.getLogger("transforms.batch_writer").addHandler(heard)
     try:
         thread, outcome = _in_thread(lambda: writer.write([_lead(1), _lead(2)]))

@@ -570,7 +570,7 @@ class BulkWriter(BatchWriter):
             count = self.bulk.count(f"SELECT COUNT() FROM {sobject} WHERE {match_field} != null")
             if count == 0:
                 # What the query job would find: no record has a value to match (a first backfill).
-                _log.info("looking up %d %s keys: no %s has a %s", len(keys), sobject, sobject, match_field)
+                _log.info("looking up %d %s keys: no %s has %s set", len(keys), sobject, sobject, match_field)
                 return {}
             method = cheaper_lookup(len(queries), self.bulk.query_calls(count))
             _log.info(

@@ -15,6 +15,7 @@ from transforms.parsing import (
     nesting_depth,
     normalize_timestamp,
     parse_line,
+    received_at,
 )
 
 SOURCE = "events/a.jsonl"
@@ -532,6 +533,41 @@ def test_timestamp_falls_back_and_is_normalized_to_utc(members, timestamp):
 )
 def test_normalize_timestamp(text, expected):
     assert normalize_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # Already as times are written: kept, when it is a time at all.
+        ("2026-11-28T18:00:00.123Z", "2026-11-28T18:00:00.123Z"),
+        ("0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00.000Z"),
+        ("9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"),
+        ("2024-02-29T12:00:00.000Z", "2024-02-29T12:00:00.000Z"),
+        ("2026-02-29T12:00:00.000Z", None),
+        ("2026-13-01T00:00:00.000Z", None),
+        ("0000-01-01T00:00:00.000Z", None),
+        ("2026-11-28T24:00:00.000Z", None),
+        ("2026-11-28T18:60:00.000Z", None),
+        ("2026-11-28T18:00:60.000Z", None),
+        # Nearly so: read as any other time.
+        ("2026-11-28T18:00:00,123Z", "2026-11-28T18:00:00.123Z"),
+        ("2026-11-28t18:00:00.123z", "2026-11-28T18:00:00.123Z"),
+        (" 2026-11-28T18:00:00.123Z", "2026-11-28T18:00:00.123Z"),
+        ("2026-11-28T18:00:00.123+00:00", "2026-11-28T18:00:00.123Z"),
+        ("\uff12026-11-28T18:00:00.123Z", None),  # a full-width digit
+    ],
+)
+def test_received_at_of_times_written_as_normalized(text, expected):
+    assert received_at({"receivedAt": text}) == expected
+
+
+def test_a_parsed_event_is_the_event_its_constructor_makes():
+    event = parse_line(json.dumps(IDENTIFY), SOURCE, 7)
+    rebuilt = SegmentEvent(**{f.name: getattr(event, f.name) for f in dataclasses.fields(SegmentEvent)})
+    assert event == rebuilt
+    assert dataclasses.replace(event, timestamp="") == dataclasses.replace(rebuilt, timestamp="")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.timestamp = ""  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

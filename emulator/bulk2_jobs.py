@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import ids, soql
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
-from emulator.validation import format_datetime
+from emulator.validation import REFUSED, accepted_column, format_datetime
 
 if TYPE_CHECKING:
+    from emulator.objects import Field
     from emulator.org import Org
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ _XSD_TYPES = {
     "currency": "double",
     "percent": "double",
 }
+_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_UNSET = object()  # an empty CSV value: the record does not set the field
 _INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -487,12 +490,10 @@ def convert_value(raw: str, field_type: str) -> Any:
     if raw == NULL_MARKER:
         return None
     if field_type == "boolean":
-        lowered = raw.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise ValueError(raw)
+        value = _BOOLEAN_WORDS.get(raw.lower())
+        if value is None:
+            raise ValueError(raw)
+        return value
     if field_type == "int" and not _INTEGER.fullmatch(raw):
         raise ValueError(raw)
     if field_type in _DECIMAL_TYPES and not _DECIMAL.fullmatch(raw):
@@ -533,8 +534,85 @@ def plan_columns(header: list[str], describe: dict, job: Job) -> _Plan:
     return _Plan(tuple(columns), id_column, key_column)
 
 
-def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: Sequence[str]) -> RecordResult:
-    """Runs one record through the org exactly as the REST API would, catching Salesforce errors."""
+@dataclass(frozen=True)
+class _Checks:
+    """The columns that a chunk's records are checked by a column at a time, before the org sees them."""
+
+    # (column index, field, whether every record must set it) of the values a record sets
+    columns: tuple[tuple[int, "Field", bool], ...]
+
+
+def column_checks(org: "Org", job: Job, plan: _Plan) -> _Checks | None:
+    """The checks of the job's columns, or None where every record takes the path of one record alone:
+    an operation other than insert or update, a column the operation may not write, an insert that
+    names Ids or has no column for a required field. Those records fail, and their errors are its."""
+    if job.operation not in ("insert", "update"):
+        return None
+    obj = org.object(job.object)
+    insert = job.operation == "insert"
+    writable = obj.createable_names if insert else obj.updateable_names
+    fields = [obj.by_name[name] for col, name, _ in plan.columns if col != plan.id_column]
+    names = {f.name for f in fields}
+    if obj.read_only or not names <= writable:
+        return None
+    # An update may leave any field alone.
+    required = set(obj.required_names) if insert else set()
+    if insert and (plan.id_column is not None or not required <= names):
+        return None
+    columns = [col for col, _, _ in plan.columns if col != plan.id_column]
+    return _Checks(tuple((col, f, f.name in required) for col, f in zip(columns, fields, strict=True)))
+
+
+def accepted_records(checks: _Checks, rows: Sequence[Sequence[str]]) -> list[dict[str, Any] | None]:
+    """Each record's values as validate() accepts the body apply_record would send for it, or None
+    for a record that takes the path of one record alone (any error, #N/A, a required field not set)."""
+    if not checks.columns:
+        return [{} for _ in rows]
+    by_column = list(zip(*rows, strict=True))
+    stored = [
+        _stored_column(f, by_column[col], REFUSED if required else _UNSET)
+        for col, f, required in checks.columns
+    ]
+    names = [f.name for _, f, _ in checks.columns]
+    records: list[dict[str, Any] | None] = []
+    for values in zip(*stored, strict=True):
+        if REFUSED in values:
+            records.append(None)
+        elif _UNSET in values:
+            records.append({n: v for n, v in zip(names, values, strict=True) if v is not _UNSET})
+        else:
+            records.append(dict(zip(names, values, strict=True)))
+    return records
+
+
+def _stored_column(f: "Field", raws: Sequence[str], unset: object) -> list[Any]:
+    """The stored form of each CSV value of a column, `unset` for an empty one, REFUSED for one that
+    validate() or convert_value refuses."""
+    given = [raw for raw in raws if raw]
+    if f.type not in _CONVERTED_TYPES and NULL_MARKER not in given:
+        values = given  # convert_value's answer
+    else:
+        values = [_json_value(raw, f.type) for raw in given]
+    stored = accepted_column(f, values)
+    if len(given) == len(raws):
+        return stored
+    found = iter(stored)
+    return [next(found) if raw else unset for raw in raws]
+
+
+def _json_value(raw: str, field_type: str) -> Any:
+    """convert_value's answer, or null where it has none (which accepted() refuses as it does null)."""
+    try:
+        return convert_value(raw, field_type)
+    except ValueError:
+        return None
+
+
+def apply_record(
+    org: "Org", job: Job, plan: _Plan, index: int, row: Sequence[str], values: dict[str, Any] | None = None
+) -> RecordResult:
+    """Runs one record through the org exactly as the REST API would, catching Salesforce errors;
+    `values`, if given, are those accepted_records() found validate() to accept for it."""
 
     def body(skip: int | None) -> dict[str, Any]:
         # An empty value means "not set"; #N/A clears the field.
@@ -568,11 +646,15 @@ def apply_record(org: "Org", job: Job, plan: _Plan, index: int, row: Sequence[st
                 raise ApiError(
                     400, "INVALID_FIELD", "The Id field should not be specified in the sobject data."
                 )
+            if values is not None:
+                return success(org.create_accepted(job.object, values), True)
             return success(org.create(job.object, body(None)), True)
         if job.operation == "update":
             if not given_id:
                 return failure("", "MISSING_ARGUMENT:Id not specified in an update call:--")
             # sf__Id is the record's 18-character id, whichever form the CSV used.
+            if values is not None:
+                return success(org.update_accepted(job.object, given_id, values), False)
             return success(org.update(job.object, given_id, body(None)), False)
         if job.operation == "upsert":
             if job.external_id_field == "Id":
@@ -687,10 +769,14 @@ class JobRunner:
                 total_processing_time=_ms_since(started),
             )
             return
+        checks = column_checks(self.org, job, plan)
         for start in range(self.store.result_count(job_id), len(rows), CHUNK_SIZE):
             if self._stopping.is_set():
                 return  # still InProgress: picked up again when the server next starts
             chunk_started = time.monotonic()
+            indexes = range(start, min(start + CHUNK_SIZE, len(rows)))
+            chunk = [rows[index] for index in indexes]
+            accepted = accepted_records(checks, chunk) if checks else [None] * len(chunk)
             with self.org.transaction():
                 # Checked under the org's lock, which a reset holds while it deletes the jobs: no chunk
                 # of a deleted job writes records after the reset.
@@ -698,8 +784,8 @@ class JobRunner:
                 if current is None or current.state != IN_PROGRESS:
                     return  # aborted, deleted or reset meanwhile: the rest stays unprocessed
                 results = [
-                    apply_record(self.org, job, plan, index, rows[index])
-                    for index in range(start, min(start + CHUNK_SIZE, len(rows)))
+                    apply_record(self.org, job, plan, index, row, values)
+                    for index, row, values in zip(indexes, chunk, accepted, strict=True)
                 ]
             if not self.store.add_results(job_id, results, _ms_since(chunk_started)):
                 return

@@ -38,6 +38,8 @@ def to18(record_id: str) -> str:
         return record_id + checksum(record_id)
     # 18-char ids are case-insensitive: the suffix says which letters of the base are uppercase.
     suffix = record_id[15:].upper()
+    if checksum(record_id[:15]) == suffix:
+        return record_id[:15] + suffix  # already canonical, as the ids the org hands out are
     if any(c not in _SUFFIX_CHARS for c in suffix):
         raise ValueError(f"malformed id {record_id}")
     chars = []

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from emulator import ids, soql
 from emulator.errors import ApiError, MultipleChoicesError, RecordError
@@ -98,8 +98,7 @@ class Job:
     header: list[str] | None
 
 
-@dataclass(frozen=True)
-class RecordResult:
+class RecordResult(NamedTuple):
     """The outcome of one input record: success (sf__Created in `detail`) or failure (sf__Error)."""
 
     index: int

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, getcontext
 from typing import Any
 
 from emulator import ids
@@ -214,6 +214,10 @@ def _convert(f: Field, value: Any) -> Any:
 
 
 def _round(value: Decimal, scale: int) -> float:
+    if value.adjusted() + 1 + scale > getcontext().prec:
+        # Too many digits to quantize (InvalidOperation), and far outside any field's range (at most 18
+        # digits): _check refuses it.
+        return float(value)
     return float(value.quantize(_quantum(scale), rounding=ROUND_HALF_UP))
 
 

@@ -437,3 +437,10 @@ def test_admin_may_write_read_only_fields_and_skip_required(objects):
 @pytest.mark.parametrize(("text", "length"), [("abc", 3), ("é", 1), ("😀", 2), ("", 0)])
 def test_sf_length(text, length):
     assert sf_length(text) == length
+
+
+@pytest.mark.parametrize("value", ["1e30", 1e30, "-" + "9" * 40, 1e300])
+def test_a_number_of_more_digits_than_decimal_holds_is_out_of_range(objects, value):
+    # Rounding such a number to the field's scale raised decimal.InvalidOperation (a 500).
+    _, errors = validate(objects["Lead"], {"Score__c": value}, for_create=False)
+    assert [(e["statusCode"], e["fields"]) for e in errors] == [("NUMBER_OUTSIDE_VALID_RANGE", ["Score__c"])]

@@ -9,11 +9,11 @@ from schemas.records import RecordOp
 from transforms.parsing import js_number_text, json_kind
 from transforms.trait_mapping import (
     address_parts,
-    address_traits,
     custom_fields,
     is_blank,
     map_dead_letter,
     mapped_fields,
+    with_address_traits,
 )
 
 SOBJECT = "Account"
@@ -35,6 +35,7 @@ ACCOUNT_FIELDS: dict[str, str] = {
     "description": "Description",
     "employees": "NumberOfEmployees",
 }
+_ACCOUNT_HANDLED = frozenset(ACCOUNT_FIELDS)
 
 
 def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> RecordOp | DeadLetter:
@@ -42,6 +43,26 @@ def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> R
 
     Raises ValueError for an `address_mapping` that is not one of ADDRESS_MAPPINGS.
     """
+    account = account_fields(event, address_mapping)
+    if isinstance(account, DeadLetter):
+        return account
+    group_id, fields = account
+    return RecordOp(
+        sobject=SOBJECT,
+        match_field=MATCH_FIELD,
+        match_value=group_id,
+        fields=fields,
+        timestamp=event.timestamp,
+        message_id=event.message_id,
+        ref=event.ref,
+    )
+
+
+def account_fields(
+    event: SegmentEvent, address_mapping: str = "billing"
+) -> tuple[str, dict[str, Any]] | DeadLetter:
+    """The groupId (match value) and the fields of the Account group_to_account makes of `event`, or its
+    DeadLetter; ValueError as group_to_account."""
     if address_mapping not in ADDRESS_PREFIXES:
         raise ValueError(
             f"address_mapping must be one of {', '.join(ADDRESS_MAPPINGS)}, not {address_mapping!r}"
@@ -76,16 +97,8 @@ def group_to_account(event: SegmentEvent, address_mapping: str = "billing") -> R
     fields.update(mapped_fields({**traits, "name": name_text}, ACCOUNT_FIELDS, keep=fields))
     for prefix in ADDRESS_PREFIXES[address_mapping]:
         fields.update(address_parts(traits, prefix))
-    fields.update(custom_fields(traits, ACCOUNT_FIELDS.keys() | address_traits(traits)))
-    return RecordOp(
-        sobject=SOBJECT,
-        match_field=MATCH_FIELD,
-        match_value=group_id,
-        fields=fields,
-        timestamp=event.timestamp,
-        message_id=event.message_id,
-        ref=event.ref,
-    )
+    fields.update(custom_fields(traits, with_address_traits(_ACCOUNT_HANDLED, traits)))
+    return group_id, fields
 
 
 def account_name(name: Any) -> str | None:

@@ -1,5 +1,6 @@
 """One event and one custom action (--actions_config) into the RecordOp the action asks for."""
 
+import dataclasses
 import math
 from typing import Any
 
@@ -32,28 +33,33 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     """
     fields: dict[str, Any] = {}
     create_defaults: dict[str, Any] = {}
-    base = None
-    if action.preset is not None:
+    preset = action.preset
+    if preset is not None:
+        own_name, own_paths = PRESET_MATCHES[preset]
         # The preset's own match requirement (an email) holds only if the action matches on it.
-        keyed = any((n.lower(), src.paths) == PRESET_MATCHES[action.preset] for n, src in action.match)
-        base = _preset_op(event, action.preset, address_mapping, keyed)
+        keyed = False
+        for n, src in action.match:
+            if src.paths == own_paths and n.lower() == own_name:
+                keyed = True
+                break
+        base = _preset_fields(event, preset, address_mapping, keyed)
         if isinstance(base, DeadLetter):
             return base
-        fields.update(base.fields)
-        create_defaults.update(base.create_defaults)
+        preset_value, fields, create_defaults = base
     names: list[str] = []
     values: list[str] = []
     for name, source in action.match:
-        if base is not None and (name.lower(), source.paths) == PRESET_MATCHES[action.preset]:
+        if preset is not None and source.paths == own_paths and name.lower() == own_name:
             # The preset finds its own match value by the seed's rules (e.g. an email in traits, else in
             # context.traits), and has dead-lettered the event if there is none.
             names.append(name)
-            values.append(base.match_value)
+            values.append(preset_value)
             continue
         value = _match_value(event, action, name, source)
         if isinstance(value, DeadLetter):
             return value
-        if base is not None and any(k.lower() == name.lower() for k in base.fields):
+        # `fields` still has the preset's names (ignoring case): a put only respells one.
+        if preset is not None and any(k.lower() == name.lower() for k in fields):
             # The preset's value of the field gives way to the one matched on, which the record holds.
             _put(fields, name, value)
         names.append(name)
@@ -62,11 +68,11 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
         found, value = _value(event, source)
         if found and value is not None:
             _put(fields, name, custom_field_value(value))
-    create_defaults.update(dict(action.create_defaults))
+    create_defaults.update(action.create_defaults)
     instance = ""
     if action.operation in PER_EVENT_OPERATIONS:
         instance = event.message_id or f"{event.source}:{event.seq}"
-    return RecordOp(
+    return _record_op(
         sobject=action.object,
         match_field=MATCH_SEPARATOR.join(names),
         match_value=MATCH_SEPARATOR.join(values),
@@ -80,11 +86,34 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     )
 
 
-def _preset_op(event: SegmentEvent, preset: str, address_mapping: str, keyed: bool) -> RecordOp | DeadLetter:
+_RECORD_OP_FIELDS = frozenset(f.name for f in dataclasses.fields(RecordOp))
+
+
+def _record_op(**values: Any) -> RecordOp:
+    """The RecordOp of `values`, one for every field, as its __init__ makes it: that __init__ (frozen, so
+    one object.__setattr__ per field) cost a tenth of mapping an event."""
+    if values.keys() != _RECORD_OP_FIELDS:
+        raise TypeError(f"a RecordOp has the fields {sorted(_RECORD_OP_FIELDS)}, not {sorted(values)}")
+    op = object.__new__(RecordOp)
+    op.__dict__.update(values)
+    return op
+
+
+def _preset_fields(
+    event: SegmentEvent, preset: str, address_mapping: str, keyed: bool
+) -> tuple[str, dict[str, Any], dict[str, Any]] | DeadLetter:
+    """The match value, fields and create defaults of the preset's RecordOp (identify_to_lead's,
+    group_to_account's), new dicts the action's own add to."""
     if preset == "segment_lead":
-        return lead_mapping.identify_to_lead(event, require_email=keyed)
+        lead = lead_mapping.lead_fields(event, require_email=keyed)
+        if isinstance(lead, DeadLetter):
+            return lead
+        return *lead, dict(lead_mapping.LEAD_CREATE_DEFAULTS)
     if preset == "segment_account":
-        return account_mapping.group_to_account(event, address_mapping)  # parsing requires a groupId
+        account = account_mapping.account_fields(event, address_mapping)  # parsing requires a groupId
+        if isinstance(account, DeadLetter):
+            return account
+        return *account, {}
     raise ValueError(f"unknown preset {preset!r}: one of {', '.join(PRESETS)}")
 
 

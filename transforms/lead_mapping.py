@@ -7,11 +7,11 @@ from schemas.events import SegmentEvent
 from schemas.records import RecordOp
 from transforms.trait_mapping import (
     address_parts,
-    address_traits,
     custom_fields,
     is_blank,
     map_dead_letter,
     mapped_fields,
+    with_address_traits,
 )
 
 SOBJECT = "Lead"
@@ -38,12 +38,32 @@ LEAD_CREATE_DEFAULTS: dict[str, str] = {"LastName": "n/a", "Company": "n/a"}
 
 # Traits with a rule of their own: never custom fields.
 LEAD_SPECIAL_TRAITS = frozenset({"email", "name", "company"})
+_LEAD_HANDLED = LEAD_SPECIAL_TRAITS.union(LEAD_FIELDS)
 
 
 def identify_to_lead(event: SegmentEvent, require_email: bool = True) -> RecordOp | DeadLetter:
     """The Lead an identify asks for, matched by Email; DeadLetter (stage "map") without an email. Without
     `require_email` (an action matching on another field) the fields are mapped all the same, with Email
     among them when the identify has a usable one."""
+    lead = lead_fields(event, require_email)
+    if isinstance(lead, DeadLetter):
+        return lead
+    email, fields = lead
+    return RecordOp(
+        sobject=SOBJECT,
+        match_field=MATCH_FIELD,
+        match_value=email,
+        fields=fields,
+        create_defaults=dict(LEAD_CREATE_DEFAULTS),
+        timestamp=event.timestamp,
+        message_id=event.message_id,
+        ref=event.ref,
+    )
+
+
+def lead_fields(event: SegmentEvent, require_email: bool = True) -> tuple[str, dict[str, Any]] | DeadLetter:
+    """The email (match value, "" when there is none and none is required) and the fields of the Lead
+    identify_to_lead makes of `event`, or its DeadLetter."""
     traits = event.traits
     email = traits.get("email")
     if not require_email:
@@ -62,31 +82,20 @@ def identify_to_lead(event: SegmentEvent, require_email: bool = True) -> RecordO
         )
     else:
         email = email.strip()
-    fields: dict[str, Any] = {}
-    fields.update(split_name(traits.get("name")))
+    fields = split_name(traits.get("name"))
     fields.update(mapped_fields(traits, LEAD_FIELDS, keep=fields))
     if email:
         fields[MATCH_FIELD] = email
     if "company" in traits:
         fields.update(_company(traits["company"]))
     fields.update(address_parts(traits))
-    handled = LEAD_SPECIAL_TRAITS | LEAD_FIELDS.keys() | address_traits(traits)
-    fields.update(custom_fields(traits, handled))
+    fields.update(custom_fields(traits, with_address_traits(_LEAD_HANDLED, traits)))
     # A blank LastName or Company is no value: it would blank a Lead's required field on update,
     # and override the create default (REQUIRED_FIELD_MISSING) on create.
     for name in LEAD_CREATE_DEFAULTS:
         if name in fields and is_blank(fields[name]):
             del fields[name]
-    return RecordOp(
-        sobject=SOBJECT,
-        match_field=MATCH_FIELD,
-        match_value=email,
-        fields=fields,
-        create_defaults=dict(LEAD_CREATE_DEFAULTS),
-        timestamp=event.timestamp,
-        message_id=event.message_id,
-        ref=event.ref,
-    )
+    return email, fields
 
 
 def split_name(name: Any) -> dict[str, str]:

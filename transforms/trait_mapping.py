@@ -1,5 +1,6 @@
 """Trait rules the Lead and Account mappings share: tables, addresses, custom fields, map dead letters."""
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -34,17 +35,25 @@ def mapped_fields(
     """
     out: dict[str, Any] = {}
     for trait, field in table.items():
-        if trait in traits and not (is_blank(traits[trait]) and field in keep):
+        # `keep` first: it rarely holds the field, so the value is rarely looked at.
+        if trait in traits and not (field in keep and is_blank(traits[trait])):
             out[field] = traits[trait]
     return out
 
 
-def address_traits(traits: Mapping[str, Any]) -> set[str]:
-    """The traits the address rules consume: flat parts, and `address` when it is an object."""
-    used = {part for part in ADDRESS_PARTS if part in traits}
-    if isinstance(traits.get("address"), dict):
-        used.add("address")
-    return used
+def with_address_traits(handled: frozenset[str], traits: Mapping[str, Any]) -> frozenset[str]:
+    """`handled` and the traits the address rules consume, as custom_fields takes them for `traits`: the flat
+    parts, and `address` when it is an object.
+
+    The flat parts are in it whether `traits` has them or not (custom_fields only looks up the traits there
+    are), so that there are two sets per `handled`, made once, not one per event.
+    """
+    return _with_address(handled, isinstance(traits.get("address"), dict))
+
+
+@functools.cache
+def _with_address(handled: frozenset[str], address_object: bool) -> frozenset[str]:
+    return handled.union(ADDRESS_PARTS, ["address"] if address_object else [])
 
 
 def address_parts(traits: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -57,9 +66,9 @@ def address_parts(traits: Mapping[str, Any], prefix: str = "") -> dict[str, Any]
     parts = {part: traits[part] for part in ADDRESS_PARTS if part in traits}
     obj = traits.get("address")
     if isinstance(obj, dict):
-        parts.update(
-            {p: obj[p] for p in ADDRESS_PARTS if p in obj and (obj[p] is not None or p not in parts)}
-        )
+        for part in ADDRESS_PARTS:
+            if part in obj and (obj[part] is not None or part not in parts):
+                parts[part] = obj[part]
     return {prefix + ADDRESS_PARTS[part]: value for part, value in parts.items()}
 
 
@@ -68,6 +77,8 @@ def custom_fields(traits: Mapping[str, Any], handled: set[str] | frozenset[str])
     return {custom_field_name(t): custom_field_value(v) for t, v in traits.items() if t not in handled}
 
 
+# Cached: the same few traits name the custom fields of almost every event.
+@functools.lru_cache(maxsize=1024)
 def custom_field_name(trait: str) -> str:
     """`<trait>__c`; a trait already named like a custom field is used as it is.
 

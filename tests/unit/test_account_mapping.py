@@ -8,7 +8,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import EventRef, SegmentEvent
 from schemas.records import RecordOp
 from tests.seed_examples import SEED_ACCOUNT, SEED_GROUP
-from transforms.account_mapping import ADDRESS_MAPPINGS, group_to_account
+from transforms.account_mapping import ADDRESS_MAPPINGS, account_fields, group_to_account
 from transforms.parsing import parse_line
 
 SEED_SHIPPING = {k.replace("Billing", "Shipping"): v for k, v in SEED_ACCOUNT.items()}
@@ -188,3 +188,15 @@ def test_group_without_group_id_is_a_dead_letter():
         "missing_group_id",
         "group has no groupId: an Account is matched by AccountNumber = groupId",
     )
+
+
+@pytest.mark.parametrize("address_mapping", ADDRESS_MAPPINGS)
+def test_account_fields_are_the_accounts(address_mapping):
+    event = group({"name": "Initech", "city": "Austin", "address": {"state": "TX"}, "plan": "pro"})
+    account = group_to_account(event, address_mapping)
+    assert account_fields(event, address_mapping) == (account.match_value, account.fields)
+
+
+def test_account_fields_dead_letter_is_the_accounts():
+    event = group({"plan": "pro"})
+    assert account_fields(event).reason == group_to_account(event).reason == "missing_name"

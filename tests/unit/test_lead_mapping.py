@@ -8,7 +8,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import EventRef
 from schemas.records import RecordOp
 from tests.seed_examples import SEED_IDENTIFY_FLAT, SEED_IDENTIFY_OBJECTS, SEED_LEAD
-from transforms.lead_mapping import LEAD_CREATE_DEFAULTS, identify_to_lead, split_name
+from transforms.lead_mapping import LEAD_CREATE_DEFAULTS, identify_to_lead, lead_fields, split_name
 from transforms.parsing import parse_line
 
 
@@ -243,3 +243,21 @@ def test_identify_without_an_email_is_a_dead_letter(traits, reason, message):
 )
 def test_split_name(name, fields):
     assert split_name(name) == fields
+
+
+@pytest.mark.parametrize(
+    ("traits", "require_email"),
+    [
+        ({"email": " a@b.c ", "name": "Peter Gibbons", "address": {"city": "Austin"}, "plan": "pro"}, True),
+        ({"name": "Peter Gibbons", "city": "Austin", "address": "1 Main St"}, False),
+    ],
+)
+def test_lead_fields_are_the_leads(traits, require_email):
+    event = identify(traits)
+    lead = identify_to_lead(event, require_email=require_email)
+    assert lead_fields(event, require_email=require_email) == (lead.match_value, lead.fields)
+
+
+def test_lead_fields_dead_letter_is_the_leads():
+    event = identify({"name": "Peter Gibbons"})
+    assert lead_fields(event).reason == identify_to_lead(event).reason == "missing_email"

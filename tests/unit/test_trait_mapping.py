@@ -6,13 +6,13 @@ from schemas.dead_letter import DeadLetter
 from schemas.events import SegmentEvent
 from transforms.trait_mapping import (
     address_parts,
-    address_traits,
     custom_field_name,
     custom_field_value,
     custom_fields,
     is_blank,
     map_dead_letter,
     mapped_fields,
+    with_address_traits,
 )
 
 
@@ -38,17 +38,27 @@ def test_mapped_fields(traits, keep, fields):
     assert mapped_fields(traits, {"title": "Title"}, keep) == fields
 
 
+PARTS = {"street", "city", "state", "postalCode", "country"}
+
+
 @pytest.mark.parametrize(
     "traits, used",
     [
-        ({"city": "x", "name": "n"}, {"city"}),
-        ({"address": {"city": "x"}, "state": "RI"}, {"address", "state"}),
+        ({"city": "x", "name": "n"}, PARTS),
+        ({"address": {"city": "x"}, "state": "RI"}, PARTS | {"address"}),
         # An `address` that is not an object is no address: it becomes a custom field.
-        ({"address": "1 Main St"}, set()),
+        ({"address": "1 Main St"}, PARTS),
+        ({}, PARTS),
     ],
 )
-def test_address_traits(traits, used):
-    assert address_traits(traits) == used
+def test_with_address_traits(traits, used):
+    assert with_address_traits(frozenset({"email"}), traits) == used | {"email"}
+
+
+def test_with_address_traits_leaves_the_other_traits_to_custom_fields():
+    traits = {"email": "a@b.c", "city": "x", "address": "1 Main St", "plan": "pro"}
+    handled = with_address_traits(frozenset({"email"}), traits)
+    assert custom_fields(traits, handled) == {"address__c": "1 Main St", "plan__c": "pro"}
 
 
 @pytest.mark.parametrize(

@@ -47,11 +47,31 @@ def _log_tail(path: Path, chars: int = 4000) -> str:
         return "(no log)"
 
 
-def default_sigint() -> None:
-    """A Popen preexec_fn: SIGINT's default disposition in the child. A process started in the background
-    by a shell (a CI job, `cmd &`) ignores SIGINT, and so would its children, which then never stop on the
-    Ctrl-C they are sent (noida-db, a pipeline)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def popen_interruptible(args: Sequence[str], **kwargs) -> subprocess.Popen:
+    """subprocess.Popen(args, **kwargs) of a child that stops on the Ctrl-C (SIGINT) it is sent.
+
+    A process started in the background by a shell (a CI job, `cmd &`) ignores SIGINT, and so would its
+    children (noida-db, a pipeline). exec resets a caught signal to its default but keeps an ignored one
+    ignored: so SIGINT is caught, and dropped, while the child starts. Not a preexec_fn resetting it in
+    the child: that makes Popen fork() rather than vfork(), and then, in a process that has used gRPC
+    (a Pub/Sub client), grpcio's fork handlers abort about one child in thirty before its exec ('epoll_wait
+    error: Bad file descriptor', grpcio 1.81 to 1.85 at least: grpc/grpc#43055). Called from a thread other
+    than the main one, which alone may set signal handlers, the child keeps the process's disposition.
+    """
+    if (
+        signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return subprocess.Popen(args, **kwargs)
+    signal.signal(signal.SIGINT, _drop)
+    try:
+        return subprocess.Popen(args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _drop(signum, frame) -> None:
+    """A SIGINT while a child starts: ignored, as the process had it."""
 
 
 def _stop(proc: subprocess.Popen, sig: int) -> None:
@@ -264,14 +284,13 @@ def start_kafka_broker(data_dir: Path) -> KafkaBroker:
     port = free_port()
     log_path = data_dir / "broker.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
+        proc = popen_interruptible(  # it stops on Ctrl-C
             [_noida_program(), "start", "--only", "kafka", "--kafka-port", str(port)]
             + ["--data-dir", str(data_dir / "data")],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=default_sigint,  # it stops on Ctrl-C
         )
     broker = KafkaBroker(proc, f"127.0.0.1:{port}", log_path)
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})

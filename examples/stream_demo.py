@@ -214,7 +214,9 @@ class PipelineProcess:
         self.progress = Progress()
         self.progress_lines = 0
         self._echo = echo
-        self._proc = subprocess.Popen(
+        # A process started in the background by a shell (a CI job, `cmd &`) ignores SIGINT, and so would
+        # the pipeline, which then never stops on the demo's Ctrl-C: popen_interruptible starts it without.
+        self._proc = brokers.popen_interruptible(
             list(cmd),
             cwd=ROOT,
             env=dict(env),
@@ -224,9 +226,6 @@ class PipelineProcess:
             text=True,
             errors="replace",
             start_new_session=True,  # the demo passes on Ctrl-C itself, once
-            # A process started in the background by a shell (a CI job, `cmd &`) ignores SIGINT, and so
-            # would the pipeline, which then never stops on the demo's Ctrl-C: it gets the default back.
-            preexec_fn=brokers.default_sigint,
         )
         self._reader = threading.Thread(target=self._read_log, name="pipeline-log", daemon=True)
         self._reader.start()

@@ -1,5 +1,8 @@
 """examples/brokers.py without a broker: what is installed, publishing at a pace, heartbeats, inboxes."""
 
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -106,3 +109,26 @@ def test_an_inbox_keeps_messages_in_order_and_closes_once_asked():
         inbox.add(b"2")
         assert inbox.messages == [b"1", b"2"]
     assert closed == [True]
+
+
+# Python installs its own handler for SIGINT at start when it finds SIGINT's default, not when it is ignored.
+CHILD_SIGINT = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+
+
+@pytest.fixture
+def sigint_ignored():
+    """The process as a shell's background job starts it: SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_child_of_a_process_that_ignores_sigint_gets_its_default(sigint_ignored):
+    child = [sys.executable, "-c", CHILD_SIGINT]
+    proc = brokers.popen_interruptible(child, stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip() == "True"
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the parent's, again
+    # What the child would have had otherwise.
+    plain = subprocess.run(child, capture_output=True, text=True, timeout=60)
+    assert plain.stdout.strip() == "False"

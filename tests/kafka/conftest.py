@@ -19,7 +19,7 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from examples.brokers import default_sigint
+from examples.brokers import popen_interruptible
 
 # A Python splittable DoFn runs on the FnApiRunner only here (DESIGN.md: What runs on these machines).
 RUNNER = "FnApiRunner"
@@ -158,7 +158,7 @@ def broker(tmp_path_factory) -> Iterator[Broker]:
     port = _free_port()
     log_path: Path = data / "broker.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
+        proc = popen_interruptible(  # noida-db stops on Ctrl-C, also when pytest ignores it
             [
                 _program(),
                 "start",
@@ -172,7 +172,6 @@ def broker(tmp_path_factory) -> Iterator[Broker]:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=default_sigint,  # noida-db stops on Ctrl-C, also when pytest ignores it
         )
     try:
         broker = Broker(f"127.0.0.1:{port}")

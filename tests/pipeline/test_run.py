@@ -19,7 +19,7 @@ from apache_beam.metrics.metricbase import MetricName
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from emulator.process import start_emulator
-from examples.brokers import default_sigint
+from examples.brokers import popen_interruptible
 from pipeline.main import NAMESPACE, counters, main, run
 from tests.e2e.conftest import ALLOCATION_USED_UP, stderr_until
 
@@ -234,13 +234,12 @@ def test_a_run_waiting_for_the_api_allocation_stops_at_once_on_a_signal(org, tmp
     (tmp_path / "events.jsonl").write_text(json.dumps(IDENTIFY) + "\n")
     argv = [sys.executable, "-m", "pipeline", "--input", "events.jsonl", "--on_api_limit", "wait"]
     # SIGINT's default disposition in the child: a suite started in the background ignores SIGINT.
-    proc = subprocess.Popen(
+    proc = popen_interruptible(
         [*argv, *_flags(org)],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=default_sigint,
     )
     before: list[str] = []
     try:

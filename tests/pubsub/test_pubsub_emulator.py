@@ -16,7 +16,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.timestamp import Timestamp
 
-from examples.brokers import default_sigint
+from examples.brokers import popen_interruptible
 from pipeline.graph import build
 from pipeline.main import STREAMING_RUNNER, counters
 from pipeline.options import BeamforceOptions, validate
@@ -322,13 +322,8 @@ def test_ctrl_c_stops_a_stream_waiting_for_the_api_allocation(pubsub, org, tmp_p
         *("--dead_letter_output", str(tmp_path / "dead_letters"), "--max_buffering_seconds", "0.5"),
         *("--salesforce_login_url", org.info["login_url"], "--salesforce_ca_bundle", org.info["ca_bundle"]),
     ]
-    proc = subprocess.Popen(
-        argv,
-        cwd=Path(__file__).parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_sigint,
+    proc = popen_interruptible(
+        argv, cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     before: list[str] = []
     try:
@@ -361,9 +356,7 @@ def test_ctrl_c_on_a_stream_keeps_the_dead_letters_of_the_open_window(pubsub, or
     ]
     # SIGINT's default disposition in the child: a suite started in the background ignores SIGINT, and
     # so would the pipeline.
-    proc = subprocess.Popen(
-        argv, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
-    )
+    proc = popen_interruptible(argv, cwd=Path(__file__).parents[2], stderr=subprocess.PIPE, text=True)
     try:
         publish(topic, [f"not json {n}" for n in range(5)])
         deadline = time.monotonic() + 60

@@ -21,6 +21,7 @@ from emulator.errors import ApiError, MultipleChoicesError
 from emulator.org import Org
 from emulator.responses import JSONResponse
 from emulator.surrogates import may_hold_surrogates, replace_surrogates
+from emulator.validation import exact_integer
 from emulator.versions import version_list
 
 T = TypeVar("T")
@@ -64,7 +65,7 @@ async def read_json(request: Request) -> Any:
         )
     try:
         # Salesforce reads bodies as UTF-8 only (json.loads would also guess UTF-16/32 from a BOM).
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_int=exact_integer)
         # Stored as Salesforce stores text (UTF-8): a lone surrogate escape would fail every response.
         return replace_surrogates(body) if may_hold_surrogates(raw) else body
     except UnicodeDecodeError as exc:

@@ -4,6 +4,7 @@ import functools
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, getcontext
@@ -154,6 +155,13 @@ def _not_blankable(f: Field) -> bool:
     return not f.nillable and f.type != "boolean"
 
 
+def exact_integer(text: str) -> int | Decimal:
+    """int(text) of an integer's digits; the Decimal of one longer than int() reads
+    (sys.get_int_max_str_digits(), ValueError past it): far outside any field's range, as _check says."""
+    limit = sys.get_int_max_str_digits()
+    return Decimal(text) if limit and len(text) > limit else int(text)
+
+
 def _convert(f: Field, value: Any) -> Any:
     """The stored form of a JSON value for field `f`; _ParseError names the JSON token it could not take."""
     t = f.type
@@ -193,7 +201,9 @@ def _convert(f: Field, value: Any) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
-            return int(value)
+            return exact_integer(value)
+        if isinstance(value, Decimal):  # a JSON integer of more digits than int() reads
+            return value
         raise _ParseError(token)
     if t in _DECIMALS:
         if isinstance(value, bool):
@@ -202,6 +212,8 @@ def _convert(f: Field, value: Any) -> Any:
             return _round(Decimal(str(value)), f.scale)
         if isinstance(value, str) and _NUMERIC.fullmatch(value):
             return _round(Decimal(value), f.scale)
+        if isinstance(value, Decimal):
+            return _round(value, f.scale)
         raise _ParseError(token)
     if t == "date":
         m = _DATETIME.fullmatch(value) if isinstance(value, str) else None
@@ -271,7 +283,7 @@ def format_datetime(dt: datetime) -> str:
 def _token(value: Any) -> str:
     if isinstance(value, bool):
         return "VALUE_TRUE" if value else "VALUE_FALSE"
-    if isinstance(value, int):
+    if isinstance(value, int | Decimal):  # a Decimal: a JSON integer of more digits than int() reads
         return "VALUE_NUMBER_INT"
     if isinstance(value, float):
         return "VALUE_NUMBER_FLOAT"
@@ -297,7 +309,8 @@ _TYPE_NAMES = {
 def _parser_message(f: Field, value: Any, token: str, body: Mapping[str, Any], key: str) -> str:
     shown = {"START_OBJECT": "{", "START_ARRAY": "["}.get(token)
     if shown is None:
-        shown = json.dumps(value) if not isinstance(value, str) else value
+        # A Decimal is a JSON integer of more digits than int() reads: its digits as they were sent.
+        shown = str(value) if isinstance(value, str | Decimal) else json.dumps(value)
     type_name = _TYPE_NAMES.get(f.type, f.type)
     return (
         f"Cannot deserialize instance of {type_name} from {token} value {shown} or request may be missing "
@@ -312,9 +325,9 @@ def _column(body: Mapping[str, Any], key: str) -> int:
         text += ("," if text else "{") + json.dumps(k) + ":"
         if k == key:
             if not isinstance(v, dict | list):
-                text += json.dumps(v)
+                text += json.dumps(v, default=str)
             return len(text) + 1
-        text += json.dumps(v, separators=(",", ":"))
+        text += json.dumps(v, separators=(",", ":"), default=str)
     return len(text) + 1
 
 

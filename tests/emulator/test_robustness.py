@@ -225,3 +225,22 @@ def test_a_failing_handler_becomes_unknown_exception(caplog):
     ]
     assert "unhandled error in GET /boom" in caplog.text
     assert "RuntimeError: handler bug" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        # More digits than Python's int() reads (4,300): a ValueError, and a 500, before.
+        ("NumberOfEmployees", "9" * 5000, "NUMBER_OUTSIDE_VALID_RANGE"),
+        ("NumberOfEmployees", '"' + "9" * 5000 + '"', "NUMBER_OUTSIDE_VALID_RANGE"),
+        ("AnnualRevenue", "9" * 5000, "NUMBER_OUTSIDE_VALID_RANGE"),
+        ("AnnualRevenue", '"1e30"', "NUMBER_OUTSIDE_VALID_RANGE"),
+        ("Title", "9" * 5000, "STRING_TOO_LONG"),
+        ("HasOptedOutOfEmail", "9" * 5000, "JSON_PARSER_ERROR"),
+    ],
+)
+def test_numbers_of_many_digits_are_refused_with_a_reason(raw, field, value, code):
+    body = f'{{"LastName": "Huge", "Company": "Digits", "{field}": {value}}}'.encode()
+    response = raw("POST", "sobjects/Lead", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text[:300]
+    assert [e["errorCode"] for e in response.json()] == [code]

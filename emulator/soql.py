@@ -247,6 +247,20 @@ def _parse_datetime(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+# Salesforce reads a LIMIT, an OFFSET and the n of LAST_N_DAYS:n as a Java int.
+_MAX_COUNT = 2**31 - 1
+# "Requesting an offset greater than 2,000 results in a NUMBER_OUTSIDE_VALID_RANGE error" (SOQL reference).
+MAX_OFFSET = 2000
+
+
+def _count(token: Token) -> int:
+    """A LIMIT or OFFSET; MALFORMED_QUERY beyond a Java int (int() itself fails past 4,300 digits)."""
+    digits = token.value
+    if len(digits.lstrip("0")) > len(str(_MAX_COUNT)) or int(digits) > _MAX_COUNT:
+        raise _PositionedError(token.start_pos, len(digits), f"unexpected token: '{digits}'")
+    return int(digits)
+
+
 def _literal(token: Token, like: bool = False) -> Literal:
     kind = token.type
     raw = token.value
@@ -270,6 +284,8 @@ def _literal(token: Token, like: bool = False) -> Literal:
         raise _PositionedError(pos, len(raw), f"unexpected token: '{raw}'") from None
     if kind == "DATE_RANGE_N":
         name, n = raw.split(":")
+        if len(n.lstrip("0")) > len(str(_MAX_COUNT)) or int(n) > _MAX_COUNT:
+            raise _PositionedError(pos, len(raw), f"unexpected token: '{raw}'")
         return Literal("range", (name.upper(), int(n)), pos, raw)
     return Literal("range", (raw.upper(), 0), pos, raw)
 
@@ -336,10 +352,10 @@ class _Build(Transformer):
         return OrderKey(FieldRef(name.value, name.start_pos), descending, nulls_first)
 
     def limit(self, n):
-        return "limit", int(n.value)
+        return "limit", _count(n)
 
     def offset(self, n):
-        return "offset", int(n.value)
+        return "offset", _count(n)
 
 
 # The transformer runs inside the LALR parser, so a 300-value IN list never becomes a tree first.
@@ -413,6 +429,8 @@ def _parse_cached(text: str) -> Query:
         raise SoqlError("MALFORMED_QUERY", _located(text, exc.pos, exc.length, exc.detail)) from None
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
+    if parts.get("offset", 0) > MAX_OFFSET:
+        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}")
     refs: tuple[FieldRef, ...] = parts["refs"]
     sobject: Token = parts["sobject"]
     return Query(
@@ -561,18 +579,29 @@ def _range(name: str, n: int, today: date) -> tuple[date, date]:
     }
     if name in fixed:
         return fixed[name]
+    # Made for the one literal asked for: another's bounds may lie beyond the years a date holds.
     per_n = {
-        "LAST_N_DAYS": (today - n * day, today + day),
-        "NEXT_N_DAYS": (today + day, today + (n + 1) * day),
-        "N_DAYS_AGO": (today - n * day, today - (n - 1) * day),
-        "LAST_N_WEEKS": (week - 7 * n * day, week),
-        "NEXT_N_WEEKS": (week + 7 * day, week + 7 * (n + 1) * day),
-        "LAST_N_MONTHS": (add_months(month, -n), month),
-        "NEXT_N_MONTHS": (add_months(month, 1), add_months(month, n + 1)),
-        "LAST_N_YEARS": (year(-n), year(0)),
-        "NEXT_N_YEARS": (year(1), year(n + 1)),
+        "LAST_N_DAYS": (lambda: today - n * day, lambda: today + day),
+        "NEXT_N_DAYS": (lambda: today + day, lambda: today + (n + 1) * day),
+        "N_DAYS_AGO": (lambda: today - n * day, lambda: today - (n - 1) * day),
+        "LAST_N_WEEKS": (lambda: week - 7 * n * day, lambda: week),
+        "NEXT_N_WEEKS": (lambda: week + 7 * day, lambda: week + 7 * (n + 1) * day),
+        "LAST_N_MONTHS": (lambda: add_months(month, -n), lambda: month),
+        "NEXT_N_MONTHS": (lambda: add_months(month, 1), lambda: add_months(month, n + 1)),
+        "LAST_N_YEARS": (lambda: year(-n), lambda: year(0)),
+        "NEXT_N_YEARS": (lambda: year(1), lambda: year(n + 1)),
     }
-    return per_n[name]
+    # A bound before year 1 or after 9999 is the first or last day there is (LAST_N_DAYS:1000000 is every
+    # day up to today).
+    limit = date.max if name.startswith("NEXT") else date.min
+    return tuple(_or(bound, limit) for bound in per_n[name])  # type: ignore[return-value]
+
+
+def _or(bound: Callable[[], date], limit: date) -> date:
+    try:
+        return bound()
+    except (OverflowError, ValueError):
+        return limit
 
 
 class _Compiler:

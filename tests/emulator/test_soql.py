@@ -200,6 +200,14 @@ def test_where(where: str, expected: list[int]) -> None:
         ("CreatedDate = NEXT_N_DAYS:5", []),
         ("Birthdate__c = LAST_N_YEARS:40", [1, 3]),
         ("Birthdate__c = TODAY", []),
+        # Other literals' bounds beyond year 1 were made too, and failed (year -974, a 500).
+        ("CreatedDate = LAST_N_DAYS:3000", [1, 2, 3, 4]),
+        # A bound beyond the years a date holds: the first or the last day there is.
+        ("CreatedDate = LAST_N_DAYS:2147483647", [1, 2, 3, 4]),
+        ("CreatedDate = N_DAYS_AGO:2147483647", []),
+        ("Birthdate__c = LAST_N_YEARS:9999", [1, 3]),
+        ("CreatedDate = NEXT_N_YEARS:9999", []),
+        ("CreatedDate = NEXT_N_MONTHS:2147483647", []),
     ],
 )
 def test_relative_date_literals(where: str, expected: list[int]) -> None:
@@ -255,6 +263,37 @@ def test_count(soql: str, expected: int) -> None:
     query = parse(soql)
     assert query.is_count and query.fields == ()
     assert execute(query, ROWS, FIELD_TYPES, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("soql", "code", "message"),
+    [
+        (
+            "SELECT Id FROM Lead OFFSET 2001",
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            "Maximum SOQL offset allowed is 2000",
+        ),
+        # Beyond a Java int; int() itself fails past 4,300 digits (a 500 before).
+        ("SELECT Id FROM Lead LIMIT 2147483648", "MALFORMED_QUERY", "unexpected token: '2147483648'"),
+        ("SELECT Id FROM Lead LIMIT " + "9" * 5000, "MALFORMED_QUERY", "unexpected token: '999"),
+        ("SELECT Id FROM Lead OFFSET " + "9" * 5000, "MALFORMED_QUERY", "unexpected token: '999"),
+        (
+            "SELECT Id FROM Lead WHERE CreatedDate = LAST_N_DAYS:" + "9" * 5000,
+            "MALFORMED_QUERY",
+            "unexpected token: 'LAST_N_DAYS:999",
+        ),
+    ],
+)
+def test_counts_out_of_range(soql: str, code: str, message: str) -> None:
+    with pytest.raises(SoqlError) as raised:
+        parse(soql)
+    assert raised.value.error_code == code
+    assert message in raised.value.message
+
+
+def test_the_largest_counts_are_read() -> None:
+    assert parse("SELECT Id FROM Lead LIMIT 2147483647 OFFSET 2000").limit == 2147483647
+    assert _numbers("SELECT Id FROM Lead ORDER BY Id OFFSET 2000") == []
 
 
 def test_select_returns_canonical_names_in_select_order_with_nulls() -> None:

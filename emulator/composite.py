@@ -204,6 +204,10 @@ def _split(item: Any) -> tuple[str | None, dict]:
         raise ApiError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
     attributes = item.get("attributes")
     sobject = attributes.get("type") if isinstance(attributes, dict) else None
+    if isinstance(sobject, int | float) and not isinstance(sobject, bool):
+        sobject = str(sobject)  # read as text, as Salesforce's JSON reader does: an unknown type
+    elif sobject is not None and not isinstance(sobject, str):
+        raise ApiError(400, "JSON_PARSER_ERROR", "attributes.type must be the name of an object")
     return sobject, {k: v for k, v in item.items() if k != "attributes"}
 
 

@@ -244,3 +244,27 @@ def test_numbers_of_many_digits_are_refused_with_a_reason(raw, field, value, cod
     response = raw("POST", "sobjects/Lead", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text[:300]
     assert [e["errorCode"] for e in response.json()] == [code]
+
+
+PARSE_ERROR = {
+    "statusCode": "JSON_PARSER_ERROR",
+    "message": "attributes.type must be the name of an object",
+    "fields": [],
+}
+
+
+def _create_typed(raw, type_):
+    body = {"allOrNone": False, "records": [{"attributes": {"type": type_}, "LastName": "x"}]}
+    response = raw("POST", "composite/sobjects", json=body)
+    assert response.status_code == 200, response.text[:300]
+    return response.json()
+
+
+def test_a_record_whose_type_is_a_number_is_of_the_object_so_named(raw):
+    # Read as text, as Salesforce's JSON reader does; before, it crashed the handler (a 500).
+    assert _create_typed(raw, 5) == _create_typed(raw, "5")
+
+
+@pytest.mark.parametrize("type_", [True, {"a": 1}, [1]])
+def test_a_record_whose_type_is_no_name_fails_alone(raw, type_):
+    assert _create_typed(raw, type_) == [{"id": None, "success": False, "errors": [PARSE_ERROR]}]

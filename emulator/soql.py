@@ -253,12 +253,20 @@ _MAX_COUNT = 2**31 - 1
 MAX_OFFSET = 2000
 
 
+def _java_int(digits: str) -> int | None:
+    """`digits` as the Java int Salesforce reads, None beyond one (int() itself fails past 4,300 digits)."""
+    if len(digits.lstrip("0")) > len(str(_MAX_COUNT)):
+        return None
+    n = int(digits)
+    return n if n <= _MAX_COUNT else None
+
+
 def _count(token: Token) -> int:
-    """A LIMIT or OFFSET; MALFORMED_QUERY beyond a Java int (int() itself fails past 4,300 digits)."""
-    digits = token.value
-    if len(digits.lstrip("0")) > len(str(_MAX_COUNT)) or int(digits) > _MAX_COUNT:
-        raise _PositionedError(token.start_pos, len(digits), f"unexpected token: '{digits}'")
-    return int(digits)
+    """A LIMIT or OFFSET; MALFORMED_QUERY beyond a Java int."""
+    n = _java_int(token.value)
+    if n is None:
+        raise _PositionedError(token.start_pos, len(token.value), f"unexpected token: '{token.value}'")
+    return n
 
 
 def _literal(token: Token, like: bool = False) -> Literal:
@@ -283,10 +291,11 @@ def _literal(token: Token, like: bool = False) -> Literal:
         # Well-formed but impossible, e.g. 2026-02-30.
         raise _PositionedError(pos, len(raw), f"unexpected token: '{raw}'") from None
     if kind == "DATE_RANGE_N":
-        name, n = raw.split(":")
-        if len(n.lstrip("0")) > len(str(_MAX_COUNT)) or int(n) > _MAX_COUNT:
+        name, digits = raw.split(":")
+        n = _java_int(digits)
+        if n is None:
             raise _PositionedError(pos, len(raw), f"unexpected token: '{raw}'")
-        return Literal("range", (name.upper(), int(n)), pos, raw)
+        return Literal("range", (name.upper(), n), pos, raw)
     return Literal("range", (raw.upper(), 0), pos, raw)
 
 

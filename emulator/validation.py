@@ -123,7 +123,7 @@ def accepted_column(f: Field, values: Sequence[Any]) -> list[Any]:
             return list(values)
         if f.type in _DECIMALS and all(map(_NUMERIC.fullmatch, values)):
             stored = [_round(Decimal(value), f.scale) for value in values]
-            if max(map(abs, stored)) < 10 ** (f.precision - f.scale):  # _check's range
+            if max(map(abs, stored)) < _decimal_bound(f):
                 return stored
     return [accepted(f, value) for value in values]
 
@@ -348,11 +348,16 @@ def _check(f: Field, value: Any) -> dict[str, Any] | None:
         )
     if t == "int" and abs(value) >= 10**f.digits:
         return _out_of_range(f, value)
-    if t in _DECIMALS and abs(value) >= 10 ** (f.precision - f.scale):
+    if t in _DECIMALS and abs(value) >= _decimal_bound(f):
         return _out_of_range(f, value)
     if t == "reference":
         return _check_reference(f, value)
     return None
+
+
+def _decimal_bound(f: Field) -> int:
+    """The smallest magnitude a number field cannot hold: its precision less its scale in whole digits."""
+    return 10 ** (f.precision - f.scale)
 
 
 def _out_of_range(f: Field, value: int | float) -> dict[str, Any]:

@@ -35,13 +35,8 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     create_defaults: dict[str, Any] = {}
     preset = action.preset
     if preset is not None:
-        own_name, own_paths = PRESET_MATCHES[preset]
         # The preset's own match requirement (an email) holds only if the action matches on it.
-        keyed = False
-        for n, src in action.match:
-            if src.paths == own_paths and n.lower() == own_name:
-                keyed = True
-                break
+        keyed = any(_is_preset_match(preset, n, src) for n, src in action.match)
         base = _preset_fields(event, preset, address_mapping, keyed)
         if isinstance(base, DeadLetter):
             return base
@@ -49,7 +44,7 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
     names: list[str] = []
     values: list[str] = []
     for name, source in action.match:
-        if preset is not None and source.paths == own_paths and name.lower() == own_name:
+        if preset is not None and _is_preset_match(preset, name, source):
             # The preset finds its own match value by the seed's rules (e.g. an email in traits, else in
             # context.traits), and has dead-lettered the event if there is none.
             names.append(name)
@@ -87,6 +82,12 @@ def action_op(event: SegmentEvent, action: Action, address_mapping: str = "billi
 
 
 _record_op = frozen.maker(RecordOp)
+
+
+def _is_preset_match(preset: str, name: str, source: Source) -> bool:
+    """Whether the action matches on the preset's own match rule (Email from traits.email, say)."""
+    own_name, own_paths = PRESET_MATCHES[preset]
+    return source.paths == own_paths and name.lower() == own_name
 
 
 def _preset_fields(

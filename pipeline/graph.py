@@ -50,16 +50,23 @@ class MergeRecords(beam.PTransform):
     WriteRecords cuts those it writes through REST into batches), or batches from stateful buffers
     flushed by size and age (streaming)."""
 
-    def __init__(self, options: BeamforceOptions, streaming: bool, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        options: BeamforceOptions,
+        streaming: bool,
+        clock: Callable[[], float] = time.time,
+        local: bool = False,
+    ):
         super().__init__()
         self._options = options
         self._streaming = streaming
         self._clock = clock
+        self._local = local
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         o = self._options
         if not self._streaming:
-            return ops | "MergePerShard" >> MergePerShard(o.shards or BOUNDED_SHARDS)
+            return ops | "MergePerShard" >> MergePerShard(o.shards or BOUNDED_SHARDS, self._local)
         from transforms.dedup import DeduplicateByMessageId
         from transforms.stale_fields import DropStaleFields
         from transforms.stateful_batching import BufferByShard
@@ -93,6 +100,7 @@ def build(
     plan: ActionPlan | None = None,
     summary: beam.PTransform | None = None,
     run: str | None = None,
+    local: bool = False,
 ) -> None:
     """Wires the graph: read -> parse -> gate -> map -> merge and batch -> write; dead letters -> sink.
 
@@ -106,7 +114,9 @@ def build(
     default the built-in actions. `summary` (pipeline.summary_stage.WriteSummary) totals the stages'
     tallies into the run's summary file once the input has been handled; a streaming run never ends, so it
     has none. `run` (8 hex digits) names a streaming run's files and their temporary folder
-    (transforms/json_lines.py), so that a stopped run's waiting lines can be kept.
+    (transforms/json_lines.py), so that a stopped run's waiting lines can be kept. `local`: the runner runs
+    every stage in this process (pipeline/runner_kind.py), so the merge and the groupings of bounded input
+    hand records over by reference instead of as bytes.
     """
     if plan is None:
         plan = ActionPlan(default_actions(), WritePolicy())
@@ -119,7 +129,7 @@ def build(
         | "SelectEnabled" >> SelectEnabled(options.always_enabled)
         | "ToRecordOps" >> ToRecordOps(options.address_mapping, plan.config)
     )
-    merged = ops.output | "MergeRecords" >> MergeRecords(options, streaming, clock)
+    merged = ops.output | "MergeRecords" >> MergeRecords(options, streaming, clock, local)
     on_api_limit = options.on_api_limit or ("wait" if streaming else "dead_letter")
     threads = options.writer_threads or DEFAULT_WRITER_THREADS
     if streaming:
@@ -149,6 +159,7 @@ def build(
             policy=plan.policy,
             keep_written=bool(plan.read_output or plan.dry_run_output),
             batch_size=options.batch_size or BOUNDED_BATCH_SIZE,
+            local=local,
         )
     written = merged | "WriteToSalesforce" >> writer
     window_seconds = DEAD_LETTER_WINDOW_SECONDS if streaming else None

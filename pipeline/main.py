@@ -28,6 +28,7 @@ from pipeline.options import (
     validate,
 )
 from pipeline.progress import ProgressReporter
+from pipeline.runner_kind import runs_in_this_process
 from pipeline.sources import SourceOptions, check_runner, choose_source, dead_letter_sink, dead_letter_topic
 from pipeline.summary import Summary
 from pipeline.summary_stage import WriteSummary, write_text
@@ -223,6 +224,7 @@ def _prepare(argv: Sequence[str], environ: Mapping[str, str], run_id: str | None
         plan=plan,
         summary=summary,
         run=run_id,
+        local=runs_in_this_process(options),
     )
     return options, p, client, streaming
 

@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import MergedOp, RecordOp, batch_order, target_key
 from transforms import metrics
-from transforms.coders import ShardMergeCoder
+from transforms.coders import LocalHandleCoder, LocalList, ShardMergeCoder
 from transforms.merging import RecordMerge
 from transforms.tally import TALLY, Counts, collect
 
@@ -69,11 +69,15 @@ class MergeShard(beam.CombineFn):
     """Merges the operations of one shard per record: (MergedOps in batch_order, duplicates dropped).
 
     Its types are declared so that Beam measures a shard's output through MergedOp's coder (a count)
-    instead of pickling all its records to sample their size.
+    instead of pickling all its records to sample their size. `local`: the runner runs every stage in
+    this process (pipeline/runner_kind.py), so the accumulators go to the merge by reference.
     """
 
+    def __init__(self, local: bool = False) -> None:
+        self._local = local
+
     def get_accumulator_coder(self):
-        return ShardMergeCoder()
+        return LocalHandleCoder() if self._local else ShardMergeCoder()
 
     def create_accumulator(self) -> ShardMerge:
         return ShardMerge()
@@ -125,8 +129,9 @@ class _SplitIntoBatches(beam.DoFn):
     first record's, unique since every record is in one list only), the last, part-filled one of each
     sObject under the sObject's key, where the other lists' part-filled batches meet it."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, local: bool) -> None:
         self._batch_size = batch_size
+        self._local = local
 
     def process(self, ops: list[MergedOp]):
         by_object: dict[str, list[MergedOp]] = {}
@@ -135,6 +140,8 @@ class _SplitIntoBatches(beam.DoFn):
         size = self._batch_size
         for sobject, part in by_object.items():
             for batch in cut(part, size):
+                if self._local:
+                    batch = LocalList(batch)
                 if len(batch) >= size:
                     yield f"{FULL}|{batch[0].key}", batch
                 else:  # the last one
@@ -174,20 +181,24 @@ class MergePerShard(beam.PTransform):
 
     Records are spread over `shards` by a stable hash of their key, so that several workers merge at
     once; each record is in exactly one list. Duplicate messageIds dropped by the merge are counted.
+    `local`: see MergeShard.
     """
 
-    def __init__(self, shards: int = 8) -> None:
+    def __init__(self, shards: int = 8, local: bool = False) -> None:
         super().__init__()
         if shards < 1:
             raise ValueError(f"shards must be at least 1, not {shards}")
         self._shards = shards
+        self._local = local
 
     def expand(self, ops: beam.PCollection) -> beam.PCollection:
         merged = (
             ops
             | "KeyByShard" >> beam.Map(_key_by_shard(self._shards)).with_output_types(tuple[str, RecordOp])
             | "MergePerShard"
-            >> beam.CombinePerKey(MergeShard()).with_output_types(tuple[str, tuple[list[MergedOp], int]])
+            >> beam.CombinePerKey(MergeShard(self._local)).with_output_types(
+                tuple[str, tuple[list[MergedOp], int]]
+            )
             | "CountDuplicates"
             >> beam.ParDo(_CountDuplicates())
             .with_output_types(list[MergedOp])
@@ -200,21 +211,28 @@ class MergePerShard(beam.PTransform):
 class CutIntoBatches(beam.PTransform):
     """Lists of merged records (each record in one list only; any sizes, any sObjects) into batches of one
     sObject and at most `batch_size` records, as few as they fill: full batches as they are, the
-    part-filled rests of each sObject regrouped."""
+    part-filled rests of each sObject regrouped. `local`: see MergeShard (the batches are LocalLists)."""
 
-    def __init__(self, batch_size: int = 1000) -> None:
+    def __init__(self, batch_size: int = 1000, local: bool = False) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self._batch_size = batch_size
+        self._local = local
 
     def expand(self, lists: beam.PCollection) -> beam.PCollection:
         # One shuffle for full and part-filled batches alike: a Flatten of the two would encode every
         # record twice more on the in-process runner.
+        batch = LocalList if self._local else list[MergedOp]
         return (
             lists
             | "SplitIntoBatches"
-            >> beam.ParDo(_SplitIntoBatches(self._batch_size)).with_output_types(tuple[str, list[MergedOp]])
+            >> beam.ParDo(_SplitIntoBatches(self._batch_size, self._local)).with_output_types(
+                tuple[str, batch]
+            )
             | "GroupBatches" >> beam.GroupByKey()
-            | "FillBatches" >> beam.ParDo(_FillBatches(self._batch_size)).with_output_types(list[MergedOp])
+            | "FillBatches"
+            >> beam.ParDo(_FillBatches(self._batch_size))
+            .with_input_types(tuple[str, Iterable[batch]])
+            .with_output_types(list[MergedOp])
         )

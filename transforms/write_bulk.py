@@ -44,6 +44,7 @@ from transforms.batch_writer import (
     all_failed,
 )
 from transforms.bulk_writer import DEFAULT_MIN_JOB_RECORDS, DEFAULT_RECORDS_PER_JOB, BulkWriter
+from transforms.coders import LocalList
 from transforms.result import Result
 from transforms.tally import TALLY, collect
 from transforms.write_to_salesforce import (
@@ -76,16 +77,19 @@ _CLIENT_TOTALS = (
 PIECE_RECORDS = 10_000
 
 
-def key_by_object(ops: list[MergedOp], piece: int = PIECE_RECORDS) -> Iterable[tuple[str, list[MergedOp]]]:
+def key_by_object(
+    ops: list[MergedOp], piece: int = PIECE_RECORDS, local: bool = False
+) -> Iterable[tuple[str, list[MergedOp]]]:
     """A list split by sObject and match field, keyed "<sObject>|<match field>", in pieces of about
     `piece` records: a piece is never cut between the records of one target record (batch_by_shard.cut),
-    which the writer then finds side by side, whatever order the grouping gives the pieces in."""
+    which the writer then finds side by side, whatever order the grouping gives the pieces in. `local`:
+    the pieces are LocalLists, which the grouping hands over by reference (transforms/coders.py)."""
     groups: dict[str, list[MergedOp]] = {}
     for op in ops:
         groups.setdefault(f"{op.sobject}|{op.match_field}", []).append(op)
     for key, group in groups.items():
         for part in cut(group, piece):
-            yield key, part
+            yield key, LocalList(part) if local else part
 
 
 class _WriteObject(WriterFn):
@@ -232,7 +236,8 @@ class WriteToSalesforceBulk(beam.PTransform):
     tags and metric names. `sleep` and `clock` drive job polling (tests inject them); `records_per_job`
     bounds a chunk (and a job), `min_job_records` sends smaller writes through sObject Collections;
     `bulk_factory(client, sleep=, clock=, poll_seconds=, max_poll_seconds=, job_timeout_seconds=)` makes
-    each writer's BulkClient.
+    each writer's BulkClient. `local`: the runner runs every stage in this process
+    (pipeline/runner_kind.py), so the grouping by object hands the records over by reference.
     """
 
     def __init__(
@@ -251,6 +256,7 @@ class WriteToSalesforceBulk(beam.PTransform):
         job_timeout_seconds: float = JOB_TIMEOUT_SECONDS,
         bulk_factory: BulkFactory = BulkClient,
         policy: WritePolicy | None = None,
+        local: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(credentials, Credentials | CredentialsSource):
@@ -292,6 +298,7 @@ class WriteToSalesforceBulk(beam.PTransform):
             policy or WritePolicy(),
         )
         self._settings = settings
+        self._local = local
 
     def display_data(self) -> dict:
         return {"login_url": self._settings.login_url, "api_version": self._settings.api_version}
@@ -303,12 +310,15 @@ class WriteToSalesforceBulk(beam.PTransform):
                 "WriteToSalesforceBulk writes bounded input only (a backfill); write streams with "
                 "WriteToSalesforce (--write_method rest)"
             )
+        piece = LocalList if self._local else list[MergedOp]
         written = (
             batches
-            | "KeyByObject" >> beam.FlatMap(key_by_object).with_output_types(tuple[str, list[MergedOp]])
+            | "KeyByObject"
+            >> beam.FlatMap(key_by_object, local=self._local).with_output_types(tuple[str, piece])
             | "GroupByObject" >> beam.GroupByKey()
             | "WriteJobs"
             >> beam.ParDo(_WriteObject(*self._args))
+            .with_input_types(tuple[str, Iterable[piece]])
             .with_output_types(WrittenRecord)
             .with_outputs(DEAD_LETTER, TALLY, main="written")
         )

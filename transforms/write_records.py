@@ -142,7 +142,8 @@ class WriteRecords(beam.PTransform):
     REST writer. `keep_written` False says that nothing downstream reads the written records (no
     --read_output or --dry_run_output): "auto" then does not gather its two writers' outputs and
     Result.output is None (on the in-process runner, a Flatten that nothing reads still encodes every
-    record it gathers: 92,000 in a 100,000-event backfill).
+    record it gathers: 92,000 in a 100,000-event backfill). `local`: the runner runs every stage in this
+    process (pipeline/runner_kind.py), so the groupings hand the records over by reference.
     """
 
     def __init__(
@@ -160,6 +161,7 @@ class WriteRecords(beam.PTransform):
         policy: WritePolicy | None = None,
         keep_written: bool = True,
         batch_size: int | None = None,
+        local: bool = False,
         **bulk_options,
     ) -> None:
         super().__init__()
@@ -173,7 +175,7 @@ class WriteRecords(beam.PTransform):
         self._threshold = bulk_threshold
         self._counts = record_counts
         self._keep_written = keep_written
-        self._cut = CutIntoBatches(batch_size) if batch_size is not None else None
+        self._cut = CutIntoBatches(batch_size, local) if batch_size is not None else None
         self._rest = WriteToSalesforce(
             credentials,
             settings,
@@ -194,6 +196,7 @@ class WriteRecords(beam.PTransform):
             limit_poll_seconds=limit_poll_seconds,
             sleep=sleep,
             policy=policy,
+            local=local,
             **bulk_options,
         )
 

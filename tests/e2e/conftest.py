@@ -15,6 +15,7 @@ from salesforce.client import SalesforceClient
 from salesforce.connection import ConnectionSettings
 from salesforce.credentials import Credentials
 from tests.org_setup import ORG_SETUP_FIELDS
+from transforms.coders import held_handles
 
 SANDBOX_USER = {"username": "sandbox.api@example.com", "password": "sandbox-pw", "security_token": "SBXTOKEN"}
 ORG_CONFIG = """\
@@ -180,6 +181,9 @@ def run_pipeline(
         ],
         environ(emu),
     )
+    # A bounded run on this process's runner hands its merges and groupings over by reference: every value
+    # handed over was taken back.
+    assert held_handles() == 0
     summary_path = summary_flags[1] if summary_flags else flags[flags.index("--summary_output") + 1]
     assert json.loads(Path(summary_path).read_text(encoding="utf-8")) == json.loads(summary.to_json())
     dead = [

@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     run_pipeline,
     write_lines,
 )
+from transforms.coders import handles_given
 
 pytestmark = pytest.mark.e2e
 
@@ -230,7 +231,10 @@ def bulk_runs(emu: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     jobs_before: dict[str, tuple] = {}
     for name in ("first", "rerun"):
         tmp = tmp_path_factory.mktemp(f"bulk-{name}")
+        given = handles_given()
         summary, dead = run_pipeline(emu, tmp, events, "--write_method", "bulk", name="events")
+        # The shards' merges and the pieces of each object crossed the shuffles by reference.
+        assert handles_given() - given >= 2
         calls = emu.admin("GET", "/_emulator/calls")
         jobs = ingest_jobs(emu)
         runs[name] = {

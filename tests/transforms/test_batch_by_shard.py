@@ -9,13 +9,19 @@ from schemas.events import EventRef
 from schemas.records import RecordOp, batch_order, target_key
 from tests.transforms.conftest import run_and_count
 from transforms.batch_by_shard import CutIntoBatches, MergePerShard, MergeShard, cut, shard_key
+from transforms.coders import handles_given, held_handles
 
 T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
 
 
-def merge_into_batches(shards: int, batch_size: int) -> beam.PTransform:
-    """What a backfill's REST writes get: the records merged per shard, then cut into batches."""
-    return MergePerShard(shards) | CutIntoBatches(batch_size)
+def merge_into_batches(shards: int, batch_size: int, local: bool = False) -> beam.PTransform:
+    """What a backfill's REST writes get: the records merged per shard, then cut into batches. `local`:
+    the shards' merges and the batches cross the shuffles by reference (the in-process runner's way)."""
+    return MergePerShard(shards, local) | CutIntoBatches(batch_size, local)
+
+
+# Both ways of crossing the shuffles: as bytes (any runner) and by reference (this process's runner).
+by_coder = pytest.mark.parametrize("local", [False, True], ids=["bytes", "by reference"])
 
 
 def _op(sobject, value, fields=None, ts=T1, mid=None, line=1):
@@ -36,14 +42,16 @@ def test_shard_key_is_stable_and_case_insensitive():
     ]
 
 
-def test_records_are_merged_and_duplicates_counted(p):
+@by_coder
+def test_records_are_merged_and_duplicates_counted(p, local):
     ops = [
         _op("Lead", "a@example.com", {"Title": "old", "Phone": "1"}, T1, "m1"),
         _op("Lead", "A@Example.com", {"Title": "new"}, T2, "m2"),
         _op("Lead", "a@example.com", {"Title": "new"}, T2, "m2", line=7),  # delivered twice
         _op("Lead", "b@example.com", {"Title": "b"}, T1, "m3"),
     ]
-    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(shards=4, batch_size=10)
+    given = handles_given()
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(4, 10, local)
     assert_that(
         batches
         | "Records"
@@ -57,11 +65,14 @@ def test_records_are_merged_and_duplicates_counted(p):
     )
     counts = run_and_count(p)
     assert counts["deduplicated"] == 1
+    # By reference: the shards' merges and the batch went through handles, and every one was taken.
+    assert (handles_given() > given, held_handles()) == (local, 0)
 
 
-def test_batches_hold_one_sobject_and_at_most_batch_size(p):
+@by_coder
+def test_batches_hold_one_sobject_and_at_most_batch_size(p, local):
     ops = [_op("Lead", f"u{i}@x.com") for i in range(7)] + [_op("Account", f"{i}") for i in range(3)]
-    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(shards=1, batch_size=3)
+    batches = p | "Ops" >> beam.Create(ops) | "Batch" >> merge_into_batches(1, 3, local)
     assert_that(
         batches
         | "Shapes" >> beam.Map(lambda b: (b[0].sobject, len(b), {op.sobject for op in b} == {b[0].sobject})),
@@ -74,6 +85,7 @@ def test_batches_hold_one_sobject_and_at_most_batch_size(p):
         label="CheckEveryRecordOnce",
     )
     run_and_count(p)
+    assert held_handles() == 0
 
 
 @pytest.mark.parametrize("shards, batch_size", [(0, 10), (8, 0)])

@@ -7,7 +7,7 @@ import pytest
 from schemas.events import EventRef, EventRefs
 from schemas.records import MergedOp
 from transforms.batch_writer import WrittenRecord
-from transforms.coders import MergedOpCoder, WrittenRecordCoder
+from transforms.coders import LocalHandleCoder, MergedOpCoder, WrittenRecordCoder, held_handles
 
 MERGED = [
     MergedOp(
@@ -69,3 +69,22 @@ def test_a_written_record_comes_back_whole(record: WrittenRecord) -> None:
     back = coder.decode(coder.encode(record))
     assert back == record
     assert type(back) is WrittenRecord
+
+
+def test_a_value_handed_over_by_reference_comes_back_itself_once() -> None:
+    coder = LocalHandleCoder().get_impl()
+    value = [MERGED[0], MERGED[1]]
+    before = held_handles()
+    first, second = coder.encode(value), coder.encode(value)
+    assert len(first) == 8 and first != second  # a number of 8 bytes per encoding
+    assert held_handles() == before + 2
+    assert coder.decode(second) is value and coder.decode(first) is value
+    assert held_handles() == before
+    # Decoded again (a runner that reads an element twice) or in another process: an error, not a loss.
+    with pytest.raises(RuntimeError, match="not held in this process"):
+        coder.decode(first)
+    with pytest.raises(RuntimeError, match="runs across processes or decodes an element twice"):
+        coder.decode(bytes(8))
+    assert coder.estimate_size(value) == 64  # measured without encoding
+    assert held_handles() == before
+    assert not LocalHandleCoder().is_deterministic()

@@ -17,14 +17,16 @@ logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(mes
 for _handler in logging.getLogger().handlers:
     _handler.addFilter(_DropBeamImportNoise())
 
-from pipeline.collector import collect_old_objects_on_a_timer  # noqa: E402
+from pipeline.collector import collect_old_objects_on_a_timer, leave_objects_to_the_exit  # noqa: E402
 from pipeline.main import main as run_main  # noqa: E402  (after the filter, which must see Beam's import)
 
 
 def main() -> int:
     """`python -m pipeline` and the `beamforce` command: the collector's policy, then the run."""
     collect_old_objects_on_a_timer()
-    return run_main()
+    status = run_main()
+    leave_objects_to_the_exit()
+    return status
 
 
 if __name__ == "__main__":

@@ -35,3 +35,15 @@ def collect_old_objects_on_a_timer(
     thread = threading.Thread(target=collect, name="beamforce-gc", daemon=True)
     thread.start()
     return thread
+
+
+def leave_objects_to_the_exit() -> None:
+    """Called once the run is over and its files are closed: every object moves to the collector's
+    permanent generation, so that the collections Python runs while it shuts down skip them.
+
+    Those collections went over the whole heap of a run again: 0.5-0.6 s of a 100,000-event backfill's
+    exit against 0.08-0.1 s (two pairs of runs). The process's memory goes back to the system as it ends,
+    and no finalizer is needed by then: the run's files are written, and logging flushes in its own exit
+    hook.
+    """
+    gc.freeze()

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from pipeline.collector import YOUNG_THRESHOLD, collect_old_objects_on_a_timer
+from pipeline.collector import YOUNG_THRESHOLD, collect_old_objects_on_a_timer, leave_objects_to_the_exit
 
 
 @pytest.fixture
@@ -35,3 +35,14 @@ def test_old_generations_are_left_to_the_timer_which_collects_them_all(threshold
 def test_a_timer_that_never_fires_is_refused(thresholds) -> None:
     with pytest.raises(ValueError, match="every must be more than 0 seconds, not 0"):
         collect_old_objects_on_a_timer(every=0)
+
+
+def test_at_the_exit_the_objects_are_left_out_of_collections() -> None:
+    assert gc.get_freeze_count() == 0
+    held = [[n] for n in range(1_000)]  # tracked objects the exit's collections would go over
+    try:
+        leave_objects_to_the_exit()
+        assert gc.get_freeze_count() >= len(held)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

@@ -17,7 +17,7 @@ from salesforce.bulk import (
 )
 from schemas.fields import FieldMeta, ObjectMeta
 from tests.bulk.conftest import account, lead
-from transforms.bulk_writer import BulkWriter, Progress, cheaper_lookup, csv_text, to_rows
+from transforms.bulk_writer import BulkWriter, Progress, cheaper_lookup, chunk_size, csv_text, to_rows
 from transforms.write_bulk import key_by_object
 from transforms.write_records import WriteRecords, records_per_object
 
@@ -397,7 +397,7 @@ def test_a_piece_of_the_grouping_by_object_never_splits_a_target_record() -> Non
         (1, 1, [2] * 20),
         (3, 3, [4] * 10),
         (3, 8, [4, 6, 8, 8, 8, 6]),
-        (5, 50, [6, 10, 20, 4]),
+        (5, 50, [6, 10, 12, 12]),  # 24 left after 16: the last two even
     ],
 )
 def test_a_chunk_never_splits_a_target_record(first: int, most: int, sizes: list[int]) -> None:
@@ -405,7 +405,28 @@ def test_a_chunk_never_splits_a_target_record(first: int, most: int, sizes: list
     create one."""
     ops = _pairs(20)
     writer = BulkWriter(object(), bulk=object(), first_job_records=first, records_per_job=most)
-    chunks = [chunk for _, chunk in writer._chunks([ops[:15], ops[15:]], [("Lead", "Email")])]
+    chunks = [chunk for _, chunk in writer._chunks([ops[:15], ops[15:]], {("Lead", "Email"): len(ops)})]
     assert [op for chunk in chunks for op in chunk] == ops
     assert [len(chunk) for chunk in chunks] == sizes
     assert all(chunk[0].action == "" and chunk[-1].action == "signup" for chunk in chunks)
+
+
+@pytest.mark.parametrize(
+    "planned, left, least, size",
+    [
+        (10_000, 89_989, 10_000, 10_000),  # the growth rule while much is left
+        (20_000, 79_989, 10_000, 20_000),
+        (40_000, 59_989, 10_000, 29_995),  # fits in two: the last two even (rounded up)
+        (50_000, 29_994, 10_000, 29_994),  # fits in one: all of it
+        (50_000, 50_000, 10_000, 50_000),
+        (50_000, 100_000, 10_000, 50_000),  # two full chunks: no need to share
+        (50_000, 99_999, 10_000, 50_000),
+        (2_500, 3_000, 1_000, 1_500),
+        (2_500, 1_500, 1_000, 1_500),
+        (3, 4, 3, 3),  # halves smaller than the first chunk: not shared
+        (10_000, 15_000, 10_000, 10_000),
+        (10_000, 0, 10_000, 0),
+    ],
+)
+def test_the_last_two_chunks_share_what_is_left(planned: int, left: int, least: int, size: int) -> None:
+    assert chunk_size(planned, left, least) == size

@@ -26,7 +26,20 @@ from schemas.records import MergedOp, RecordOp
 from transforms.batch_writer import WrittenRecord
 
 
-class _SizedPickleCoder(coders.coders.FastCoder):
+class _TypedCoder(coders.coders.FastCoder):
+    """A coder with no settings: equal to any coder of its class; not deterministic (never a key's)."""
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+class _SizedPickleCoder(_TypedCoder):
     """Pickle with a size estimate that does not encode (subclasses give `estimate`, and may give
     `to_plain` and `from_plain`: the value as plain data that pickles faster than the value itself)."""
 
@@ -46,15 +59,6 @@ class _SizedPickleCoder(coders.coders.FastCoder):
             lambda data: from_plain(pickle.loads(data)),
             size_estimator=type(self).estimate,
         )
-
-    def is_deterministic(self) -> bool:
-        return False
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
 
 
 class RecordOpCoder(_SizedPickleCoder):
@@ -85,7 +89,7 @@ class WrittenRecordCoder(_SizedPickleCoder):
     from_plain = staticmethod(WrittenRecord._make)
 
 
-class LocalHandleCoder(coders.coders.FastCoder):
+class LocalHandleCoder(_TypedCoder):
     """Hands a value to the next stage by reference: encoding keeps it in this process's table under a
     new number and gives the number; decoding takes it out again.
 
@@ -96,15 +100,6 @@ class LocalHandleCoder(coders.coders.FastCoder):
 
     def _create_impl(self):
         return coder_impl.CallbackCoderImpl(_keep, _take, size_estimator=lambda value: 64)
-
-    def is_deterministic(self) -> bool:
-        return False
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
 
 
 _HANDLE = struct.Struct(">Q")

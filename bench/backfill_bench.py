@@ -7,7 +7,9 @@ local Salesforce, emptied before every run so that every run creates its records
 the child's peak resident memory (its own `wait4` rusage, and /proc VmHWM polled while it runs, so a
 run that times out still shows its peak so far), wall time from start to exit (interpreter and Beam
 start-up included), events per second, Salesforce API calls, records created, and whether the summary
-adds up. Also the speed of plain `json.loads` over the same lines, for reference.
+adds up. Also the speed of plain `json.loads` over the same lines, for reference. With `--repeat`, the
+verdict lines compare each code's median run (and list the ratio of each interleaved pair): the machine is
+shared, and one run slowed by a neighbour should not decide them.
 
 Goals: N events over P people within 1.5x the peak memory of P events over P people, and at least 80% of
 its events per second; at P events, at least twice the events per second of the code before the work.
@@ -31,6 +33,7 @@ import platform
 import random
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -538,27 +541,51 @@ def report(results: list[RunResult], sets: dict[int, EventSet], rates: dict[int,
 
     lines += [""]
     sizes = sorted(sets)
-    by = {(r.code, r.events): r for r in results}  # with --repeat, the last run of each
     codes = list(dict.fromkeys(r.code for r in results))
+    runs = {
+        (code, size): [r for r in results if r.code == code and r.events == size]
+        for code in codes
+        for size in sizes
+    }
     small, large = sizes[0], sizes[-1]
     for code in codes:
-        a, b = by.get((code, small)), by.get((code, large))
-        if large != small and a and b and a.events_per_s and b.events_per_s:
+        a_rate, a_peak = median_of(runs[code, small])
+        b_rate, b_peak = median_of(runs[code, large])
+        if large != small and a_rate and b_rate:
             lines.append(
-                f"- {code}: {large:,} events take {b.peak_mib / a.peak_mib:.2f}x the peak memory of "
-                f"{small:,} (goal at most 1.5x) at {b.events_per_s / a.events_per_s:.0%} of its events "
+                f"- {code}: {large:,} events take {b_peak / a_peak:.2f}x the peak memory of "
+                f"{small:,} (goal at most 1.5x) at {b_rate / a_rate:.0%} of its events "
                 "per second (goal at least 80%)"
             )
     if len(codes) == 2:
         for size in sizes:
-            a, b = by.get((codes[0], size)), by.get((codes[1], size))
-            if a and b and a.events_per_s and b.events_per_s:
+            a_rate, a_peak = median_of(runs[codes[0], size])
+            b_rate, b_peak = median_of(runs[codes[1], size])
+            if a_rate and b_rate:
+                pairs = [
+                    f"{a.events_per_s / b.events_per_s:.2f}x"
+                    for a, b in zip(runs[codes[0], size], runs[codes[1], size], strict=False)
+                    if a.events_per_s and b.events_per_s
+                ]
                 lines.append(
-                    f"- at {size:,} events, {codes[0]} runs {a.events_per_s / b.events_per_s:.2f}x the "
+                    f"- at {size:,} events, {codes[0]} runs {a_rate / b_rate:.2f}x the "
                     f"events per second of {codes[1]} (goal at least 2x) in "
-                    f"{a.peak_mib / b.peak_mib:.2f}x its peak memory"
+                    f"{a_peak / b_peak:.2f}x its peak memory"
+                    + (
+                        f" (medians of {len(pairs)} runs each; pair by pair: {', '.join(pairs)})"
+                        if len(pairs) > 1
+                        else ""
+                    )
                 )
     return "\n".join(lines)
+
+
+def median_of(runs: list[RunResult]) -> tuple[float | None, float]:
+    """(events per second, peak MiB) of `runs` of one code and size: the medians, so that with --repeat
+    one run slowed by a neighbour on the machine does not decide the verdict; (None, 0) unless all were ok."""
+    if not runs or any(r.events_per_s is None for r in runs):
+        return None, 0.0
+    return statistics.median(r.events_per_s for r in runs), statistics.median(r.peak_mib for r in runs)
 
 
 def _sizes(text: str) -> list[int]:

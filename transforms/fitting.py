@@ -52,7 +52,7 @@ class FitResult:
     dropped_readonly: tuple[str, ...]  # fields that cannot be written (createable/updateable false)
 
 
-class _Unfit(Exception):
+class Unfit(Exception):
     """The value cannot become this field's type without losing information."""
 
 
@@ -89,21 +89,15 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitRe
             else:
                 dropped_type.append(field.name)
             continue
-        converter = _CONVERTER_OF_TYPE.get(field.type)
-        if converter is not None:
-            # Types we have no converter for (time, base64, anyType, ...) go as they are: Salesforce decides.
-            try:
-                fitted = converter(value, field)
-            except _Unfit:
-                dropped_type.append(field.name)
-                continue
-            # 4 == 4.0 == True in Python; a changed type is a conversion even when the values compare equal.
-            if type(fitted) is not type(value) or fitted != value:
-                converted.append(field.name)
-            if field.length and field.type in STRING_TYPES and utf16_length(fitted) > field.length:
-                fitted = trim_utf16(fitted, field.length)
-                trimmed.append(field.name)
-            value = fitted
+        try:
+            value, was_converted, was_trimmed = fit_value(value, field)
+        except Unfit:
+            dropped_type.append(field.name)
+            continue
+        if was_converted:
+            converted.append(field.name)
+        if was_trimmed:
+            trimmed.append(field.name)
         out[field.name] = value
     return FitResult(
         out,
@@ -113,6 +107,23 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitRe
         tuple(dropped_unknown),
         tuple(dropped_readonly),
     )
+
+
+def fit_value(value: Any, field: FieldMeta) -> tuple[Any, bool, bool]:
+    """(`value` as `field` takes it, whether it was converted, whether it was trimmed), for a value that is
+    not None; raises Unfit when it cannot be converted without loss.
+
+    Types with no converter here (time, base64, anyType, ...) go as they are: Salesforce decides.
+    """
+    converter = _CONVERTER_OF_TYPE.get(field.type)
+    if converter is None:
+        return value, False, False
+    fitted = converter(value, field)
+    # 4 == 4.0 == True in Python; a changed type is a conversion even when the values compare equal.
+    converted = fitted is not value and (type(fitted) is not type(value) or fitted != value)
+    if field.length and field.type in STRING_TYPES and utf16_length(fitted) > field.length:
+        return trim_utf16(fitted, field.length), converted, True
+    return fitted, converted, False
 
 
 def match_value_too_long(match_field: str, value: str, meta: ObjectMeta) -> str | None:
@@ -131,15 +142,15 @@ def match_value_too_long(match_field: str, value: str, meta: ObjectMeta) -> str 
 
 
 def _to_text(value: Any, field: FieldMeta) -> str:
+    if isinstance(value, str):  # most values: tested first
+        if field.restricted_picklist and field.picklist_values:
+            return _picklist_value(value, field)
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    if not isinstance(value, str):
-        raise _Unfit
-    if field.restricted_picklist and field.picklist_values:
-        return _picklist_value(value, field)
-    return value
+    raise Unfit
 
 
 def _picklist_value(value: str, field: FieldMeta) -> str:
@@ -150,52 +161,52 @@ def _picklist_value(value: str, field: FieldMeta) -> str:
         # Same letters, other case: the org's spelling of the same choice.
         return MULTIPICKLIST_SEPARATOR.join(by_lower[p.strip().lower()] for p in parts)
     except KeyError:
-        raise _Unfit from None
+        raise Unfit from None
 
 
 def _to_id(value: Any, field: FieldMeta) -> str:
     if not isinstance(value, str) or (field.length and len(value) > field.length):
-        raise _Unfit
+        raise Unfit
     return value
 
 
 def _decimal(value: Any) -> Decimal:
     """The exact number a JSON number or numeric text stands for."""
     if isinstance(value, bool):
-        raise _Unfit
+        raise Unfit
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise _Unfit
+            raise Unfit
         return Decimal(repr(value))
     if isinstance(value, str) and NUMBER_TEXT.fullmatch(value.strip()):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
-            raise _Unfit from None
+            raise Unfit from None
         # "1e999999999" would take forever to become an int; no Salesforce number has 40 digits.
         if number.adjusted() >= MAX_INTEGER_DIGITS:
-            raise _Unfit
+            raise Unfit
         return number
-    raise _Unfit
+    raise Unfit
 
 
 def _to_int(value: Any, field: FieldMeta) -> int:
     number = _decimal(value)
     if number != number.to_integral_value():
-        raise _Unfit
+        raise Unfit
     result = int(number)
     # Salesforce answers NUMBER_OUTSIDE_VALID_RANGE beyond `digits` (NumberOfEmployees: 8).
     if field.digits and len(str(abs(result))) > field.digits:
-        raise _Unfit
+        raise Unfit
     return result
 
 
 def _to_number(value: Any, field: FieldMeta) -> int | float:
     number = _decimal(value)
     if field.precision and abs(number) >= Decimal(10) ** (field.precision - field.scale):
-        raise _Unfit
+        raise Unfit
     if isinstance(value, int | float):
         return value
     if number == number.to_integral_value() and "." not in value and "e" not in value.lower():
@@ -203,7 +214,7 @@ def _to_number(value: Any, field: FieldMeta) -> int | float:
     as_float = float(number)
     # A float that does not give the same decimal back has lost digits.
     if not math.isfinite(as_float) or Decimal(repr(as_float)) != number:
-        raise _Unfit
+        raise Unfit
     return as_float
 
 
@@ -214,24 +225,24 @@ def _to_bool(value: Any, field: FieldMeta) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in BOOLEAN_TEXT:
         return BOOLEAN_TEXT[value.strip().lower()]
-    raise _Unfit
+    raise Unfit
 
 
 def _to_date(value: Any, field: FieldMeta) -> str:
     # A datetime's date part would drop its time (and move with the time zone): not lossless.
     if not isinstance(value, str) or not DATE_TEXT.fullmatch(value.strip()):
-        raise _Unfit
+        raise Unfit
     try:
         return datetime.date.fromisoformat(value.strip()).isoformat()
     except ValueError:
-        raise _Unfit from None
+        raise Unfit from None
 
 
 def _to_datetime(value: Any, field: FieldMeta) -> str:
     """ISO 8601 text (a date is its midnight, no offset is UTC) in Salesforce's own form."""
     if not isinstance(value, str):
         # Epoch numbers are ambiguous (seconds or milliseconds): not guessed at.
-        raise _Unfit
+        raise Unfit
     try:
         # RFC 3339 allows a lower-case t and z, which fromisoformat does not.
         parsed = datetime.datetime.fromisoformat(value.strip().upper())
@@ -239,7 +250,7 @@ def _to_datetime(value: Any, field: FieldMeta) -> str:
             parsed = parsed.replace(tzinfo=datetime.UTC)
         utc = parsed.astimezone(datetime.UTC)
     except (ValueError, OverflowError):  # not ISO 8601, or outside years 1 to 9999 once in UTC
-        raise _Unfit from None
+        raise Unfit from None
     # Salesforce keeps milliseconds; that is all it could store of a finer time anyway.
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 

@@ -1,5 +1,6 @@
 """The Segment event as the pipeline carries it after parsing, and the reference back to where it was read."""
 
+import struct
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +61,11 @@ class SegmentEvent:
         return EventRef(self.source, self.seq, self.raw_text)
 
 
+# EventRefs.one's packing, the bytes that array("I") and array("q") give for one item.
+_FIRST_INDEX = array("I", [0]).tobytes()
+_SEQ = struct.Struct("=q")  # native order, 8 bytes: array("q")'s
+
+
 class EventRefs:
     """The references of a record's events (EventRef), stored compactly: a backfill's merged records
     hold one per event, so a million events must not mean a million tuples.
@@ -87,6 +93,12 @@ class EventRefs:
         self._index = index.tobytes()
         self._seqs = seqs.tobytes()
         self._raws = tuple(raws) if any(r is not None for r in raws) else None
+
+    @classmethod
+    def one(cls, source: str | None, seq: int, raw: str | None) -> "EventRefs":
+        """EventRefs([EventRef(source, seq, raw)]), without the loop: most records of a backfill have one
+        event."""
+        return cls._restore((source,), _FIRST_INDEX, _SEQ.pack(seq), None if raw is None else (raw,))
 
     @classmethod
     def _restore(cls, sources, index, seqs, raws) -> "EventRefs":

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from schemas.events import EventRef, EventRefs
-from schemas.records import MergedOp, RecordOp, record_key
+from schemas.records import MergedOp, RecordOp, merged_op, record_key
 
 # Sources a record's events may come from (files of a backfill, say): packed with the line number.
 _SOURCES = 1 << 20
@@ -178,20 +178,26 @@ class RecordMerge:
         if self._match_order is None:
             raise ValueError("RecordMerge.result needs at least one RecordOp")
         raws = self.raws or {}
-        refs = []
-        for event_id, packed in self.events.items():
+        if len(self.events) == 1:  # most records of a backfill
+            ((event_id, packed),) = self.events.items()
             seq, index = divmod(packed, _SOURCES)
-            refs.append(EventRef(self.sources[index], seq, raws.get(event_id)))
-        # In input order, so that dead letters list a record's events as they were read.
-        refs.sort(key=_ref_order)
-        return MergedOp(
+            refs = EventRefs.one(self.sources[index], seq, raws.get(event_id))
+        else:
+            listed = []
+            for event_id, packed in self.events.items():
+                seq, index = divmod(packed, _SOURCES)
+                listed.append(EventRef(self.sources[index], seq, raws.get(event_id)))
+            # In input order, so that dead letters list a record's events as they were read.
+            listed.sort(key=_ref_order)
+            refs = EventRefs(listed)
+        return merged_op(
             sobject=self.sobject,
             match_field=self.match_field,
             match_value=self.match_value,
             fields=dict(self.values),
             create_defaults=dict(self.defaults),
             field_times={name: order[0] for name, order in self.orders.items()},
-            refs=EventRefs(refs),
+            refs=refs,
             action=self.action,
             instance=self.instance,
         )

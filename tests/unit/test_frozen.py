@@ -1,11 +1,13 @@
-"""schemas.frozen.maker: the instance the dataclass's own __init__ makes, or a TypeError."""
+"""schemas.frozen.maker and schemas.records.merged_op: the instance the dataclass's own __init__ makes, or a
+TypeError."""
 
 import dataclasses
 
 import pytest
 
+from schemas.events import EventRef, EventRefs
 from schemas.frozen import maker
-from schemas.records import MergedOp
+from schemas.records import MergedOp, merged_op
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,3 +33,48 @@ def test_every_field_and_no_other(values):
 def test_a_class_with_a_post_init_is_refused():
     with pytest.raises(TypeError, match="__post_init__"):
         maker(MergedOp)
+
+
+MERGED = {
+    "sobject": "Lead",
+    "match_field": "Email",
+    "match_value": "ada@example.com",
+    "fields": {"Email": "ada@example.com"},
+    "create_defaults": {"Company": "n/a"},
+    "field_times": {"Email": "2026-01-01T00:00:00.000Z"},
+    "action": "",
+    "instance": "",
+}
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [
+        [EventRef("in/a.jsonl", 7, None)],
+        [EventRef(None, 0, '{"type":"identify"}')],
+        [EventRef("in/a.jsonl", 2**40, None), EventRef("in/b.jsonl", 1, "x")],
+    ],
+)
+def test_merged_op_makes_what_the_init_makes(refs):
+    one = EventRefs.one(*refs[0]) if len(refs) == 1 else EventRefs(refs)
+    if len(refs) == 1:
+        assert one.flat() == EventRefs(refs).flat()
+    made = merged_op(**MERGED, refs=one)
+    assert made == MergedOp(**MERGED, refs=refs)
+    assert type(made) is MergedOp
+    assert list(made.refs) == refs
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.sobject = "Contact"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {**MERGED, "refs": [EventRef("in/a.jsonl", 1, None)]},  # a list, which only __init__ converts
+        MERGED,
+        {**MERGED, "refs": EventRefs(), "extra": 1},
+    ],
+)
+def test_merged_op_takes_every_field_and_refs_as_event_refs(values):
+    with pytest.raises(TypeError, match="merged_op takes the fields"):
+        merged_op(**values)

@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from emulator.server import serve  # imported late: `--help` should not need the server's imports
+    from pipeline.collector import collect_old_objects_on_a_timer
 
+    # The org keeps every record in memory: as the pipeline does with its merge, the collector scans
+    # those long-lived objects once a minute instead of again and again as they grow.
+    collect_old_objects_on_a_timer()
     try:
         serve(
             args.host,

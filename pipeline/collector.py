@@ -1,4 +1,5 @@
-"""The garbage collector's policy for `python -m pipeline`: young objects as usual, old ones once a minute.
+"""The garbage collector's policy for `python -m pipeline` and `python -m emulator serve`: young objects as
+usual, old ones once a minute.
 
 A backfill's merge keeps every record alive until the whole input is read: millions of small objects
 (each record's fields and values). Python's collector scans its older generations again and again as
@@ -8,6 +9,10 @@ own: cycles among older objects (rare in this pipeline) are still freed, also in
 runs for days. A 100,000-event backfill (bench/backfill_bench.py's events, three interleaved pairs of
 runs) spent 18.4 s of CPU on average against 19.7 s with thresholds (50_000, 20, 100), and 18.1 s with
 no collector at all.
+
+The local Salesforce keeps every record of its org in memory too: in process, a 30,000-record Bulk insert
+into an org already holding 60,000 records took 49-58 us of CPU per record with this policy against 64-71
+us with Python's default (three interleaved pairs).
 """
 
 import gc

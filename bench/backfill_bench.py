@@ -17,7 +17,7 @@ its events per second; at P events, at least twice the events per second of the 
 Run on demand:
 
     .venv/bin/python -m bench.backfill_bench [--sizes 100000,1000000 --people 100000]
-    .venv/bin/python -m bench.backfill_bench --compare /tmp/main-before   # both trees, interleaved
+    .venv/bin/python -m bench.backfill_bench --compare /tmp/main-before   # both trees, 3 interleaved pairs
     .venv/bin/python -m bench.backfill_bench --code /tmp/main-before      # another checkout only
 
 (`git worktree add /tmp/main-before <commit>` makes such a checkout.) The child runs with its cwd and
@@ -618,7 +618,13 @@ def main() -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--code", type=Path, help="run the pipeline of this checkout instead of this tree")
     which.add_argument("--compare", type=Path, help="run this tree and this checkout, interleaved")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per size and code (default 1)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs per size and code, interleaved (default: 3 with --compare, whose verdict then compares "
+        "medians, as one run slowed by a neighbour on a shared machine should not decide it; else 1)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=900, help="seconds before a run is killed (default 900)"
     )
@@ -640,6 +646,10 @@ def main() -> None:
         "(default 0: loopback; bench/bulk_bench.py uses 100)",
     )
     args = parser.parse_args()
+    if args.repeat is None:
+        args.repeat = 3 if args.compare else 1
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     PIPELINE_ARGS[:] = shlex.split(args.pipeline_args)
     if args.people < 1 or args.companies < 1 or not 0 <= args.group_share < 1 or args.files < 1:
         parser.error("--people, --companies and --files must be at least 1, --group-share in [0, 1)")

@@ -166,17 +166,18 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
     gives Salesforce the value it requires. A match value longer than its field gives no item but an
     `error`: trimmed, it would write a record that no later lookup finds.
 
-    The fields are fitted as fitting.fit_fields fits them for either a create or an update, and its
-    reports are the notes (tests/unit/test_fit_item.py holds it to that rule), in one pass over them:
-    a backfill fits every record it writes. The benchmark's 89,989 Leads took 24-28 us each as fit_fields,
-    a split and a second lookup of every field, 15 us in one pass (in process, two rounds each).
+    The fields are fitted as fitting.fit_fields fits them for either a create or an update (each value by
+    fitting.fit_field_value), and its reports are the notes (tests/unit/test_fit_item.py holds it to that
+    rule), in one pass over them: a backfill fits every record it writes. The benchmark's 89,989 Leads
+    took 24-28 us each as fit_fields, a split and a second lookup of every field, 15 us in one pass (in
+    process, two rounds each).
     """
     for match_field, match_value in zip(*split_match(op.match_field, op.match_value), strict=True):
         too_long = fitting.match_value_too_long(match_field, match_value, meta)
         if too_long:
             return FittedItem(None, {}, ("STRING_TOO_LONG", f"{op.sobject}.{too_long}"))
     by_name = meta.fields  # lower-cased name -> FieldMeta
-    fit_value, unfit = fitting.fit_value, fitting.Unfit
+    fit_field_value, dropped = fitting.fit_field_value, fitting.DROPPED
     for_update: dict[str, Any] = {}
     create_only: dict[str, Any] = {}
     written: set[str] = set()  # fields a create writes from the event, lower-cased
@@ -186,6 +187,7 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
     wrong_type: list[str] = []
     trimmed: list[str] = []
     converted: list[str] = []
+    unreported: list[str] = []
     known: dict[str, FieldMeta] = {}  # the op's names -> their fields, for field_times
     for name, value in op.fields.items():
         lower = name.lower()
@@ -200,20 +202,9 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
         if not (meta_field.createable or meta_field.updateable):
             readonly.append(meta_field.name)
             continue
-        if value is None:
-            if not meta_field.nillable:
-                wrong_type.append(meta_field.name)
-                continue
-        else:
-            try:
-                value, was_converted, was_trimmed = fit_value(value, meta_field)
-            except unfit:
-                wrong_type.append(meta_field.name)
-                continue
-            if was_converted:
-                converted.append(meta_field.name)
-            if was_trimmed:
-                trimmed.append(meta_field.name)
+        value = fit_field_value(value, meta_field, converted, trimmed, wrong_type)
+        if value is dropped:
+            continue
         if meta_field.updateable:
             for_update[meta_field.name] = value
         else:
@@ -227,14 +218,11 @@ def fit_item(op: MergedOp, meta: ObjectMeta) -> FittedItem:
         meta_field = by_name.get(lower)
         if meta_field is None or not meta_field.createable:
             continue
-        if value is None:
-            if meta_field.nillable:
-                create_only[meta_field.name] = None
-            continue
-        try:
-            create_only[meta_field.name] = fit_value(value, meta_field)[0]
-        except unfit:
-            continue
+        # Fitted for a create, as fit_fields(..., for_create=True) would; what fitting did to a default is
+        # not reported.
+        value = fit_field_value(value, meta_field, unreported, unreported, unreported)
+        if value is not dropped:
+            create_only[meta_field.name] = value
     notes = {
         "trimmed": _once(trimmed),
         "converted": _once(converted),

@@ -83,22 +83,9 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitRe
         ):
             dropped_readonly.append(field.name)
             continue
-        if value is None:
-            if field.nillable:
-                out[field.name] = None
-            else:
-                dropped_type.append(field.name)
-            continue
-        try:
-            value, was_converted, was_trimmed = fit_value(value, field)
-        except Unfit:
-            dropped_type.append(field.name)
-            continue
-        if was_converted:
-            converted.append(field.name)
-        if was_trimmed:
-            trimmed.append(field.name)
-        out[field.name] = value
+        value = fit_field_value(value, field, converted, trimmed, dropped_type)
+        if value is not DROPPED:
+            out[field.name] = value
     return FitResult(
         out,
         tuple(trimmed),
@@ -109,21 +96,39 @@ def fit_fields(fields: dict, meta: ObjectMeta, for_create: bool | None) -> FitRe
     )
 
 
-def fit_value(value: Any, field: FieldMeta) -> tuple[Any, bool, bool]:
-    """(`value` as `field` takes it, whether it was converted, whether it was trimmed), for a value that is
-    not None; raises Unfit when it cannot be converted without loss.
+# What fit_field_value answers for a value its field cannot take.
+DROPPED = object()
+
+
+def fit_field_value(
+    value: Any, field: FieldMeta, converted: list[str], trimmed: list[str], dropped_type: list[str]
+) -> Any:
+    """`value` as `field` takes it, the field named in `converted` or `trimmed` where fitting changed it;
+    DROPPED, the field named in `dropped_type`, where it cannot be written: None on a field that cannot be
+    empty (on one that can, None clears it), or a value that cannot be converted without loss.
 
     Types with no converter here (time, base64, anyType, ...) go as they are: Salesforce decides.
     """
+    if value is None:
+        if field.nillable:
+            return None
+        dropped_type.append(field.name)
+        return DROPPED
     converter = _CONVERTER_OF_TYPE.get(field.type)
     if converter is None:
-        return value, False, False
-    fitted = converter(value, field)
+        return value
+    try:
+        fitted = converter(value, field)
+    except Unfit:
+        dropped_type.append(field.name)
+        return DROPPED
     # 4 == 4.0 == True in Python; a changed type is a conversion even when the values compare equal.
-    converted = fitted is not value and (type(fitted) is not type(value) or fitted != value)
+    if fitted is not value and (type(fitted) is not type(value) or fitted != value):
+        converted.append(field.name)
     if field.length and field.type in STRING_TYPES and utf16_length(fitted) > field.length:
-        return trim_utf16(fitted, field.length), converted, True
-    return fitted, converted, False
+        trimmed.append(field.name)
+        return trim_utf16(fitted, field.length)
+    return fitted
 
 
 def match_value_too_long(match_field: str, value: str, meta: ObjectMeta) -> str | None:

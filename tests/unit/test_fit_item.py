@@ -12,13 +12,9 @@ import pytest
 from salesforce.upsert import UpsertItem
 from schemas.fields import ObjectMeta
 from schemas.records import MergedOp
+from tests.unit.conftest import f
 from transforms.batch_writer import RESERVED_FIELDS, FittedItem, fit_item
 from transforms.fitting import fit_fields
-
-
-def f(name, type_, **props):
-    return {"name": name, "type": type_, "createable": True, "updateable": True, "nillable": True, **props}
-
 
 LEAD = ObjectMeta.from_describe(
     {

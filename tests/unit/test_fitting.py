@@ -3,12 +3,8 @@
 import pytest
 
 from schemas.fields import ObjectMeta
+from tests.unit.conftest import f
 from transforms.fitting import FitResult, fit_fields, match_value_too_long
-
-
-def f(name, type_, **props):
-    return {"name": name, "type": type_, "createable": True, "updateable": True, "nillable": True, **props}
-
 
 # Describe-like, as GET /sobjects/Lead/describe gives them (only the keys FieldMeta reads).
 LEAD = ObjectMeta.from_describe(

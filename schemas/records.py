@@ -4,6 +4,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
+from schemas import frozen
 from schemas.events import EventRef, EventRefs
 
 NO_REF = EventRef(None, 0)
@@ -193,18 +194,7 @@ class MergedOp:
 
 
 _MERGED_OP_FIELDS = tuple(f.name for f in fields(MergedOp) if f.name != "refs")
-_MERGED_OP_NAMES = frozenset(f.name for f in fields(MergedOp))
-
-
-def merged_op(**values: Any) -> MergedOp:
-    """MergedOp(**values) for values naming every field, `refs` an EventRefs already (so that its
-    __post_init__ has nothing to do), without the frozen dataclass's __init__: a backfill makes one per
-    record (frozen.maker's way, for a class with a __post_init__)."""
-    if values.keys() != _MERGED_OP_NAMES or not isinstance(values["refs"], EventRefs):
-        raise TypeError(f"merged_op takes the fields {sorted(_MERGED_OP_NAMES)}, refs as EventRefs")
-    op = object.__new__(MergedOp)
-    op.__dict__.update(values)
-    return op
-
-
+# MergedOp(**values) for values naming every field, `refs` an EventRefs already (so that its __post_init__
+# has nothing to do), without the frozen dataclass's __init__: a backfill makes one per record.
+merged_op = frozen.maker(MergedOp, ready=lambda values: isinstance(values["refs"], EventRefs))
 _flat_fields = attrgetter(*_MERGED_OP_FIELDS)

@@ -68,13 +68,32 @@ def test_merged_op_makes_what_the_init_makes(refs):
 
 
 @pytest.mark.parametrize(
-    "values",
+    ("values", "message"),
     [
-        {**MERGED, "refs": [EventRef("in/a.jsonl", 1, None)]},  # a list, which only __init__ converts
-        MERGED,
-        {**MERGED, "refs": EventRefs(), "extra": 1},
+        # A list, which only __init__ converts.
+        (
+            {**MERGED, "refs": [EventRef("in/a.jsonl", 1, None)]},
+            "these values of a MergedOp need its __post_init__",
+        ),
+        (MERGED, "a MergedOp has the fields"),
+        ({**MERGED, "refs": EventRefs(), "extra": 1}, "a MergedOp has the fields"),
     ],
 )
-def test_merged_op_takes_every_field_and_refs_as_event_refs(values):
-    with pytest.raises(TypeError, match="merged_op takes the fields"):
+def test_merged_op_takes_every_field_and_refs_as_event_refs(values, message):
+    with pytest.raises(TypeError, match=message):
         merged_op(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tagged:
+    tags: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+
+def test_a_class_with_a_post_init_is_made_only_of_values_it_would_leave_alone():
+    make = maker(Tagged, ready=lambda values: isinstance(values["tags"], tuple))
+    assert make(tags=("a",)) == Tagged(("a",))
+    with pytest.raises(TypeError, match="these values of a Tagged need its __post_init__"):
+        make(tags=["a"])
